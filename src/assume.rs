@@ -1,0 +1,1 @@
+//! The path of one `vegas assume` (stub, being written).

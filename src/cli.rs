@@ -1,0 +1,125 @@
+//! Every command and flag, defined once, with its help text.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "vegas", version, about = "Assume AWS IAM roles with a YubiKey touch, as a credential_process", long_about = None)]
+pub struct Cli {
+    /// Diagnostics on stderr (never a secret).
+    #[arg(long, short = 'v', global = true)]
+    pub verbose: bool,
+    /// No colour in output (also when NO_COLOR is set).
+    #[arg(long, global = true)]
+    pub no_color: bool,
+    /// Never show a GUI dialog to ask for a code.
+    #[arg(long, global = true)]
+    pub no_gui: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print credential_process JSON for a profile, from the cache or fresh.
+    Assume(AssumeArgs),
+    /// Talk to the OATH application of a YubiKey.
+    #[command(subcommand)]
+    Oath(OathCommand),
+    /// Inspect the configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct AssumeArgs {
+    /// The profile in ~/.aws/config (the one whose credential_process runs vegas).
+    #[arg(long, short = 'p')]
+    pub profile: String,
+    /// Use this MFA code instead of asking the YubiKey.
+    #[arg(long, value_name = "CODE")]
+    pub token_code: Option<String>,
+    /// Serve cached credentials until they really expire, instead of
+    /// refreshing them in their last 10 minutes.
+    #[arg(long)]
+    pub disable_mandatory_refresh: bool,
+}
+
+/// Which YubiKey to talk to.
+#[derive(Debug, Args, Clone, Default)]
+pub struct KeySelection {
+    /// The YubiKey with this serial number.
+    #[arg(long, value_name = "SERIAL")]
+    pub serial: Option<u32>,
+    /// The PC/SC reader with this name (or a unique part of it).
+    #[arg(long, value_name = "NAME", env = "VEGAS_READER")]
+    pub reader: Option<String>,
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct OathAccess {
+    #[command(flatten)]
+    pub key: KeySelection,
+    /// Read the OATH password from the first line of stdin instead of asking.
+    #[arg(long)]
+    pub password_stdin: bool,
+    /// Machine-readable output.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OathCommand {
+    /// The YubiKeys found: reader, serial, firmware, OATH password set or not.
+    Keys {
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The OATH accounts on the key.
+    List(OathAccess),
+    /// Current codes, for every account or those matching QUERY.
+    Code {
+        /// An account id, or a case-insensitive part of one.
+        query: Option<String>,
+        #[command(flatten)]
+        access: OathAccess,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// The resolved configuration of a profile and where each value came from.
+    ShowProfile {
+        profile: String,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Where the cache lives unless told otherwise (used by several commands).
+pub fn default_cache_dir() -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os("VEGAS_CACHE_DIR").filter(|v| !v.is_empty()) {
+        return Some(PathBuf::from(dir));
+    }
+    if cfg!(target_os = "macos") {
+        return std::env::var_os("HOME").map(|h| PathBuf::from(h).join("Library/Caches/vegas"));
+    }
+    if let Some(dir) = std::env::var_os("XDG_CACHE_HOME").filter(|v| !v.is_empty()) {
+        return Some(PathBuf::from(dir).join("vegas"));
+    }
+    std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/vegas"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,23 @@
+//! One function per command: turn parsed arguments into library calls and
+//! write the result to `out` (stdout in the binary). Nothing here prompts or
+//! exits; errors go back to `main.rs` with their hints.
+
+use std::io::Write;
+
+use crate::cli::{Cli, Command};
+use crate::ui::Ui;
+use crate::Error;
+
+pub mod oath;
+
+pub fn run(cli: &Cli, ui: &dyn Ui, out: &mut dyn Write) -> Result<(), Error> {
+    match &cli.command {
+        Command::Oath(cmd) => oath::run(cmd, ui, out),
+        Command::Assume(_) | Command::Config(_) => Ok(()),
+    }
+}
+
+/// Write a whole output, mapping I/O failures to [`Error::Output`].
+pub fn emit(out: &mut dyn Write, text: &str) -> Result<(), Error> {
+    out.write_all(text.as_bytes()).and_then(|_| out.flush()).map_err(Error::Output)
+}

@@ -1,0 +1,46 @@
+//! The top-level error: one variant per layer, each layer's error carrying the
+//! data a user needs, and every error paired with a hint saying what to do.
+//!
+//! Shown by `main.rs` as two lines on stderr:
+//! `vegas: <what happened>` and `hint: <what to do>`. Messages never contain a
+//! secret (key, session token, TOTP code, password).
+
+use std::borrow::Cow;
+
+/// What to do about an error, one line, shown after it.
+pub trait Hint {
+    fn hint(&self) -> Cow<'_, str>;
+}
+
+/// Exit code for errors (usage errors are 2, from clap).
+pub const EXIT_ERROR: i32 = 1;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Oath(#[from] crate::oath::Error),
+    #[error(transparent)]
+    Config(#[from] crate::config::Error),
+    #[error(transparent)]
+    Sts(#[from] crate::sts::Error),
+    #[error(transparent)]
+    Cache(#[from] crate::cache::Error),
+    #[error(transparent)]
+    Totp(#[from] crate::totp::Error),
+    /// Writing the command's output failed (other than a closed pipe).
+    #[error("cannot write output: {0}")]
+    Output(std::io::Error),
+}
+
+impl Hint for Error {
+    fn hint(&self) -> Cow<'_, str> {
+        match self {
+            Error::Oath(e) => e.hint(),
+            Error::Config(e) => e.hint(),
+            Error::Sts(e) => e.hint(),
+            Error::Cache(e) => e.hint(),
+            Error::Totp(e) => e.hint(),
+            Error::Output(_) => Cow::Borrowed("check that the reading end of the pipe is still open"),
+        }
+    }
+}

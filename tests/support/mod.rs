@@ -1,0 +1,7 @@
+//! Real parts for the end-to-end tests: the virtual YubiKey (a vpcd card),
+//! a private pcscd per test, and a strict local STS.
+#![allow(dead_code)]
+
+pub mod card;
+pub mod pcscd;
+pub mod sts;
