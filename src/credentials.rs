@@ -34,7 +34,14 @@ impl fmt::Debug for Credentials {
 
 /// `ASIA…XYZW`: enough to tell keys apart in a listing, not enough to use.
 pub fn mask_key_id(id: &str) -> String {
-    let tail: String = id.chars().rev().take(4).collect::<Vec<_>>().into_iter().rev().collect();
+    let tail: String = id
+        .chars()
+        .rev()
+        .take(4)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
     let head: String = id.chars().take(4).collect();
     format!("{head}…{tail}")
 }
@@ -104,7 +111,7 @@ mod tests {
         assert_eq!(v["AccessKeyId"], "ASIAEXAMPLEKEY123456");
         assert_eq!(v["SecretAccessKey"], "secretsecret");
         assert_eq!(v["SessionToken"], "tokentoken");
-        assert_eq!(v["Expiration"], "2026-11-28T08:00:00Z");
+        assert_eq!(v["Expiration"], "2026-11-28T12:00:00Z");
     }
 
     #[test]
