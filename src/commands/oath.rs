@@ -1,11 +1,414 @@
-//! `vegas oath keys|list|code`.
+//! `vegas oath keys|list|code`: the YubiKey's OATH accounts, for checking a
+//! setup and for the occasional code by hand. Output follows ykman where
+//! ykman has a format (`oath accounts code`), so habits carry over.
 
-use std::io::Write;
+use std::io::{BufRead, Write};
+use std::time::SystemTime;
 
-use crate::cli::OathCommand;
+use serde::Serialize;
+use zeroize::Zeroizing;
+
+use crate::cli::{KeySelection, OathAccess, OathCommand};
+use crate::commands::emit;
+use crate::oath::{
+    self, account::search, Account, AccountCode, KeyInfo, KeySelector, OathType, PcscTransport,
+    Session,
+};
 use crate::ui::Ui;
 use crate::Error;
 
-pub fn run(_cmd: &OathCommand, _ui: &dyn Ui, _out: &mut dyn Write) -> Result<(), Error> {
-    Ok(())
+/// What a person waiting on a touch account sees.
+pub const TOUCH_NOTICE: &str = "Touch your YubiKey…";
+
+pub fn run(cmd: &OathCommand, ui: &dyn Ui, out: &mut dyn Write) -> Result<(), Error> {
+    match cmd {
+        OathCommand::Keys { json } => keys(*json, out),
+        OathCommand::List(access) => list(access, ui, out),
+        OathCommand::Code { query, access } => code(query.as_deref(), access, ui, out),
+    }
+}
+
+impl From<&KeySelection> for KeySelector {
+    fn from(selection: &KeySelection) -> Self {
+        KeySelector {
+            serial: selection.serial,
+            reader: selection.reader.clone(),
+        }
+    }
+}
+
+/// `vegas oath keys`: every key found, whatever the selection flags.
+fn keys(json: bool, out: &mut dyn Write) -> Result<(), Error> {
+    let infos: Vec<KeyInfo> = oath::find_keys(&KeySelector::default())?
+        .into_iter()
+        .map(|(info, _)| info)
+        .collect();
+    if json {
+        let rows: Vec<KeyJson> = infos.iter().map(KeyJson::from).collect();
+        return emit_json(out, &rows);
+    }
+    let rows = infos
+        .iter()
+        .map(|k| {
+            vec![
+                k.reader.clone(),
+                k.serial.map_or_else(|| "-".to_owned(), |s| s.to_string()),
+                k.version.to_string(),
+                if k.locked { "set" } else { "not set" }.to_owned(),
+            ]
+        })
+        .collect();
+    emit(
+        out,
+        &table(&["READER", "SERIAL", "FIRMWARE", "PASSWORD"], rows),
+    )
+}
+
+#[derive(Serialize)]
+struct KeyJson<'a> {
+    reader: &'a str,
+    serial: Option<u32>,
+    firmware: String,
+    device_id: &'a str,
+    password: bool,
+}
+
+impl<'a> From<&'a KeyInfo> for KeyJson<'a> {
+    fn from(k: &'a KeyInfo) -> Self {
+        KeyJson {
+            reader: &k.reader,
+            serial: k.serial,
+            firmware: k.version.to_string(),
+            device_id: &k.device_id,
+            password: k.locked,
+        }
+    }
+}
+
+/// `vegas oath list`: the accounts with all that can be known without a touch.
+fn list(access: &OathAccess, ui: &dyn Ui, out: &mut dyn Write) -> Result<(), Error> {
+    let (_, mut session) = open_unlocked(access, ui)?;
+    let mut accounts = session.accounts(SystemTime::now())?;
+    accounts.retain(|a| !a.is_hidden());
+    accounts.sort_by_key(Account::sort_key);
+    if access.json {
+        let rows: Vec<AccountJson> = accounts.iter().map(AccountJson::from).collect();
+        return emit_json(out, &rows);
+    }
+    let unknown = || "-".to_owned();
+    let rows = accounts
+        .iter()
+        .map(|a| {
+            vec![
+                a.id.text(),
+                a.issuer.clone().unwrap_or_else(unknown),
+                a.name.clone(),
+                a.oath_type.as_str().to_owned(),
+                a.algorithm.map_or_else(unknown, |x| x.as_str().to_owned()),
+                a.digits.map_or_else(unknown, |d| d.to_string()),
+                a.period.map_or_else(unknown, |p| p.to_string()),
+                a.touch
+                    .map_or_else(unknown, |t| if t { "yes" } else { "no" }.to_owned()),
+            ]
+        })
+        .collect();
+    let header = [
+        "ID",
+        "ISSUER",
+        "NAME",
+        "TYPE",
+        "ALGORITHM",
+        "DIGITS",
+        "PERIOD",
+        "TOUCH",
+    ];
+    emit(out, &table(&header, rows))
+}
+
+#[derive(Serialize)]
+struct AccountJson {
+    id: String,
+    issuer: Option<String>,
+    name: String,
+    #[serde(rename = "type")]
+    oath_type: &'static str,
+    algorithm: Option<&'static str>,
+    digits: Option<u8>,
+    period: Option<u32>,
+    touch: Option<bool>,
+}
+
+impl From<&Account> for AccountJson {
+    fn from(a: &Account) -> Self {
+        AccountJson {
+            id: a.id.text(),
+            issuer: a.issuer.clone(),
+            name: a.name.clone(),
+            oath_type: a.oath_type.as_str(),
+            algorithm: a.algorithm.map(|x| x.as_str()),
+            digits: a.digits,
+            period: a.period,
+            touch: a.touch,
+        }
+    }
+}
+
+/// `vegas oath code [QUERY]`: as ykman, an exact id wins, else a
+/// case-insensitive part of ids. HOTP and touch accounts are calculated only
+/// when QUERY selects exactly that one account.
+fn code(
+    query: Option<&str>,
+    access: &OathAccess,
+    ui: &dyn Ui,
+    out: &mut dyn Write,
+) -> Result<(), Error> {
+    let (_, mut session) = open_unlocked(access, ui)?;
+    let mut entries = session.calculate_all(SystemTime::now())?;
+    entries.sort_by_key(|e| e.account.sort_key());
+    let hits = search(&entries, query, |e| &e.account);
+    let single = match (query, hits.as_slice()) {
+        (Some(query), []) => {
+            return Err(oath::Error::NoMatchingAccount {
+                query: query.to_owned(),
+            }
+            .into())
+        }
+        (Some(_), [only]) => Some(calculate_single(&mut session, only, ui)?),
+        _ => None,
+    };
+    let shown: Vec<AccountCode> = match single {
+        Some(entry) => vec![entry],
+        None => hits.into_iter().cloned().collect(),
+    };
+    if access.json {
+        let rows: Vec<CodeJson> = shown.iter().map(CodeJson::from).collect();
+        return emit_json(out, &rows);
+    }
+    emit(out, &code_lines(&shown))
+}
+
+/// The one account QUERY chose, with its code even if HOTP or touch.
+fn calculate_single(
+    session: &mut Session<PcscTransport>,
+    entry: &AccountCode,
+    ui: &dyn Ui,
+) -> Result<AccountCode, Error> {
+    if entry.code.is_some() {
+        return Ok(entry.clone());
+    }
+    if entry.account.touch == Some(true) {
+        ui.notice(TOUCH_NOTICE);
+    }
+    let code = session.calculate(&entry.account, SystemTime::now())?;
+    Ok(AccountCode {
+        account: entry.account.clone(),
+        code: Some(code),
+    })
+}
+
+/// ykman's layout: ids left-aligned, codes right-aligned, two spaces between.
+fn code_lines(entries: &[AccountCode]) -> Zeroizing<String> {
+    let cells: Vec<(String, Zeroizing<String>)> = entries
+        .iter()
+        .map(|e| {
+            let code = match (&e.code, e.account.touch, e.account.oath_type) {
+                (Some(code), _, _) => code.expose().to_owned(),
+                (None, Some(true), _) => "[Requires Touch]".to_owned(),
+                (None, _, OathType::Hotp) => "[HOTP Account]".to_owned(),
+                (None, _, OathType::Totp) => String::new(),
+            };
+            (e.account.id.text(), Zeroizing::new(code))
+        })
+        .collect();
+    let id_width = cells
+        .iter()
+        .map(|(id, _)| id.chars().count())
+        .max()
+        .unwrap_or(0);
+    let code_width = cells
+        .iter()
+        .map(|(_, code)| code.chars().count())
+        .max()
+        .unwrap_or(0);
+    let mut text = Zeroizing::new(String::new());
+    for (id, code) in &cells {
+        text.push_str(&format!(
+            "{id:<id_width$}  {:>code_width$}\n",
+            code.as_str()
+        ));
+    }
+    text
+}
+
+#[derive(Serialize)]
+struct CodeJson<'a> {
+    id: String,
+    #[serde(rename = "type")]
+    oath_type: &'static str,
+    touch: Option<bool>,
+    code: Option<&'a str>,
+    valid_from: Option<u64>,
+    valid_to: Option<u64>,
+}
+
+impl<'a> From<&'a AccountCode> for CodeJson<'a> {
+    fn from(e: &'a AccountCode) -> Self {
+        CodeJson {
+            id: e.account.id.text(),
+            oath_type: e.account.oath_type.as_str(),
+            touch: e.account.touch,
+            code: e.code.as_ref().map(|c| c.expose()),
+            valid_from: e.code.as_ref().and_then(|c| c.valid_from()),
+            valid_to: e.code.as_ref().and_then(|c| c.valid_to()),
+        }
+    }
+}
+
+/// Find the key and, if it has a password, unlock it with the password from
+/// stdin (`--password-stdin`) or asked on the terminal. One try: a wrong
+/// password is an error, not a loop.
+fn open_unlocked(
+    access: &OathAccess,
+    ui: &dyn Ui,
+) -> Result<(KeyInfo, Session<PcscTransport>), Error> {
+    let (info, mut session) = oath::open_key(&KeySelector::from(&access.key))?;
+    if session.has_password() {
+        let password = if access.password_stdin {
+            read_password_line(&mut std::io::stdin().lock())?
+        } else {
+            ask_password(&info, ui)?
+        };
+        session.unlock_with_password(&password)?;
+    }
+    Ok((info, session))
+}
+
+fn ask_password(info: &KeyInfo, ui: &dyn Ui) -> Result<Zeroizing<String>, Error> {
+    let prompt = match info.serial {
+        Some(serial) => format!("Password for YubiKey {serial}: "),
+        None => format!("Password for YubiKey in reader \"{}\": ", info.reader),
+    };
+    match ui.ask_secret(&prompt) {
+        Some(answer) => Ok(answer.map_err(oath::Error::PasswordInput)?),
+        None => Err(oath::Error::PasswordRequired.into()),
+    }
+}
+
+/// The first line of `input`, without its line ending.
+fn read_password_line(input: &mut dyn BufRead) -> Result<Zeroizing<String>, Error> {
+    let mut line = Zeroizing::new(String::new());
+    input
+        .read_line(&mut line)
+        .map_err(oath::Error::PasswordInput)?;
+    let trimmed = line.trim_end_matches(['\n', '\r']).len();
+    line.truncate(trimmed);
+    Ok(line)
+}
+
+fn emit_json(out: &mut dyn Write, value: &impl Serialize) -> Result<(), Error> {
+    let mut text =
+        Zeroizing::new(serde_json::to_string_pretty(value).map_err(|e| Error::Output(e.into()))?);
+    text.push('\n');
+    emit(out, &text)
+}
+
+/// Left-aligned columns under a header, two spaces apart, no trailing blanks.
+fn table(header: &[&str], rows: Vec<Vec<String>>) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in &rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let header_row: Vec<String> = header.iter().map(|h| (*h).to_owned()).collect();
+    let mut text = String::new();
+    for row in std::iter::once(&header_row).chain(&rows) {
+        let line: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .map(|(cell, w)| format!("{cell:<w$}"))
+            .collect();
+        text.push_str(line.join("  ").trim_end());
+        text.push('\n');
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::oath::{AccountId, Code, TimeStep};
+
+    fn entry(id: &str, oath_type: OathType, touch: bool, code: Option<&str>) -> AccountCode {
+        let mut account = Account::new(AccountId::new(id), oath_type);
+        account.touch = Some(touch);
+        let code = code.map(|c| {
+            let value: u32 = c.parse().unwrap();
+            Code::from_truncated(
+                value.to_be_bytes(),
+                c.len() as u8,
+                Some(TimeStep::at(0, 30)),
+            )
+            .unwrap()
+        });
+        AccountCode { account, code }
+    }
+
+    #[test]
+    fn code_lines_align_like_ykman() {
+        let entries = vec![
+            entry("AWS:alice", OathType::Totp, false, Some("012345")),
+            entry("Ex:counter", OathType::Hotp, false, None),
+            entry("touchy", OathType::Totp, true, None),
+        ];
+        let text = code_lines(&entries);
+        assert_eq!(
+            text.as_str(),
+            "AWS:alice             012345\nEx:counter    [HOTP Account]\ntouchy      [Requires Touch]\n"
+        );
+    }
+
+    #[test]
+    fn code_json_carries_validity_for_totp() {
+        let e = entry("AWS:alice", OathType::Totp, false, Some("012345"));
+        let json = serde_json::to_value(CodeJson::from(&e)).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"id": "AWS:alice", "type": "TOTP", "touch": false, "code": "012345", "valid_from": 0, "valid_to": 30})
+        );
+    }
+
+    #[test]
+    fn table_pads_columns_and_trims_line_ends() {
+        let text = table(
+            &["A", "BB"],
+            vec![vec!["xyz".into(), "1".into()], vec!["q".into(), "".into()]],
+        );
+        assert_eq!(text, "A    BB\nxyz  1\nq\n");
+    }
+
+    #[test]
+    fn password_line_drops_its_line_ending_only() {
+        let mut input = std::io::Cursor::new(b" pass word \r\nnext line\n".to_vec());
+        assert_eq!(
+            read_password_line(&mut input).unwrap().as_str(),
+            " pass word "
+        );
+        let mut empty = std::io::Cursor::new(Vec::new());
+        assert_eq!(read_password_line(&mut empty).unwrap().as_str(), "");
+    }
+
+    #[test]
+    fn password_prompt_without_a_terminal_is_an_error_with_a_hint() {
+        use crate::error::Hint;
+        let info = KeyInfo {
+            reader: "R".into(),
+            serial: Some(42),
+            version: oath::Version(5, 4, 3),
+            device_id: String::new(),
+            locked: true,
+        };
+        let err = ask_password(&info, &crate::ui::Silent).unwrap_err();
+        assert!(err.hint().contains("--password-stdin"), "{}", err.hint());
+    }
 }

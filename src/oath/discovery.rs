@@ -1,0 +1,210 @@
+//! Finding the YubiKey to talk to: PC/SC readers, YubiKey-named ones first;
+//! a reader with no card, or with a card that does not answer the OATH
+//! SELECT, is passed over silently. Picks one key by serial or reader name.
+//!
+//! Used by `vegas oath …` and by `assume`; knows nothing of either.
+
+use std::ffi::CString;
+
+use super::device::read_serial;
+use super::pcsc::{pcsc_error, PcscTransport};
+use super::session::{Session, Version};
+use super::Error;
+
+/// Which key the user asked for (`--serial`, `--reader`,
+/// `vegas_yubikey_serial`, `VEGAS_READER`). Empty: "the only one there is".
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KeySelector {
+    pub serial: Option<u32>,
+    /// A part of the reader's name, compared ignoring case.
+    pub reader: Option<String>,
+}
+
+/// What vegas knows of a key once found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyInfo {
+    /// The PC/SC reader name.
+    pub reader: String,
+    /// `None` when the key does not tell it.
+    pub serial: Option<u32>,
+    /// The OATH applet's version (the firmware version on YubiKey 5).
+    pub version: Version,
+    /// ykman's device id for the OATH applet (from its salt).
+    pub device_id: String,
+    /// Whether the OATH applet has a password.
+    pub locked: bool,
+}
+
+impl KeyInfo {
+    /// "serial 12345678" or, without a serial, the reader name.
+    pub fn label(&self) -> String {
+        match self.serial {
+            Some(serial) => format!("serial {serial}"),
+            None => format!("in reader \"{}\"", self.reader),
+        }
+    }
+}
+
+/// A key found, with its OATH applet selected.
+pub type OpenKey = (KeyInfo, Session<PcscTransport>);
+
+/// Open the one key `selector` designates.
+pub fn open_key(selector: &KeySelector) -> Result<OpenKey, Error> {
+    let mut keys = find_keys(selector)?;
+    if keys.len() > 1 {
+        let found = keys.iter().map(|(info, _)| info.label()).collect();
+        return Err(Error::SeveralKeys { found });
+    }
+    keys.pop().ok_or(Error::NoYubiKey { readers: 0 })
+}
+
+/// Every key `selector` allows, in reader order (YubiKey readers first).
+/// Errors when none is found, saying why.
+pub fn find_keys(selector: &KeySelector) -> Result<Vec<OpenKey>, Error> {
+    let context = pcsc::Context::establish(pcsc::Scope::User)
+        .map_err(|e| pcsc_error(e, "", "connecting to pcscd"))?;
+    let readers = list_readers(&context)?;
+    let wanted_readers: Vec<&CString> = readers
+        .iter()
+        .filter(|r| reader_matches(r, selector))
+        .collect();
+    if wanted_readers.is_empty() {
+        let found = readers
+            .iter()
+            .map(|r| format!("\"{}\"", r.to_string_lossy()))
+            .collect();
+        return Err(Error::NoMatchingKey {
+            wanted: describe(selector),
+            found,
+        });
+    }
+    let mut keys = Vec::new();
+    let mut others = Vec::new();
+    for reader in &wanted_readers {
+        let Some((info, session)) = probe(&context, reader)? else {
+            continue;
+        };
+        if selector.serial.is_none_or(|s| info.serial == Some(s)) {
+            keys.push((info, session));
+            if selector.serial.is_some() {
+                break;
+            }
+        } else {
+            others.push(info.label());
+        }
+    }
+    if keys.is_empty() {
+        if others.is_empty() {
+            return Err(Error::NoYubiKey {
+                readers: wanted_readers.len(),
+            });
+        }
+        return Err(Error::NoMatchingKey {
+            wanted: describe(selector),
+            found: others,
+        });
+    }
+    Ok(keys)
+}
+
+/// The reader names, YubiKeys first (otherwise in PC/SC's order).
+fn list_readers(context: &pcsc::Context) -> Result<Vec<CString>, Error> {
+    let mut readers = context
+        .list_readers_owned()
+        .map_err(|e| pcsc_error(e, "", "listing readers"))?;
+    if readers.is_empty() {
+        return Err(Error::NoReaders);
+    }
+    readers.sort_by_key(|r| !is_yubikey_reader(&r.to_string_lossy()));
+    Ok(readers)
+}
+
+/// ykman's test for a YubiKey's reader.
+pub fn is_yubikey_reader(name: &str) -> bool {
+    name.to_lowercase().contains("yubico yubikey")
+}
+
+fn reader_matches(reader: &CString, selector: &KeySelector) -> bool {
+    selector.reader.as_deref().is_none_or(|wanted| {
+        reader
+            .to_string_lossy()
+            .to_lowercase()
+            .contains(&wanted.to_lowercase())
+    })
+}
+
+fn describe(selector: &KeySelector) -> String {
+    match (selector.serial, selector.reader.as_deref()) {
+        (Some(serial), Some(reader)) => {
+            format!("serial {serial} in a reader matching \"{reader}\"")
+        }
+        (Some(serial), None) => format!("serial {serial}"),
+        (None, Some(reader)) => format!("a reader matching \"{reader}\""),
+        (None, None) => "any YubiKey".to_owned(),
+    }
+}
+
+/// Connect to `reader` and open its OATH applet; `None` when there is no
+/// card, or the card is not an OATH key. Only pcscd going away is an error.
+fn probe(context: &pcsc::Context, reader: &CString) -> Result<Option<OpenKey>, Error> {
+    let name = reader.to_string_lossy().into_owned();
+    let outcome = PcscTransport::connect(context, reader).and_then(|mut transport| {
+        let serial = super::transport::Transport::transaction(&mut transport, read_serial)?;
+        let session = Session::open(transport)?;
+        let info = KeyInfo {
+            reader: name.clone(),
+            serial,
+            version: session.version(),
+            device_id: session.device_id(),
+            locked: session.has_password(),
+        };
+        Ok((info, session))
+    });
+    match outcome {
+        Ok(key) => Ok(Some(key)),
+        Err(Error::PcscdNotRunning) => Err(Error::PcscdNotRunning),
+        Err(e) => {
+            tracing::debug!("skipping reader \"{name}\": {e}");
+            Ok(None)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn yubikey_readers_are_recognised_ignoring_case() {
+        assert!(is_yubikey_reader("Yubico YubiKey OTP+FIDO+CCID 00 00"));
+        assert!(is_yubikey_reader("yubico yubikey ccid"));
+        assert!(!is_yubikey_reader("Alcor Micro AU9540 00 00"));
+    }
+
+    #[test]
+    fn reader_selection_is_a_case_insensitive_substring() {
+        let reader = CString::new("Yubico YubiKey OTP+FIDO+CCID 00 01").unwrap();
+        let select = |r: &str| KeySelector {
+            serial: None,
+            reader: Some(r.into()),
+        };
+        assert!(reader_matches(&reader, &select("00 01")));
+        assert!(reader_matches(&reader, &select("yubikey otp")));
+        assert!(!reader_matches(&reader, &select("00 00")));
+        assert!(reader_matches(&reader, &KeySelector::default()));
+    }
+
+    #[test]
+    fn key_label_prefers_the_serial() {
+        let mut info = KeyInfo {
+            reader: "R 00 00".into(),
+            serial: Some(7),
+            version: Version(5, 4, 3),
+            device_id: String::new(),
+            locked: false,
+        };
+        assert_eq!(info.label(), "serial 7");
+        info.serial = None;
+        assert_eq!(info.label(), "in reader \"R 00 00\"");
+    }
+}

@@ -1,0 +1,763 @@
+//! A conversation with the YKOATH applet: SELECT, VALIDATE, LIST, CALCULATE,
+//! CALCULATE ALL. Knows the protocol and nothing of readers; every operation
+//! runs inside one [`Transport::transaction`].
+
+use std::time::SystemTime;
+
+use subtle::ConstantTimeEq;
+use zeroize::Zeroizing;
+
+use super::account::{parse_list_entry, Account, AccountId, Algorithm, OathType};
+use super::apdu::{ins, send, Apdu, StatusWord};
+use super::code::{unix_seconds, Code, TimeStep, DEFAULT_PERIOD};
+use super::crypto::{self, AccessKey};
+use super::tlv;
+use super::transport::Transport;
+use super::Error;
+
+/// AID of the YKOATH applet.
+pub const OATH_AID: [u8; 7] = [0xA0, 0x00, 0x00, 0x05, 0x27, 0x21, 0x01];
+
+/// YKOATH tags (see docs/protocol.md).
+pub mod tag {
+    pub const NAME: u8 = 0x71;
+    pub const NAME_LIST: u8 = 0x72;
+    pub const CHALLENGE: u8 = 0x74;
+    pub const RESPONSE: u8 = 0x75;
+    pub const TRUNCATED: u8 = 0x76;
+    pub const HOTP: u8 = 0x77;
+    pub const VERSION: u8 = 0x79;
+    pub const ALGORITHM: u8 = 0x7B;
+    pub const TOUCH: u8 = 0x7C;
+}
+
+/// CALCULATE / CALCULATE ALL P2: answer with the truncated response.
+const P2_TRUNCATE: u8 = 0x01;
+
+/// Firmware (or applet) version, `major.minor.patch`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Version(pub u8, pub u8, pub u8);
+
+impl std::fmt::Display for Version {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}.{}", self.0, self.1, self.2)
+    }
+}
+
+impl Version {
+    pub(super) fn from_bytes(bytes: &[u8]) -> Option<Self> {
+        match bytes {
+            [major, minor, patch] => Some(Version(*major, *minor, *patch)),
+            _ => None,
+        }
+    }
+}
+
+/// What the OATH SELECT tells: version, salt, and when a password is set,
+/// the card's challenge and the access key's algorithm.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SelectInfo {
+    pub version: Version,
+    pub salt: Vec<u8>,
+    pub challenge: Option<Vec<u8>>,
+    pub key_algorithm: Algorithm,
+}
+
+impl std::fmt::Debug for SelectInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SelectInfo")
+            .field("version", &self.version)
+            .field("locked", &self.challenge.is_some())
+            .field("key_algorithm", &self.key_algorithm)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Parse the SELECT answer; tags may come in any order.
+pub fn parse_select(data: &[u8]) -> Result<SelectInfo, Error> {
+    let tlvs = tlv::parse_all(data)?;
+    let version = tlv::find(&tlvs, tag::VERSION)
+        .and_then(Version::from_bytes)
+        .ok_or(Error::malformed("SELECT without a 3-byte version"))?;
+    let salt = tlv::find(&tlvs, tag::NAME)
+        .ok_or(Error::malformed("SELECT without a salt"))?
+        .to_vec();
+    let challenge = tlv::find(&tlvs, tag::CHALLENGE).map(<[u8]>::to_vec);
+    let key_algorithm = match tlv::find(&tlvs, tag::ALGORITHM) {
+        None => Algorithm::Sha1,
+        Some(value) => value
+            .first()
+            .and_then(|b| Algorithm::from_nibble(*b))
+            .ok_or(Error::malformed("SELECT with an unknown key algorithm"))?,
+    };
+    Ok(SelectInfo {
+        version,
+        salt,
+        challenge,
+        key_algorithm,
+    })
+}
+
+/// Parse the LIST answer: one `72` per account.
+pub fn parse_list(data: &[u8]) -> Result<Vec<Account>, Error> {
+    tlv::TlvReader::new(data)
+        .map(|item| {
+            let item = item?;
+            if item.tag != tag::NAME_LIST {
+                return Err(Error::malformed("LIST entry with an unexpected tag"));
+            }
+            parse_list_entry(item.value)
+        })
+        .collect()
+}
+
+/// What CALCULATE ALL says about one account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Calculated {
+    /// `76`: digits byte and 4 bytes, computed with the 30 s challenge.
+    Truncated(Zeroizing<Vec<u8>>),
+    /// `77`: an HOTP account; not calculated (that would move its counter).
+    Hotp,
+    /// `7C`: a TOTP account that needs a touch; not calculated.
+    Touch,
+}
+
+/// Parse the CALCULATE ALL answer: pairs of `71` name and `76`/`77`/`7C`.
+pub fn parse_calculate_all(data: &[u8]) -> Result<Vec<(AccountId, Calculated)>, Error> {
+    let mut reader = tlv::TlvReader::new(data);
+    let mut entries = Vec::new();
+    while let Some(name) = reader.next() {
+        let name = name?;
+        if name.tag != tag::NAME {
+            return Err(Error::malformed("CALCULATE ALL entry without a name"));
+        }
+        let answer = reader
+            .next()
+            .ok_or(Error::malformed("CALCULATE ALL name without an answer"))??;
+        let calculated = match answer.tag {
+            tag::TRUNCATED => Calculated::Truncated(Zeroizing::new(answer.value.to_vec())),
+            tag::HOTP => Calculated::Hotp,
+            tag::TOUCH => Calculated::Touch,
+            _ => {
+                return Err(Error::malformed(
+                    "CALCULATE ALL answer with an unexpected tag",
+                ))
+            }
+        };
+        entries.push((AccountId::from_bytes(name.value), calculated));
+    }
+    Ok(entries)
+}
+
+/// Parse the CALCULATE answer (`76` truncated response) into a code.
+pub fn parse_calculate(data: &[u8], step: Option<TimeStep>) -> Result<Code, Error> {
+    let tlvs = tlv::parse_all(data)?;
+    let value = tlv::find(&tlvs, tag::TRUNCATED)
+        .ok_or(Error::malformed("CALCULATE without a truncated response"))?;
+    Code::from_truncated_response(value, step)
+}
+
+/// An account and its code at one moment: `None` for HOTP and touch accounts,
+/// which are calculated only when asked for one by one.
+#[derive(Debug, Clone)]
+pub struct AccountCode {
+    pub account: Account,
+    pub code: Option<Code>,
+}
+
+/// An open conversation with the OATH applet of one key.
+#[derive(Debug)]
+pub struct Session<T: Transport> {
+    transport: T,
+    select: SelectInfo,
+    /// Whether VALIDATE succeeded since the SELECT.
+    unlocked: bool,
+}
+
+impl<T: Transport> Session<T> {
+    /// SELECT the OATH applet.
+    pub fn open(mut transport: T) -> Result<Self, Error> {
+        let select = transport.transaction(select_oath)?;
+        Ok(Session {
+            transport,
+            select,
+            unlocked: false,
+        })
+    }
+
+    pub fn select_info(&self) -> &SelectInfo {
+        &self.select
+    }
+
+    pub fn version(&self) -> Version {
+        self.select.version
+    }
+
+    /// The id ykman shows for this OATH applet (derived from the salt).
+    pub fn device_id(&self) -> String {
+        crypto::device_id(&self.select.salt)
+    }
+
+    /// Whether the applet has a password.
+    pub fn has_password(&self) -> bool {
+        self.select.challenge.is_some()
+    }
+
+    /// Whether accounts can be read now: no password, or VALIDATE done.
+    pub fn is_unlocked(&self) -> bool {
+        !self.has_password() || self.unlocked
+    }
+
+    /// The access key for `password` on this key (for callers that cache it).
+    pub fn derive_key(&self, password: &str) -> AccessKey {
+        AccessKey::derive(password, &self.select.salt)
+    }
+
+    /// Unlock with a password. Nothing to do when the applet has none.
+    pub fn unlock_with_password(&mut self, password: &str) -> Result<(), Error> {
+        if !self.has_password() {
+            return Ok(());
+        }
+        let key = self.derive_key(password);
+        self.unlock_with_key(&key)
+    }
+
+    /// Unlock with an access key: VALIDATE, proving both ways that the
+    /// other side knows the key. Nothing to do when the applet has no password.
+    pub fn unlock_with_key(&mut self, key: &AccessKey) -> Result<(), Error> {
+        let Some(card_challenge) = self.select.challenge.clone() else {
+            return Ok(());
+        };
+        let algorithm = self.select.key_algorithm;
+        self.transport
+            .transaction(|card| validate(card, algorithm, key, &card_challenge))?;
+        self.unlocked = true;
+        Ok(())
+    }
+
+    /// LIST: every account with its type and algorithm (touch and digits
+    /// unknown; see [`Session::accounts`]).
+    pub fn list(&mut self) -> Result<Vec<Account>, Error> {
+        self.require_unlocked()?;
+        self.transport
+            .transaction(|card| parse_list(&send(card, &Apdu::new(ins::LIST))?))
+    }
+
+    /// Every account with all vegas can learn without a touch: LIST for type
+    /// and algorithm, CALCULATE ALL for touch and digits. Calculates no HOTP.
+    pub fn accounts(&mut self, now: SystemTime) -> Result<Vec<Account>, Error> {
+        self.require_unlocked()?;
+        let now = unix_seconds(now);
+        let (mut listed, calculated) = self.transport.transaction(|card| {
+            let listed = parse_list(&send(card, &Apdu::new(ins::LIST))?)?;
+            let calculated = calculate_all_raw(card, now)?;
+            Ok((listed, calculated))
+        })?;
+        for account in &mut listed {
+            if let Some((_, answer)) = calculated.iter().find(|(id, _)| *id == account.id) {
+                account.touch = Some(matches!(answer, Calculated::Touch));
+                if let Calculated::Truncated(value) = answer {
+                    account.digits = value.first().copied();
+                }
+            }
+        }
+        Ok(listed)
+    }
+
+    /// CALCULATE one account at `now` (TOTP: its own period; HOTP: the next
+    /// counter value). Blocks until touched for a touch account: show
+    /// "Touch your YubiKey…" before calling.
+    pub fn calculate(&mut self, account: &Account, now: SystemTime) -> Result<Code, Error> {
+        self.require_unlocked()?;
+        let step = match account.oath_type {
+            OathType::Totp => Some(TimeStep::at(
+                unix_seconds(now),
+                account.period.unwrap_or(DEFAULT_PERIOD),
+            )),
+            OathType::Hotp => None,
+        };
+        let mut data = Vec::new();
+        tlv::push(&mut data, tag::NAME, account.id.as_bytes());
+        tlv::push(
+            &mut data,
+            tag::CHALLENGE,
+            step.map(TimeStep::challenge)
+                .as_ref()
+                .map_or(&[][..], |c| &c[..]),
+        );
+        let apdu = Apdu::new(ins::CALCULATE).p2(P2_TRUNCATE).data(data);
+        let has_password = self.has_password();
+        let answer = self
+            .transport
+            .transaction(|card| send(card, &apdu))
+            .map_err(|e| match e {
+                Error::Card {
+                    status: StatusWord::NoSuchObject,
+                    ..
+                } => Error::NoSuchAccount {
+                    id: account.id.text(),
+                },
+                Error::Card {
+                    status: StatusWord::AuthRequired,
+                    ..
+                } => match account.touch {
+                    Some(false) => Error::PasswordRequired,
+                    None if has_password => Error::PasswordRequired,
+                    _ => Error::TouchTimedOut,
+                },
+                other => other,
+            })?;
+        parse_calculate(&answer, step)
+    }
+
+    /// CALCULATE a TOTP account known only by id (period taken from the id).
+    pub fn calculate_totp(&mut self, id: &AccountId, now: SystemTime) -> Result<Code, Error> {
+        self.calculate(&Account::new(id.clone(), OathType::Totp), now)
+    }
+
+    /// CALCULATE ALL at `now`: a code for every TOTP account without touch
+    /// (those whose period is not 30 s recalculated one by one with their own
+    /// challenge); `None` for HOTP and touch accounts. Algorithm is unknown
+    /// here (CALCULATE ALL does not say it).
+    pub fn calculate_all(&mut self, now: SystemTime) -> Result<Vec<AccountCode>, Error> {
+        self.require_unlocked()?;
+        let seconds = unix_seconds(now);
+        let answers = self
+            .transport
+            .transaction(|card| calculate_all_raw(card, seconds))?;
+        let mut entries = Vec::with_capacity(answers.len());
+        for (id, answer) in answers {
+            let oath_type = if answer == Calculated::Hotp {
+                OathType::Hotp
+            } else {
+                OathType::Totp
+            };
+            let mut account = Account::new(id, oath_type);
+            account.touch = Some(answer == Calculated::Touch);
+            let code = match answer {
+                Calculated::Truncated(value) => {
+                    account.digits = value.first().copied();
+                    if account.period == Some(DEFAULT_PERIOD) {
+                        Some(Code::from_truncated_response(
+                            &value,
+                            Some(TimeStep::at(seconds, DEFAULT_PERIOD)),
+                        )?)
+                    } else {
+                        Some(self.calculate(&account, now)?)
+                    }
+                }
+                Calculated::Hotp | Calculated::Touch => None,
+            };
+            entries.push(AccountCode { account, code });
+        }
+        Ok(entries)
+    }
+
+    fn require_unlocked(&self) -> Result<(), Error> {
+        if self.is_unlocked() {
+            Ok(())
+        } else {
+            Err(Error::PasswordRequired)
+        }
+    }
+
+    /// Give the transport back (e.g. to read the serial afterwards).
+    pub fn into_transport(self) -> T {
+        self.transport
+    }
+}
+
+/// SELECT the OATH applet and parse its answer.
+pub fn select_oath(card: &mut dyn Transport) -> Result<SelectInfo, Error> {
+    parse_select(&send(card, &Apdu::select(&OATH_AID))?)
+}
+
+/// VALIDATE: answer the card's challenge, challenge it back, check its answer.
+fn validate(
+    card: &mut dyn Transport,
+    algorithm: Algorithm,
+    key: &AccessKey,
+    card_challenge: &[u8],
+) -> Result<(), Error> {
+    let hmac = |message: &[u8]| {
+        crypto::hmac(algorithm, key.expose(), message).ok_or(Error::Crypto("HMAC refused the key"))
+    };
+    let our_response = hmac(card_challenge)?;
+    let host_challenge = crypto::random_challenge()?;
+    let mut data = Vec::new();
+    tlv::push(&mut data, tag::RESPONSE, &our_response);
+    tlv::push(&mut data, tag::CHALLENGE, &host_challenge);
+    let answer = send(card, &Apdu::new(ins::VALIDATE).data(data)).map_err(|e| match e {
+        Error::Card {
+            status: StatusWord::NoSuchObject | StatusWord::WrongSyntax,
+            ..
+        } => Error::WrongPassword,
+        other => other,
+    })?;
+    let tlvs = tlv::parse_all(&answer)?;
+    let card_response =
+        tlv::find(&tlvs, tag::RESPONSE).ok_or(Error::malformed("VALIDATE without a response"))?;
+    let expected = hmac(&host_challenge)?;
+    if bool::from(card_response.ct_eq(&expected)) {
+        Ok(())
+    } else {
+        Err(Error::NotAuthentic)
+    }
+}
+
+/// CALCULATE ALL with the 30 s challenge, truncated.
+fn calculate_all_raw(
+    card: &mut dyn Transport,
+    unix_seconds: u64,
+) -> Result<Vec<(AccountId, Calculated)>, Error> {
+    let mut data = Vec::new();
+    tlv::push(
+        &mut data,
+        tag::CHALLENGE,
+        &TimeStep::at(unix_seconds, DEFAULT_PERIOD).challenge(),
+    );
+    let answer = send(
+        card,
+        &Apdu::new(ins::CALCULATE_ALL).p2(P2_TRUNCATE).data(data),
+    )?;
+    parse_calculate_all(&answer)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::oath::testing::{hex, ScriptedCard};
+    use proptest::prelude::*;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    const SELECT: &str = "00A40400 07 A0000005272101";
+    const SELECT_OPEN: &str = "7903 050403 7108 0102030405060708 9000";
+
+    fn at(seconds: u64) -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(seconds)
+    }
+
+    fn open(card: ScriptedCard) -> Session<ScriptedCard> {
+        Session::open(card).unwrap()
+    }
+
+    #[test]
+    fn select_is_parsed_in_any_tag_order() {
+        let a = parse_select(&hex(
+            "7903050403 71080102030405060708 7408AABBCCDDEEFF0011 7B0101",
+        ))
+        .unwrap();
+        let b = parse_select(&hex(
+            "7B0101 7408AABBCCDDEEFF0011 71080102030405060708 7903050403",
+        ))
+        .unwrap();
+        assert_eq!(a, b);
+        assert_eq!(a.version, Version(5, 4, 3));
+        assert!(a.challenge.is_some());
+    }
+
+    #[test]
+    fn select_without_challenge_means_no_password() {
+        let session = open(ScriptedCard::new().expect(SELECT, SELECT_OPEN));
+        assert!(!session.has_password());
+        assert!(session.is_unlocked());
+        assert_eq!(session.version(), Version(5, 4, 3));
+        assert_eq!(session.device_id(), "ZoQN2hVOihE8Md0K0y9/Og");
+    }
+
+    #[test]
+    fn select_missing_version_or_salt_is_malformed() {
+        assert!(parse_select(&hex("71080102030405060708")).is_err());
+        assert!(parse_select(&hex("7903050403")).is_err());
+        assert!(parse_select(&hex("790205047108 0102030405060708")).is_err());
+    }
+
+    #[test]
+    fn list_parses_every_entry() {
+        let mut data = Vec::new();
+        tlv::push(&mut data, tag::NAME_LIST, b"\x2160/AWS:alice");
+        tlv::push(&mut data, tag::NAME_LIST, b"\x12bob");
+        let accounts = parse_list(&data).unwrap();
+        assert_eq!(accounts.len(), 2);
+        assert_eq!(accounts[0].id.text(), "60/AWS:alice");
+        assert_eq!(accounts[0].period, Some(60));
+        assert_eq!(accounts[1].oath_type, OathType::Hotp);
+        assert_eq!(accounts[1].algorithm, Some(Algorithm::Sha256));
+        assert!(parse_list(&hex("7302 2161")).is_err());
+    }
+
+    /// The card side of VALIDATE, for the scripted round trip.
+    fn card_answer(key: &AccessKey, host_challenge: &[u8]) -> Vec<u8> {
+        crypto::hmac(Algorithm::Sha1, key.expose(), host_challenge)
+            .unwrap()
+            .to_vec()
+    }
+
+    #[test]
+    fn validate_round_trip_unlocks_the_session() {
+        let salt = [1u8, 2, 3, 4, 5, 6, 7, 8];
+        let card_challenge = [9u8; 8];
+        let key = AccessKey::derive("hunter2", &salt);
+        let expected_response =
+            crypto::hmac(Algorithm::Sha1, key.expose(), &card_challenge).unwrap();
+        let key_for_card = key.clone();
+        let card = ScriptedCard::new()
+            .expect(
+                SELECT,
+                "7903050403 71080102030405060708 74080909090909090909 7B0101 9000",
+            )
+            .respond(move |apdu| {
+                // 00 A3 00 00 Lc 75 14 <20 bytes> 74 08 <8 bytes>
+                assert_eq!(&apdu[..4], &[0x00, 0xA3, 0x00, 0x00]);
+                let tlvs = tlv::parse_all(&apdu[5..]).unwrap();
+                assert_eq!(tlv::find(&tlvs, 0x75).unwrap(), &expected_response[..]);
+                let host_challenge = tlv::find(&tlvs, 0x74).unwrap();
+                let mut answer = Vec::new();
+                tlv::push(
+                    &mut answer,
+                    0x75,
+                    &card_answer(&key_for_card, host_challenge),
+                );
+                answer.extend([0x90, 0x00]);
+                answer
+            });
+        let mut session = open(card);
+        assert!(session.has_password());
+        assert!(matches!(session.list(), Err(Error::PasswordRequired)));
+        session.unlock_with_password("hunter2").unwrap();
+        assert!(session.is_unlocked());
+    }
+
+    #[test]
+    fn card_answer_that_does_not_match_is_refused() {
+        let card = ScriptedCard::new()
+            .expect(
+                SELECT,
+                "7903050403 71080102030405060708 74080909090909090909 9000",
+            )
+            .respond(|_| hex("7514 0000000000000000000000000000000000000000 9000"));
+        let mut session = open(card);
+        assert!(matches!(
+            session.unlock_with_password("x"),
+            Err(Error::NotAuthentic)
+        ));
+        assert!(!session.is_unlocked());
+    }
+
+    #[test]
+    fn rejected_validate_is_a_wrong_password() {
+        for sw in ["6984", "6A80"] {
+            let card = ScriptedCard::new()
+                .expect(
+                    SELECT,
+                    "7903050403 71080102030405060708 74080909090909090909 9000",
+                )
+                .respond(move |_| hex(sw));
+            let mut session = open(card);
+            assert!(matches!(
+                session.unlock_with_password("wrong"),
+                Err(Error::WrongPassword)
+            ));
+        }
+    }
+
+    #[test]
+    fn unlock_without_password_sends_nothing() {
+        let mut card = ScriptedCard::new().expect(SELECT, SELECT_OPEN);
+        let mut session = Session::open(&mut card).unwrap();
+        session.unlock_with_password("anything").unwrap();
+        drop(session);
+        card.assert_done();
+    }
+
+    #[test]
+    fn calculate_sends_name_and_time_step_and_builds_the_code() {
+        // t = 59: step 1 for period 30.
+        let card = ScriptedCard::new().expect(SELECT, SELECT_OPEN).expect(
+            "00A20001 15 7109 4157533A616C696365 7408 0000000000000001",
+            "7605 06 00000102 9000",
+        );
+        let mut session = open(card);
+        let code = session
+            .calculate_totp(&AccountId::new("AWS:alice"), at(59))
+            .unwrap();
+        assert_eq!(code.expose(), "000258");
+        assert_eq!((code.valid_from(), code.valid_to()), (Some(30), Some(60)));
+    }
+
+    #[test]
+    fn calculate_uses_the_period_from_the_id() {
+        // t = 125, period 60: step 2.
+        let card = ScriptedCard::new().expect(SELECT, SELECT_OPEN).expect(
+            "00A20001 10 7104 36302F61 7408 0000000000000002",
+            "7605 08 00000001 9000",
+        );
+        let mut session = open(card);
+        let code = session
+            .calculate_totp(&AccountId::new("60/a"), at(125))
+            .unwrap();
+        assert_eq!(code.expose(), "00000001");
+        assert_eq!(code.valid_to(), Some(180));
+    }
+
+    #[test]
+    fn hotp_calculate_sends_an_empty_challenge() {
+        let card = ScriptedCard::new()
+            .expect(SELECT, SELECT_OPEN)
+            .expect("00A20001 07 7103 626F62 7400", "7605 06 00000007 9000");
+        let mut session = open(card);
+        let code = session
+            .calculate(
+                &Account::new(AccountId::new("bob"), OathType::Hotp),
+                at(1000),
+            )
+            .unwrap();
+        assert_eq!(code.expose(), "000007");
+        assert_eq!(code.valid_to(), None);
+    }
+
+    #[test]
+    fn calculate_of_a_missing_account_names_it() {
+        let card = ScriptedCard::new()
+            .expect(SELECT, SELECT_OPEN)
+            .respond(|_| hex("6984"));
+        let mut session = open(card);
+        match session.calculate_totp(&AccountId::new("nope"), at(0)) {
+            Err(Error::NoSuchAccount { id }) => assert_eq!(id, "nope"),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn security_status_on_a_touch_account_is_a_touch_timeout() {
+        let card = ScriptedCard::new()
+            .expect(SELECT, SELECT_OPEN)
+            .respond(|_| hex("6982"));
+        let mut session = open(card);
+        let mut account = Account::new(AccountId::new("t"), OathType::Totp);
+        account.touch = Some(true);
+        assert!(matches!(
+            session.calculate(&account, at(0)),
+            Err(Error::TouchTimedOut)
+        ));
+    }
+
+    #[test]
+    fn calculate_all_gives_codes_and_recalculates_other_periods() {
+        // t = 100: 30 s step 3; the 60 s account is asked again with step 1.
+        let mut answer = Vec::new();
+        tlv::push(&mut answer, tag::NAME, b"AWS:alice");
+        tlv::push(&mut answer, tag::TRUNCATED, &[6, 0, 0, 0, 42]);
+        tlv::push(&mut answer, tag::NAME, b"60/slow");
+        tlv::push(&mut answer, tag::TRUNCATED, &[6, 0, 0, 0, 1]);
+        tlv::push(&mut answer, tag::NAME, b"Ex:counter");
+        tlv::push(&mut answer, tag::HOTP, &[]);
+        tlv::push(&mut answer, tag::NAME, b"touchy");
+        tlv::push(&mut answer, tag::TOUCH, &[6]);
+        answer.extend([0x90, 0x00]);
+        let card = ScriptedCard::new()
+            .expect(SELECT, SELECT_OPEN)
+            .expect(
+                "00A40001 0A 7408 0000000000000003",
+                &crate::oath::testing::to_hex(&answer),
+            )
+            .expect(
+                "00A20001 13 7107 36302F736C6F77 7408 0000000000000001",
+                "7605 06 00000063 9000",
+            );
+        let mut session = open(card);
+        let entries = session.calculate_all(at(100)).unwrap();
+        let summary: Vec<_> = entries
+            .iter()
+            .map(|e| {
+                (
+                    e.account.id.text(),
+                    e.account.oath_type,
+                    e.account.touch,
+                    e.code.as_ref().map(|c| c.expose().to_owned()),
+                )
+            })
+            .collect();
+        assert_eq!(
+            summary,
+            vec![
+                (
+                    "AWS:alice".into(),
+                    OathType::Totp,
+                    Some(false),
+                    Some("000042".into())
+                ),
+                (
+                    "60/slow".into(),
+                    OathType::Totp,
+                    Some(false),
+                    Some("000099".into())
+                ),
+                ("Ex:counter".into(), OathType::Hotp, Some(false), None),
+                ("touchy".into(), OathType::Totp, Some(true), None),
+            ]
+        );
+        assert_eq!(entries[1].code.as_ref().unwrap().valid_from(), Some(60));
+    }
+
+    #[test]
+    fn accounts_merge_list_with_calculate_all() {
+        let mut list = Vec::new();
+        tlv::push(&mut list, tag::NAME_LIST, b"\x22AWS:alice");
+        tlv::push(&mut list, tag::NAME_LIST, b"\x21touchy");
+        list.extend([0x90, 0x00]);
+        let mut all = Vec::new();
+        tlv::push(&mut all, tag::NAME, b"AWS:alice");
+        tlv::push(&mut all, tag::TRUNCATED, &[8, 0, 0, 0, 42]);
+        tlv::push(&mut all, tag::NAME, b"touchy");
+        tlv::push(&mut all, tag::TOUCH, &[6]);
+        all.extend([0x90, 0x00]);
+        let card = ScriptedCard::new()
+            .expect(SELECT, SELECT_OPEN)
+            .expect("00A10000", &crate::oath::testing::to_hex(&list))
+            .expect(
+                "00A40001 0A 7408 0000000000000000",
+                &crate::oath::testing::to_hex(&all),
+            );
+        let mut session = open(card);
+        let accounts = session.accounts(at(10)).unwrap();
+        assert_eq!(accounts[0].algorithm, Some(Algorithm::Sha256));
+        assert_eq!(
+            (accounts[0].digits, accounts[0].touch),
+            (Some(8), Some(false))
+        );
+        assert_eq!((accounts[1].digits, accounts[1].touch), (None, Some(true)));
+    }
+
+    #[test]
+    fn calculate_all_answer_with_a_dangling_name_is_malformed() {
+        assert!(parse_calculate_all(&hex("7101 61")).is_err());
+        assert!(parse_calculate_all(&hex("7601 61 7101 61")).is_err());
+        assert!(parse_calculate_all(&hex("7101 61 7501 00")).is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn no_card_answer_makes_a_parser_panic(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+            let _ = parse_select(&bytes);
+            let _ = parse_list(&bytes);
+            let _ = parse_calculate_all(&bytes);
+            let _ = parse_calculate(&bytes, None);
+        }
+
+        #[test]
+        fn no_card_answer_makes_a_session_panic(
+            select in proptest::collection::vec(any::<u8>(), 0..64),
+            answers in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..64), 0..6),
+        ) {
+            let mut card = crate::oath::testing::Chaos::new(select, answers);
+            if let Ok(mut session) = Session::open(&mut card) {
+                let _ = session.unlock_with_password("pw");
+                let _ = session.list();
+                let _ = session.accounts(at(1000));
+                let _ = session.calculate_all(at(1000));
+                let _ = session.calculate_totp(&AccountId::new("x"), at(1000));
+            }
+        }
+    }
+}

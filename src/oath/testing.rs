@@ -1,0 +1,106 @@
+//! Test transports: a card that follows a script of expected APDUs and
+//! answers, and a card that answers noise.
+
+use std::collections::VecDeque;
+
+use super::transport::Transport;
+use super::Error;
+
+/// Bytes from hex, ignoring spaces.
+pub fn hex(text: &str) -> Vec<u8> {
+    let digits: Vec<u8> = text.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
+    digits
+        .chunks(2)
+        .map(|pair| u8::from_str_radix(std::str::from_utf8(pair).unwrap(), 16).unwrap())
+        .collect()
+}
+
+pub fn to_hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02X}")).collect()
+}
+
+type Responder = Box<dyn FnMut(&[u8]) -> Vec<u8>>;
+
+enum Step {
+    Exact { apdu: Vec<u8>, response: Vec<u8> },
+    Computed(Responder),
+}
+
+/// A card that expects exactly the scripted APDUs, in order.
+#[derive(Default)]
+pub struct ScriptedCard {
+    steps: VecDeque<Step>,
+}
+
+impl ScriptedCard {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Expect `apdu` (hex) next and answer `response` (hex, data + SW).
+    pub fn expect(mut self, apdu: &str, response: &str) -> Self {
+        self.steps.push_back(Step::Exact {
+            apdu: hex(apdu),
+            response: hex(response),
+        });
+        self
+    }
+
+    /// Answer the next APDU, whatever it is, with what `responder` computes.
+    pub fn respond(mut self, responder: impl FnMut(&[u8]) -> Vec<u8> + 'static) -> Self {
+        self.steps.push_back(Step::Computed(Box::new(responder)));
+        self
+    }
+
+    pub fn assert_done(&self) {
+        assert!(
+            self.steps.is_empty(),
+            "{} scripted APDUs were never sent",
+            self.steps.len()
+        );
+    }
+}
+
+impl Transport for ScriptedCard {
+    fn transmit(&mut self, apdu: &[u8]) -> Result<Vec<u8>, Error> {
+        match self.steps.pop_front() {
+            Some(Step::Exact {
+                apdu: expected,
+                response,
+            }) => {
+                assert_eq!(to_hex(apdu), to_hex(&expected), "unexpected APDU");
+                Ok(response)
+            }
+            Some(Step::Computed(mut responder)) => Ok(responder(apdu)),
+            None => panic!("APDU after the end of the script: {}", to_hex(apdu)),
+        }
+    }
+}
+
+/// A card whose SELECT answer is arbitrary data (with `9000`) and whose later
+/// answers are arbitrary bytes, some with `9000` appended; then it is gone.
+pub struct Chaos {
+    answers: VecDeque<Vec<u8>>,
+}
+
+impl Chaos {
+    pub fn new(mut select: Vec<u8>, answers: Vec<Vec<u8>>) -> Self {
+        select.extend([0x90, 0x00]);
+        let mut queue = VecDeque::from([select]);
+        for mut answer in answers {
+            if answer.first().is_some_and(|b| *b < 0x80) {
+                answer.extend([0x90, 0x00]);
+            }
+            queue.push_back(answer);
+        }
+        Chaos { answers: queue }
+    }
+}
+
+impl Transport for Chaos {
+    fn transmit(&mut self, _apdu: &[u8]) -> Result<Vec<u8>, Error> {
+        self.answers.pop_front().ok_or(Error::CardRemoved {
+            reader: "chaos".into(),
+        })
+    }
+}
