@@ -1,0 +1,113 @@
+//! What a test can see of, and change on, a card while a client talks to it:
+//! the instructions it received, how often each account was calculated,
+//! how touches are answered. Shared with the card's thread.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+/// How the (simulated) user answers a touch request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TouchResponse {
+    /// The user touches the key after this delay; the card then answers.
+    TouchedAfter(Duration),
+    /// Nobody touches; after this delay the card gives up with `6982`,
+    /// which ykman reports as "Touch account timed out!".
+    TimesOutAfter(Duration),
+}
+
+impl Default for TouchResponse {
+    fn default() -> Self {
+        TouchResponse::TouchedAfter(Duration::from_millis(200))
+    }
+}
+
+#[derive(Debug, Default)]
+struct Record {
+    instructions: Vec<u8>,
+    calculations: HashMap<String, u32>,
+    calculate_alls: u32,
+    touches: u32,
+    touch_response: TouchResponse,
+}
+
+/// A cheap, cloneable view of one card. Clone it before inserting the card.
+#[derive(Clone, Debug, Default)]
+pub struct CardHandle(Arc<Mutex<Record>>);
+
+impl CardHandle {
+    fn record(&self) -> MutexGuard<'_, Record> {
+        // A panicking test thread must not hide the record from the others.
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Every INS byte received, in order (SELECT is `A4` with P1 `04`,
+    /// CALCULATE ALL is `A4` too: tell them apart with [`Self::calculate_alls`]).
+    pub fn instructions(&self) -> Vec<u8> {
+        self.record().instructions.clone()
+    }
+
+    /// Number of command APDUs received; 0 means no client talked to the card.
+    pub fn apdu_count(&self) -> usize {
+        self.record().instructions.len()
+    }
+
+    /// Number of CALCULATE commands for the account with on-card id `id`.
+    pub fn calculations(&self, id: &str) -> u32 {
+        self.record().calculations.get(id).copied().unwrap_or(0)
+    }
+
+    /// Number of CALCULATE commands for all accounts together.
+    pub fn total_calculations(&self) -> u32 {
+        self.record().calculations.values().sum()
+    }
+
+    /// Number of CALCULATE ALL commands (they never wait for a touch).
+    pub fn calculate_alls(&self) -> u32 {
+        self.record().calculate_alls
+    }
+
+    /// Number of touches the card asked for (touched or timed out).
+    pub fn touches(&self) -> u32 {
+        self.record().touches
+    }
+
+    /// Changes how the next touch requests are answered.
+    pub fn set_touch_response(&self, response: TouchResponse) {
+        self.record().touch_response = response;
+    }
+
+    pub(crate) fn note_instruction(&self, ins: u8) {
+        self.record().instructions.push(ins);
+    }
+
+    pub(crate) fn note_calculation(&self, id: &str) {
+        *self.record().calculations.entry(id.to_owned()).or_default() += 1;
+    }
+
+    pub(crate) fn note_calculate_all(&self) {
+        self.record().calculate_alls += 1;
+    }
+
+    /// Waits as the user would; `true` if the key was touched. The lock is not
+    /// held while waiting, so a test can read the record meanwhile.
+    pub(crate) fn await_touch(&self) -> bool {
+        let response = {
+            let mut record = self.record();
+            record.touches += 1;
+            record.touch_response
+        };
+        match response {
+            TouchResponse::TouchedAfter(delay) => {
+                std::thread::sleep(delay);
+                true
+            }
+            TouchResponse::TimesOutAfter(delay) => {
+                std::thread::sleep(delay);
+                false
+            }
+        }
+    }
+}
