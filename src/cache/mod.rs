@@ -1,15 +1,338 @@
-//! (stub, being written)
+//! The encrypted credential cache: why tools that cannot cache credentials
+//! (CDK, Terraform, boto3 scripts, many parallel processes) do not ask for a
+//! YubiKey touch on every call.
+//!
+//! * [`Cache`] (store.rs) is one SQLite file, `vegas.db`, in a `0700`
+//!   directory. Rows are sealed by [`crypto`] with keys derived from the
+//!   [`MachineIdentity`] (boot id, host name, user id): a reboot, another host
+//!   or another user makes every row unreadable, which is a miss, never an
+//!   error. See `docs/security.md` for what this does and does not protect.
+//! * [`lock_device`] (lock.rs) is the single-flight lock: one kernel advisory
+//!   lock per MFA device, so parallel processes produce one touch and one STS
+//!   call, and a killed process never leaves a stale lock.
+//!
+//! The cache knows nothing about STS; `assume` composes the two.
 
 use std::borrow::Cow;
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
 
+use sha2::{Digest, Sha256};
+
+mod crypto;
+mod files;
+mod identity;
+mod lock;
+mod schema;
+mod store;
+
+pub use identity::MachineIdentity;
+pub use lock::{lock_device, lock_path, DeviceLock};
+pub use store::Cache;
+
+/// The database file inside the cache directory.
+pub const DB_FILE_NAME: &str = "vegas.db";
+
+/// How long a process waits for another one writing to the database.
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Which cached credentials a request may be served: the profile name and a
+/// SHA-256 of its resolved configuration, so a changed configuration (another
+/// role, another MFA device, another duration) never serves stale credentials.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct CacheKey {
+    profile: String,
+    key: String,
+}
+
+impl CacheKey {
+    /// `resolved_config_fields` are the `(name, value)` pairs that decide what
+    /// credentials STS would issue. Their order does not matter.
+    pub fn new(profile: &str, resolved_config_fields: &[(&str, &str)]) -> CacheKey {
+        let mut fields = resolved_config_fields.to_vec();
+        fields.sort_unstable();
+        let mut hash = Sha256::new();
+        length_prefixed(&mut hash, profile.as_bytes());
+        for (name, value) in fields {
+            length_prefixed(&mut hash, name.as_bytes());
+            length_prefixed(&mut hash, value.as_bytes());
+        }
+        let digest = hash.finalize();
+        CacheKey {
+            profile: profile.to_string(),
+            key: format!("{profile}:{}", hex(&digest)),
+        }
+    }
+
+    /// The key as stored: `<profile>:<64 hex digits>`.
+    pub fn as_str(&self) -> &str {
+        &self.key
+    }
+
+    pub fn profile(&self) -> &str {
+        &self.profile
+    }
+}
+
+impl fmt::Debug for CacheKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("CacheKey").field(&self.key).finish()
+    }
+}
+
+fn length_prefixed(hash: &mut Sha256, bytes: &[u8]) {
+    hash.update((bytes.len() as u64).to_be_bytes());
+    hash.update(bytes);
+}
+
+/// Lower-case hex of `bytes`.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut out, b| {
+            let _ = write!(out, "{b:02x}");
+            out
+        })
+}
+
+/// What a cached row was issued for; stored in clear beside the sealed
+/// credentials so `vegas cache list` can show it without decrypting.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntryMeta {
+    pub profile: String,
+    pub role_arn: String,
+    pub mfa_serial: String,
+}
+
+/// One row of `vegas cache list`. Nothing secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntryInfo {
+    pub profile: String,
+    pub role_arn: String,
+    pub mfa_serial: String,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Unix seconds.
+    pub expires_at: i64,
+}
+
+/// Something the user should know about the cache, which did not stop it
+/// from working. One line, never secret; the caller shows it on stderr.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Warning {
+    /// The directory was readable or writable by others and was tightened.
+    DirTightened { path: PathBuf, was: u32 },
+    /// A cache file was readable or writable by others and was tightened.
+    FileTightened { path: PathBuf, was: u32 },
+    /// Others can read the cache and the mode could not be changed.
+    CannotTighten { path: PathBuf, mode: u32 },
+    /// The database was not a vegas cache (or was damaged); it was kept
+    /// under another name and a new one was made.
+    MovedAside { to: PathBuf, reason: String },
+}
+
+impl fmt::Display for Warning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Warning::DirTightened { path, was } => write!(
+                f,
+                "cache directory {} was mode {was:04o}; tightened to 0700",
+                path.display()
+            ),
+            Warning::FileTightened { path, was } => {
+                write!(
+                    f,
+                    "cache file {} was mode {was:04o}; tightened to 0600",
+                    path.display()
+                )
+            }
+            Warning::CannotTighten { path, mode } => write!(
+                f,
+                "{} is mode {mode:04o} (others may read it) and could not be tightened",
+                path.display()
+            ),
+            Warning::MovedAside { to, reason } => write!(
+                f,
+                "the credential cache was unusable ({reason}); kept it as {} and started a new one",
+                to.display()
+            ),
+        }
+    }
+}
+
+/// Why the cache could not do what was asked. The caller of `vegas assume`
+/// turns most of these into a warning and carries on uncached.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("not implemented yet")]
-    NotImplemented,
+    #[error("cannot create the cache directory {path}: {source}")]
+    CreateDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+
+    #[error("the cache directory {path} is not a directory")]
+    NotADirectory { path: PathBuf },
+
+    #[error("the cache directory {path} belongs to user {owner}, not to you (user {uid})")]
+    NotOwner { path: PathBuf, owner: u32, uid: u32 },
+
+    #[error("permission denied on {path}")]
+    PermissionDenied { path: PathBuf },
+
+    #[error("the credential cache at {path} is read-only; nothing was stored")]
+    ReadOnly { path: PathBuf },
+
+    #[error("cannot read the machine identity ({what}) the cache keys are derived from")]
+    Identity {
+        what: &'static str,
+        source: Option<std::io::Error>,
+    },
+
+    #[error("cannot {action} {path}: {source}")]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+
+    #[error("cache database {path}: cannot {action}: {source}")]
+    Sqlite {
+        action: &'static str,
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+
+    #[error("{path} is not a usable vegas cache ({reason})")]
+    NotACache { path: PathBuf, reason: String },
+
+    #[error("cannot seal the credentials for the cache: {0}")]
+    Encode(serde_json::Error),
+
+    #[error("cannot seal the credentials for the cache: {what}")]
+    Crypto { what: &'static str },
+
+    #[error("TOTP time step {step} is out of range")]
+    StepOutOfRange { step: u64 },
+
+    #[error("gave up after {}s waiting for another vegas holding {path}", waited.as_secs())]
+    LockTimeout { path: PathBuf, waited: Duration },
 }
 
 impl crate::error::Hint for Error {
     fn hint(&self) -> Cow<'_, str> {
-        Cow::Borrowed("this part of vegas is not written yet")
+        match self {
+            Error::CreateDir { path, .. } => Cow::Owned(format!(
+                "create {} yourself, or point VEGAS_CACHE_DIR at a directory you can write",
+                path.display()
+            )),
+            Error::NotADirectory { .. } => {
+                Cow::Borrowed("remove that file, or point VEGAS_CACHE_DIR at a directory")
+            }
+            Error::NotOwner { .. } => Cow::Borrowed(
+                "use a cache directory of your own (VEGAS_CACHE_DIR); another user's could be read or swapped by them",
+            ),
+            Error::PermissionDenied { path } => Cow::Owned(format!(
+                "check the owner and mode of {} (it should be yours, mode 0700 for the directory and 0600 for files)",
+                path.display()
+            )),
+            Error::ReadOnly { .. } => Cow::Borrowed(
+                "credentials still work but are fetched every time; point VEGAS_CACHE_DIR at a writable directory",
+            ),
+            Error::Identity { .. } => Cow::Borrowed(
+                "vegas needs /proc/sys/kernel/random/boot_id (Linux) or kern.boottime (macOS) to cache credentials",
+            ),
+            Error::Io { path, .. } => {
+                Cow::Owned(format!("check the permissions and free space of {}", path.display()))
+            }
+            Error::Sqlite { path, .. } => Cow::Owned(format!(
+                "run `vegas cache clean`; if that fails too, delete {} (it only holds temporary credentials)",
+                path.display()
+            )),
+            Error::NotACache { path, .. } => Cow::Owned(format!(
+                "delete {} (it only holds temporary credentials)",
+                path.display()
+            )),
+            Error::Encode(_) | Error::Crypto { .. } => {
+                Cow::Borrowed("credentials still work but are not cached; please report this")
+            }
+            Error::StepOutOfRange { .. } => Cow::Borrowed("check the system clock"),
+            Error::LockTimeout { path, .. } => Cow::Owned(format!(
+                "another vegas is still waiting for a YubiKey touch; touch the key or end that process (lock file {})",
+                path.display()
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::Hint;
+
+    #[test]
+    fn cache_key_ignores_field_order_but_not_values() {
+        let a = CacheKey::new("p", &[("role_arn", "r"), ("mfa_serial", "m")]);
+        let b = CacheKey::new("p", &[("mfa_serial", "m"), ("role_arn", "r")]);
+        let c = CacheKey::new("p", &[("mfa_serial", "m"), ("role_arn", "r2")]);
+        let d = CacheKey::new("q", &[("mfa_serial", "m"), ("role_arn", "r")]);
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+        assert_ne!(a.as_str().split(':').nth(1), d.as_str().split(':').nth(1));
+        assert_eq!(a.profile(), "p");
+        assert!(a.as_str().starts_with("p:"));
+        assert_eq!(a.as_str().len(), 2 + 64);
+    }
+
+    #[test]
+    fn cache_key_fields_cannot_be_shifted_between_name_and_value() {
+        let a = CacheKey::new("p", &[("ab", "c")]);
+        let b = CacheKey::new("p", &[("a", "bc")]);
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn every_error_has_a_one_line_message_and_hint() {
+        let errors = [
+            Error::ReadOnly { path: "/x".into() },
+            Error::LockTimeout {
+                path: "/x/lock-ab".into(),
+                waited: Duration::from_secs(120),
+            },
+            Error::NotOwner {
+                path: "/x".into(),
+                owner: 1,
+                uid: 2,
+            },
+        ];
+        for e in errors {
+            assert!(!e.to_string().contains('\n'));
+            assert!(!e.hint().contains('\n'));
+            assert!(!e.hint().is_empty());
+        }
+        let e = Error::LockTimeout {
+            path: "/x/lock-ab".into(),
+            waited: Duration::from_secs(120),
+        };
+        assert!(e.hint().contains("/x/lock-ab"));
+        assert!(e.to_string().contains("120s"));
+    }
+
+    #[test]
+    fn warnings_are_one_line() {
+        let w = Warning::DirTightened {
+            path: "/c".into(),
+            was: 0o777,
+        };
+        assert_eq!(
+            w.to_string(),
+            "cache directory /c was mode 0777; tightened to 0700"
+        );
+        let w = Warning::MovedAside {
+            to: "/c/vegas.db.corrupt-1".into(),
+            reason: "not a database".into(),
+        };
+        assert!(!w.to_string().contains('\n'));
     }
 }

@@ -1,0 +1,174 @@
+//! The database layout, and telling a vegas cache of this version from an
+//! empty file, an older (or newer) vegas cache, or somebody else's database.
+//!
+//! A vegas cache carries `PRAGMA application_id` = "vega" and
+//! `PRAGMA user_version` = [`SCHEMA_VERSION`]. Anything else that has ours
+//! is rebuilt in place (it only holds temporary credentials); a database
+//! without it is not ours and is moved aside by the store.
+
+use rusqlite::{Connection, Transaction, TransactionBehavior};
+
+/// "vega" in ASCII, in the database header.
+pub(crate) const APPLICATION_ID: i32 = 0x7665_6761;
+/// Bump on any change to the tables or to the sealing format.
+pub(crate) const SCHEMA_VERSION: i32 = 1;
+
+const CREATE_TABLES: &str = "
+CREATE TABLE credentials (
+    cache_key  TEXT PRIMARY KEY NOT NULL,
+    profile    TEXT NOT NULL,
+    role_arn   TEXT NOT NULL,
+    mfa_serial TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    iv         BLOB NOT NULL,
+    ciphertext BLOB NOT NULL,
+    mac        BLOB NOT NULL
+) STRICT;
+CREATE INDEX credentials_expires_at ON credentials (expires_at);
+
+CREATE TABLE secrets (
+    kind       TEXT NOT NULL,
+    id         TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    iv         BLOB NOT NULL,
+    ciphertext BLOB NOT NULL,
+    mac        BLOB NOT NULL,
+    PRIMARY KEY (kind, id)
+) STRICT;
+CREATE INDEX secrets_expires_at ON secrets (expires_at);
+
+CREATE TABLE mfa_devices (
+    mfa_serial TEXT PRIMARY KEY NOT NULL,
+    last_step  INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+) STRICT;
+";
+
+/// What an opened database file turned out to be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Shape {
+    /// A vegas cache of this version: ready.
+    Current,
+    /// A new, empty file.
+    Empty,
+    /// A vegas cache of another version: rebuilt in place.
+    OtherVersion(i32),
+    /// Not a vegas cache: moved aside.
+    Foreign { application_id: i32, tables: i64 },
+}
+
+/// One read of the header and the schema table.
+pub(crate) fn inspect(conn: &Connection) -> rusqlite::Result<Shape> {
+    let (application_id, version, tables) = conn.query_row(
+        "SELECT (SELECT application_id FROM pragma_application_id()),
+                (SELECT user_version FROM pragma_user_version()),
+                (SELECT count(*) FROM sqlite_schema)",
+        [],
+        |row| {
+            Ok((
+                row.get::<_, i32>(0)?,
+                row.get::<_, i32>(1)?,
+                row.get::<_, i64>(2)?,
+            ))
+        },
+    )?;
+    Ok(match (application_id, version, tables) {
+        (APPLICATION_ID, SCHEMA_VERSION, _) => Shape::Current,
+        (APPLICATION_ID, other, _) => Shape::OtherVersion(other),
+        (0, 0, 0) => Shape::Empty,
+        (application_id, _, tables) => Shape::Foreign {
+            application_id,
+            tables,
+        },
+    })
+}
+
+/// Turn an empty file or another version's cache into a current one. Safe
+/// to race: the check is repeated inside an immediate (write-locked)
+/// transaction, so only the first process builds.
+pub(crate) fn build(conn: &Connection) -> rusqlite::Result<()> {
+    conn.query_row("PRAGMA journal_mode = WAL", [], |row| {
+        row.get::<_, String>(0)
+    })?;
+    let tx = Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
+    if inspect(&tx)? == Shape::Current {
+        return tx.commit();
+    }
+    for table in table_names(&tx)? {
+        tx.execute_batch(&format!(
+            "DROP TABLE IF EXISTS \"{}\"",
+            table.replace('"', "\"\"")
+        ))?;
+    }
+    tx.execute_batch(CREATE_TABLES)?;
+    tx.pragma_update(None, "application_id", APPLICATION_ID)?;
+    tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+    tx.commit()
+}
+
+fn table_names(conn: &Connection) -> rusqlite::Result<Vec<String>> {
+    let mut stmt = conn.prepare(
+        "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
+    )?;
+    let names = stmt.query_map([], |row| row.get(0))?.collect();
+    names
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_database_is_built_into_a_current_one() {
+        let conn = Connection::open_in_memory().unwrap();
+        assert_eq!(inspect(&conn).unwrap(), Shape::Empty);
+        build(&conn).unwrap();
+        assert_eq!(inspect(&conn).unwrap(), Shape::Current);
+        let mut tables = table_names(&conn).unwrap();
+        tables.sort();
+        assert_eq!(tables, ["credentials", "mfa_devices", "secrets"]);
+    }
+
+    #[test]
+    fn other_version_is_rebuilt_and_loses_its_rows() {
+        let conn = Connection::open_in_memory().unwrap();
+        build(&conn).unwrap();
+        conn.execute("INSERT INTO mfa_devices VALUES ('m', 1, 1)", [])
+            .unwrap();
+        conn.execute_batch("CREATE TABLE leftover (x); PRAGMA user_version = 99;")
+            .unwrap();
+        assert_eq!(inspect(&conn).unwrap(), Shape::OtherVersion(99));
+        build(&conn).unwrap();
+        assert_eq!(inspect(&conn).unwrap(), Shape::Current);
+        let rows: i64 = conn
+            .query_row("SELECT count(*) FROM mfa_devices", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(rows, 0);
+        assert!(!table_names(&conn)
+            .unwrap()
+            .contains(&"leftover".to_string()));
+    }
+
+    #[test]
+    fn someone_elses_database_is_foreign() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch("CREATE TABLE credentials (x)").unwrap();
+        assert_eq!(
+            inspect(&conn).unwrap(),
+            Shape::Foreign {
+                application_id: 0,
+                tables: 1
+            }
+        );
+        conn.execute_batch("PRAGMA application_id = 42").unwrap();
+        assert!(matches!(
+            inspect(&conn).unwrap(),
+            Shape::Foreign {
+                application_id: 42,
+                ..
+            }
+        ));
+    }
+}

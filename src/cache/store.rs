@@ -1,0 +1,548 @@
+//! The cache database: opening it (creating, upgrading, or setting aside a
+//! file that is not a vegas cache), and reading and writing sealed rows.
+//!
+//! The hit path is one open, one header read, one indexed SELECT, one HMAC
+//! and one AES-CTR pass: no schema work, no purge, no fsync. Everything that
+//! writes (purging expired rows included) happens on the miss path.
+
+use std::fmt;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use rusqlite::{
+    params, Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior,
+};
+use zeroize::Zeroizing;
+
+use super::crypto::{RowAddress, RowKeys, SealedRow};
+use super::schema::{self, Shape};
+use super::{files, lock, CacheKey, EntryInfo, EntryMeta, Error, MachineIdentity, Warning};
+use super::{BUSY_TIMEOUT, DB_FILE_NAME};
+use crate::credentials::Credentials;
+
+/// Held while a database that is not a cache is set aside, so that two
+/// processes finding it at once do not set aside each other's new one.
+const REBUILD_LOCK_NAME: &str = "vegas.db.rebuild-lock";
+
+/// The encrypted credential cache in one directory.
+pub struct Cache {
+    conn: Connection,
+    keys: RowKeys,
+    path: PathBuf,
+    access: Access,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Access {
+    ReadWrite,
+    /// The directory or file cannot be written: hits are served, writes
+    /// fail with [`Error::ReadOnly`].
+    ReadOnly,
+}
+
+impl fmt::Debug for Cache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Cache")
+            .field("path", &self.path)
+            .field("access", &self.access)
+            .field("keys", &self.keys)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Cache {
+    /// Open (or create) the cache in `dir`, with keys for this machine, boot
+    /// and user. The warnings are for the user, one line each.
+    pub fn open(dir: &Path) -> Result<(Cache, Vec<Warning>), Error> {
+        Cache::open_with_identity(dir, MachineIdentity::current()?)
+    }
+
+    /// Open (or create) the cache in `dir` with keys for `identity`.
+    pub fn open_with_identity(
+        dir: &Path,
+        identity: MachineIdentity,
+    ) -> Result<(Cache, Vec<Warning>), Error> {
+        let keys = RowKeys::derive(&identity)?;
+        let mut warnings = Vec::new();
+        files::prepare_dir(dir, &mut warnings)?;
+        let path = dir.join(DB_FILE_NAME);
+        let (conn, access) = open_database(dir, &path, &mut warnings)?;
+        Ok((
+            Cache {
+                conn,
+                keys,
+                path,
+                access,
+            },
+            warnings,
+        ))
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Whether writes will fail with [`Error::ReadOnly`].
+    pub fn is_read_only(&self) -> bool {
+        self.access == Access::ReadOnly
+    }
+
+    /// The credentials cached under `key`, if they have not expired at `now`
+    /// (unix seconds). A row that fails its MAC or does not decrypt to
+    /// credentials is a miss, and is deleted. The caller applies any refresh
+    /// window (e.g. botocore's 10 minutes) with [`Credentials::remaining`].
+    pub fn get(&self, key: &CacheKey, now: i64) -> Result<Option<Credentials>, Error> {
+        let row = self
+            .conn
+            .prepare_cached(
+                "SELECT expires_at, iv, ciphertext, mac FROM credentials WHERE cache_key = ?1",
+            )
+            .and_then(|mut stmt| stmt.query_row([key.as_str()], read_sealed).optional())
+            .map_err(|e| self.sqlite_error("read cached credentials", e))?;
+        let Some((expires_at, sealed)) = row else {
+            return Ok(None);
+        };
+        if expires_at <= now {
+            return Ok(None);
+        }
+        let address = RowAddress::Credentials {
+            cache_key: key.as_str(),
+        };
+        let credentials = self
+            .keys
+            .open(address, expires_at, &sealed)
+            .and_then(|plaintext| serde_json::from_slice::<Credentials>(&plaintext).ok())
+            .filter(|credentials| credentials.expires_at == expires_at);
+        if credentials.is_none() {
+            self.discard(|conn| {
+                conn.execute(
+                    "DELETE FROM credentials WHERE cache_key = ?1 AND mac = ?2",
+                    params![key.as_str(), sealed.mac],
+                )
+            });
+        }
+        Ok(credentials)
+    }
+
+    /// Seal and store `credentials` under `key` (replacing any row there),
+    /// purging every expired row on the way.
+    pub fn put(
+        &self,
+        key: &CacheKey,
+        meta: &EntryMeta,
+        credentials: &Credentials,
+        now: i64,
+    ) -> Result<(), Error> {
+        self.writable()?;
+        let plaintext = to_json(credentials)?;
+        let address = RowAddress::Credentials {
+            cache_key: key.as_str(),
+        };
+        let sealed = self
+            .keys
+            .seal(address, credentials.expires_at, &plaintext)?;
+        self.write("store credentials", |tx| {
+            purge_expired(tx, now)?;
+            tx.execute(
+                "INSERT OR REPLACE INTO credentials
+                     (cache_key, profile, role_arn, mfa_serial, created_at, expires_at, iv, ciphertext, mac)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                params![
+                    key.as_str(),
+                    meta.profile,
+                    meta.role_arn,
+                    meta.mfa_serial,
+                    now,
+                    credentials.expires_at,
+                    sealed.iv,
+                    sealed.ciphertext,
+                    sealed.mac
+                ],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// What is cached and still valid at `now`, without decrypting anything
+    /// and without anything secret. Rows this machine cannot read (written
+    /// before a reboot, by another user…) are left out: they can never be
+    /// served.
+    pub fn list(&self, now: i64) -> Result<Vec<EntryInfo>, Error> {
+        let read = || -> rusqlite::Result<Vec<EntryInfo>> {
+            let mut stmt = self.conn.prepare(
+                "SELECT cache_key, profile, role_arn, mfa_serial, created_at, expires_at, iv, ciphertext, mac
+                 FROM credentials WHERE expires_at > ?1 ORDER BY profile, expires_at",
+            )?;
+            let rows = stmt.query_map([now], |row| {
+                let cache_key: String = row.get(0)?;
+                let info = EntryInfo {
+                    profile: row.get(1)?,
+                    role_arn: row.get(2)?,
+                    mfa_serial: row.get(3)?,
+                    created_at: row.get(4)?,
+                    expires_at: row.get(5)?,
+                };
+                let sealed = SealedRow {
+                    iv: row.get(6)?,
+                    ciphertext: row.get(7)?,
+                    mac: row.get(8)?,
+                };
+                Ok((cache_key, info, sealed))
+            })?;
+            let mut entries = Vec::new();
+            for row in rows {
+                let (cache_key, info, sealed) = row?;
+                let address = RowAddress::Credentials {
+                    cache_key: &cache_key,
+                };
+                if self.keys.authentic(address, info.expires_at, &sealed) {
+                    entries.push(info);
+                }
+            }
+            Ok(entries)
+        };
+        read().map_err(|e| self.sqlite_error("list cached credentials", e))
+    }
+
+    /// `vegas cache clean`: drop the cached credentials of `profile`, or
+    /// everything cached (credentials and other secrets) when `None`. The
+    /// last TOTP step per device is kept: forgetting it could make the next
+    /// call reuse a code STS already saw. Returns how many rows went.
+    pub fn remove(&self, profile: Option<&str>) -> Result<usize, Error> {
+        self.writable()?;
+        self.write("remove cached credentials", |tx| match profile {
+            Some(profile) => tx.execute("DELETE FROM credentials WHERE profile = ?1", [profile]),
+            None => Ok(tx.execute("DELETE FROM credentials", [])?
+                + tx.execute("DELETE FROM secrets", [])?),
+        })
+    }
+
+    /// Store another kind of secret (an OATH access key, an MFA session…)
+    /// under `(kind, id)` until `expires_at`, purging expired rows.
+    pub fn put_secret(
+        &self,
+        kind: &str,
+        id: &str,
+        secret: &[u8],
+        expires_at: i64,
+        now: i64,
+    ) -> Result<(), Error> {
+        self.writable()?;
+        let sealed = self
+            .keys
+            .seal(RowAddress::Secret { kind, id }, expires_at, secret)?;
+        self.write("store a secret", |tx| {
+            purge_expired(tx, now)?;
+            tx.execute(
+                "INSERT OR REPLACE INTO secrets (kind, id, created_at, expires_at, iv, ciphertext, mac)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![kind, id, now, expires_at, sealed.iv, sealed.ciphertext, sealed.mac],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// The secret stored under `(kind, id)`, if still valid at `now`; like
+    /// [`Cache::get`], an unreadable row is a miss and is deleted.
+    pub fn get_secret(
+        &self,
+        kind: &str,
+        id: &str,
+        now: i64,
+    ) -> Result<Option<Zeroizing<Vec<u8>>>, Error> {
+        let row = self
+            .conn
+            .prepare_cached(
+                "SELECT expires_at, iv, ciphertext, mac FROM secrets WHERE kind = ?1 AND id = ?2",
+            )
+            .and_then(|mut stmt| stmt.query_row([kind, id], read_sealed).optional())
+            .map_err(|e| self.sqlite_error("read a cached secret", e))?;
+        let Some((expires_at, sealed)) = row else {
+            return Ok(None);
+        };
+        if expires_at <= now {
+            return Ok(None);
+        }
+        let secret = self
+            .keys
+            .open(RowAddress::Secret { kind, id }, expires_at, &sealed);
+        if secret.is_none() {
+            self.discard(|conn| {
+                conn.execute(
+                    "DELETE FROM secrets WHERE kind = ?1 AND id = ?2 AND mac = ?3",
+                    params![kind, id, sealed.mac],
+                )
+            });
+        }
+        Ok(secret)
+    }
+
+    /// The last TOTP time step used with STS for `mfa_serial`.
+    pub fn last_step(&self, mfa_serial: &str) -> Result<Option<u64>, Error> {
+        let step: Option<i64> = self
+            .conn
+            .query_row(
+                "SELECT last_step FROM mfa_devices WHERE mfa_serial = ?1",
+                [mfa_serial],
+                |row| row.get(0),
+            )
+            .optional()
+            .map_err(|e| self.sqlite_error("read the last TOTP step", e))?;
+        Ok(step.and_then(|step| u64::try_from(step).ok()))
+    }
+
+    /// Remember that `step` was used with STS for `mfa_serial`. Never moves
+    /// backwards: the highest step recorded wins.
+    pub fn record_step(&self, mfa_serial: &str, step: u64, now: i64) -> Result<(), Error> {
+        self.writable()?;
+        let step = i64::try_from(step).map_err(|_| Error::StepOutOfRange { step })?;
+        self.write("record the TOTP step", |tx| {
+            tx.execute(
+                "INSERT INTO mfa_devices (mfa_serial, last_step, updated_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (mfa_serial) DO UPDATE
+                 SET last_step = max(last_step, excluded.last_step), updated_at = excluded.updated_at",
+                params![mfa_serial, step, now],
+            )
+        })
+        .map(|_| ())
+    }
+
+    fn writable(&self) -> Result<(), Error> {
+        match self.access {
+            Access::ReadWrite => Ok(()),
+            Access::ReadOnly => Err(Error::ReadOnly {
+                path: self.path.clone(),
+            }),
+        }
+    }
+
+    /// Run `work` in a transaction that takes the write lock up front (so a
+    /// busy database waits in the busy handler instead of failing later).
+    fn write<T>(
+        &self,
+        action: &'static str,
+        work: impl FnOnce(&Transaction<'_>) -> rusqlite::Result<T>,
+    ) -> Result<T, Error> {
+        let run = || {
+            let tx = Transaction::new_unchecked(&self.conn, TransactionBehavior::Immediate)?;
+            let value = work(&tx)?;
+            tx.commit()?;
+            Ok(value)
+        };
+        run().map_err(|e| self.sqlite_error(action, e))
+    }
+
+    /// Delete a row that failed to open, but only if it is still the row we
+    /// read (a concurrent writer may have just replaced it). Best effort: the
+    /// caller already treats the row as a miss.
+    fn discard(&self, delete: impl FnOnce(&Connection) -> rusqlite::Result<usize>) {
+        if self.access == Access::ReadOnly {
+            return;
+        }
+        if let Err(e) = delete(&self.conn) {
+            tracing::debug!("could not delete an unreadable cache row: {e}");
+        }
+    }
+
+    fn sqlite_error(&self, action: &'static str, source: rusqlite::Error) -> Error {
+        sqlite_error(&self.path, action, source)
+    }
+}
+
+fn read_sealed(row: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, SealedRow)> {
+    Ok((
+        row.get(0)?,
+        SealedRow {
+            iv: row.get(1)?,
+            ciphertext: row.get(2)?,
+            mac: row.get(3)?,
+        },
+    ))
+}
+
+fn purge_expired(tx: &Transaction<'_>, now: i64) -> rusqlite::Result<()> {
+    tx.execute("DELETE FROM credentials WHERE expires_at <= ?1", [now])?;
+    tx.execute("DELETE FROM secrets WHERE expires_at <= ?1", [now])?;
+    Ok(())
+}
+
+/// The credentials as JSON in a buffer sized up front, so that no copy of
+/// the secrets is left behind by a reallocation.
+fn to_json(credentials: &Credentials) -> Result<Zeroizing<Vec<u8>>, Error> {
+    let size = 256
+        + 2 * (credentials.access_key_id.len()
+            + credentials.secret_access_key.len()
+            + credentials.session_token.len());
+    let mut json = Zeroizing::new(Vec::with_capacity(size));
+    serde_json::to_writer(&mut *json, credentials).map_err(Error::Encode)?;
+    Ok(json)
+}
+
+fn sqlite_error(path: &Path, action: &'static str, source: rusqlite::Error) -> Error {
+    use rusqlite::ErrorCode;
+    match source.sqlite_error_code() {
+        Some(ErrorCode::ReadOnly) => Error::ReadOnly {
+            path: path.to_path_buf(),
+        },
+        Some(ErrorCode::PermissionDenied) => Error::PermissionDenied {
+            path: path.to_path_buf(),
+        },
+        _ => Error::Sqlite {
+            action,
+            path: path.to_path_buf(),
+            source,
+        },
+    }
+}
+
+/// Why a read-write open did not give a usable cache.
+enum Failure {
+    /// Not a vegas cache, or damaged: set it aside.
+    NotACache(String),
+    /// The file or its directory cannot be written: try read-only.
+    CannotWrite(rusqlite::Error),
+    Other(&'static str, rusqlite::Error),
+}
+
+impl Failure {
+    fn classify(action: &'static str, e: rusqlite::Error) -> Failure {
+        use rusqlite::ErrorCode;
+        match e.sqlite_error_code() {
+            Some(ErrorCode::NotADatabase) => Failure::NotACache("not a database".into()),
+            Some(ErrorCode::DatabaseCorrupt) => Failure::NotACache("damaged database".into()),
+            Some(ErrorCode::ReadOnly | ErrorCode::CannotOpen) => Failure::CannotWrite(e),
+            _ => Failure::Other(action, e),
+        }
+    }
+
+    fn into_error(self, path: &Path) -> Error {
+        match self {
+            Failure::NotACache(reason) => Error::NotACache {
+                path: path.to_path_buf(),
+                reason,
+            },
+            Failure::CannotWrite(e) => sqlite_error(path, "open", e),
+            Failure::Other(action, e) => sqlite_error(path, action, e),
+        }
+    }
+}
+
+fn open_database(
+    dir: &Path,
+    db: &Path,
+    warnings: &mut Vec<Warning>,
+) -> Result<(Connection, Access), Error> {
+    let exists = files::prepare_db_files(db, warnings);
+    match open_writable(db) {
+        Ok(conn) => Ok((conn, Access::ReadWrite)),
+        Err(Failure::NotACache(reason)) => rebuild(dir, db, reason, warnings),
+        Err(Failure::CannotWrite(_)) if exists => Ok((open_read_only(db)?, Access::ReadOnly)),
+        Err(Failure::CannotWrite(_)) => Err(Error::ReadOnly {
+            path: dir.to_path_buf(),
+        }),
+        Err(failure) => Err(failure.into_error(db)),
+    }
+}
+
+/// Set aside a database that is not a cache and start a new one, under a
+/// lock so that racing processes do this once.
+fn rebuild(
+    dir: &Path,
+    db: &Path,
+    reason: String,
+    warnings: &mut Vec<Warning>,
+) -> Result<(Connection, Access), Error> {
+    let _rebuilding = lock::lock_file(&dir.join(REBUILD_LOCK_NAME), BUSY_TIMEOUT, &mut || {})?;
+    let reason = match open_writable(db) {
+        Ok(conn) => return Ok((conn, Access::ReadWrite)), // another process rebuilt it
+        Err(Failure::NotACache(reason_now)) => reason_now,
+        Err(Failure::CannotWrite(_)) => reason,
+        Err(failure) => return Err(failure.into_error(db)),
+    };
+    let aside = files::move_aside(db, unix_now())?;
+    warnings.push(Warning::MovedAside { to: aside, reason });
+    files::prepare_db_files(db, warnings);
+    open_writable(db)
+        .map(|conn| (conn, Access::ReadWrite))
+        .map_err(|f| f.into_error(db))
+}
+
+fn open_writable(db: &Path) -> Result<Connection, Failure> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_CREATE
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(db, flags).map_err(|e| Failure::classify("open", e))?;
+    configure(&conn).map_err(|e| Failure::classify("configure", e))?;
+    match schema::inspect(&conn).map_err(|e| Failure::classify("read the schema", e))? {
+        Shape::Current => Ok(conn),
+        Shape::Empty | Shape::OtherVersion(_) => {
+            schema::build(&conn).map_err(|e| Failure::classify("create the tables", e))?;
+            Ok(conn)
+        }
+        Shape::Foreign { application_id, tables } => Err(Failure::NotACache(format!(
+            "another program's SQLite database: application id {application_id}, {tables} schema entries"
+        ))),
+    }
+}
+
+/// For a directory we cannot write. SQLite in WAL mode needs to create
+/// `-shm`/`-wal` beside the database even to read; when it cannot, the file
+/// is opened `immutable` (read as it is on disk, without locking), which is
+/// right for a directory nobody can write.
+fn open_read_only(db: &Path) -> Result<Connection, Error> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let shared = Connection::open_with_flags(db, flags)
+        .and_then(|conn| configure(&conn).map(|()| conn))
+        .and_then(|conn| schema::inspect(&conn).map(|shape| (conn, shape)));
+    let (conn, shape) = match shared {
+        Ok(opened) => opened,
+        Err(_) => {
+            let uri = immutable_uri(db);
+            let conn = Connection::open_with_flags(&uri, flags | OpenFlags::SQLITE_OPEN_URI)
+                .map_err(|e| sqlite_error(db, "open read-only", e))?;
+            let shape =
+                schema::inspect(&conn).map_err(|e| sqlite_error(db, "read the schema", e))?;
+            (conn, shape)
+        }
+    };
+    match shape {
+        Shape::Current => Ok(conn),
+        _ => Err(Error::ReadOnly {
+            path: db.to_path_buf(),
+        }),
+    }
+}
+
+fn configure(conn: &Connection) -> rusqlite::Result<()> {
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    // In WAL mode, NORMAL syncs at checkpoints only: a crash may lose the
+    // last cached row, never the database.
+    conn.pragma_update(None, "synchronous", "NORMAL")
+}
+
+/// `file:<percent-encoded path>?immutable=1`.
+fn immutable_uri(db: &Path) -> String {
+    use std::fmt::Write;
+    let mut uri = String::from("file:");
+    for &byte in db.as_os_str().as_bytes() {
+        if byte.is_ascii_alphanumeric() || b"/-._~".contains(&byte) {
+            uri.push(char::from(byte));
+        } else {
+            let _ = write!(uri, "%{byte:02X}");
+        }
+    }
+    uri.push_str("?immutable=1");
+    uri
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+#[path = "store_tests.rs"]
+mod tests;
