@@ -201,7 +201,7 @@ impl State {
             "roleSessionName",
             2,
             64,
-            validate::SESSION_NAME_CHARS,
+            &validate::SESSION_NAME_CHARS,
         )?;
         if let Some(external_id) = params.get("ExternalId") {
             validate::pattern(
@@ -209,7 +209,7 @@ impl State {
                 "externalId",
                 2,
                 1224,
-                validate::EXTERNAL_ID_CHARS,
+                &validate::EXTERNAL_ID_CHARS,
             )?;
         }
         let mfa = validate::mfa_params(params)?;
@@ -435,8 +435,8 @@ impl RoleArn {
             && is_account_id(account_id);
         let path_and_name = resource.strip_prefix("role/")?;
         let name = path_and_name.rsplit('/').next()?;
-        let name_ok =
-            (1..=64).contains(&name.len()) && name.chars().all(validate::is_role_name_char);
+        let name_ok = (1..=64).contains(&name.len())
+            && name.chars().all(|c| validate::ROLE_NAME_CHARS.allows(c));
         let path_ok = path_and_name.split('/').all(|segment| !segment.is_empty());
         (well_formed_head && name_ok && path_ok).then(|| RoleArn {
             partition: partition.to_owned(),

@@ -2,9 +2,31 @@
 
 use super::{Params, StsError};
 
-pub(super) const SESSION_NAME_CHARS: &str = "[\\w+=,.@-]*";
-pub(super) const EXTERNAL_ID_CHARS: &str = "[\\w+=,.@:\\/-]*";
-const SERIAL_CHARS: &str = "[\\w+=/:,.@-]*";
+/// A character class of the STS API model: word characters plus a few
+/// punctuation marks, written in messages as the model's regex.
+pub(super) struct Chars {
+    regex: &'static str,
+    punctuation: &'static str,
+}
+
+pub(super) const SESSION_NAME_CHARS: Chars = Chars {
+    regex: "[\\w+=,.@-]*",
+    punctuation: "+=,.@-",
+};
+pub(super) const EXTERNAL_ID_CHARS: Chars = Chars {
+    regex: "[\\w+=,.@:\\/-]*",
+    punctuation: "+=,.@:/-",
+};
+const SERIAL_CHARS: Chars = Chars {
+    regex: "[\\w+=/:,.@-]*",
+    punctuation: "+=/:,.@-",
+};
+
+impl Chars {
+    pub(super) fn allows(&self, c: char) -> bool {
+        c.is_ascii_alphanumeric() || c == '_' || self.punctuation.contains(c)
+    }
+}
 
 pub(super) fn required<'a>(
     params: &'a Params,
@@ -35,27 +57,25 @@ pub(super) fn length(value: &str, member: &str, min: usize, max: usize) -> Resul
     ))
 }
 
-/// Length bounds, then the character class `pattern` names.
+/// Length bounds, then the character class.
 pub(super) fn pattern(
     value: &str,
     member: &str,
     min: usize,
     max: usize,
-    pattern: &str,
+    chars: &Chars,
 ) -> Result<(), StsError> {
     length(value, member, min, max)?;
-    let allowed: fn(char) -> bool = match pattern {
-        SESSION_NAME_CHARS => |c| is_word(c) || "+=,.@-".contains(c),
-        EXTERNAL_ID_CHARS => |c| is_word(c) || "+=,.@:/-".contains(c),
-        _ => |c| is_word(c) || "+=/:,.@-".contains(c),
-    };
-    if value.chars().all(allowed) {
+    if value.chars().all(|c| chars.allows(c)) {
         Ok(())
     } else {
         Err(constraint(
             value,
             member,
-            &format!("Member must satisfy regular expression pattern: {pattern}"),
+            &format!(
+                "Member must satisfy regular expression pattern: {}",
+                chars.regex
+            ),
         ))
     }
 }
@@ -66,7 +86,7 @@ pub(super) fn mfa_params(params: &Params) -> Result<Option<(&str, Option<&str>)>
     let serial = params.get("SerialNumber");
     let code = params.get("TokenCode");
     if let Some(serial) = serial {
-        pattern(serial, "serialNumber", 9, 256, SERIAL_CHARS)?;
+        pattern(serial, "serialNumber", 9, 256, &SERIAL_CHARS)?;
     }
     if let Some(code) = code {
         length(code, "tokenCode", 6, 6)?;
@@ -110,13 +130,8 @@ pub(super) fn duration(params: &Params, default: u64, min: u64, max: u64) -> Res
     ))
 }
 
-pub(super) fn is_role_name_char(c: char) -> bool {
-    is_word(c) || "+=,.@-".contains(c)
-}
-
-fn is_word(c: char) -> bool {
-    c.is_ascii_alphanumeric() || c == '_'
-}
+/// Role names use the same characters as session names.
+pub(super) const ROLE_NAME_CHARS: Chars = SESSION_NAME_CHARS;
 
 fn constraint(value: &str, member: &str, rule: &str) -> StsError {
     StsError::validation(format!(
