@@ -46,6 +46,18 @@ impl Pcscd {
     /// Starts pcscd with two empty vpcd slots and waits until PC/SC lists both readers.
     pub fn start() -> Pcscd {
         check_installed();
+        let mut failure = String::new();
+        // Another process may take a port between our check and vpcd's bind: try new ports.
+        for _ in 0..3 {
+            match Pcscd::start_on(free_port_pair()) {
+                Ok(pcscd) => return pcscd,
+                Err(diagnostics) => failure = diagnostics,
+            }
+        }
+        panic!("pcscd could not open its vpcd readers, three times\n{failure}");
+    }
+
+    fn start_on(base_port: u16) -> Result<Pcscd, String> {
         let dir = tempfile::Builder::new()
             .prefix("vegas-pcscd-")
             .tempdir()
@@ -53,7 +65,6 @@ impl Pcscd {
         let (run_dir, conf_dir) = (dir.path().join("run"), dir.path().join("conf"));
         std::fs::create_dir(&run_dir).expect("run dir");
         std::fs::create_dir(&conf_dir).expect("conf dir");
-        let base_port = free_port_pair();
         std::fs::write(conf_dir.join("vpcd"), reader_conf(base_port)).expect("reader conf");
         std::fs::create_dir_all("/run/pcscd").unwrap_or_else(|e| {
             panic!("cannot create /run/pcscd (needed as a mount point; run as root): {e}")
@@ -81,16 +92,8 @@ impl Pcscd {
         };
         pcscd.wait_for_socket();
         pcscd.scanner = Some(pcscd.start_scanner());
-        for slot in 0..SLOTS {
-            let reader = pcscd.reader_name(slot);
-            if !pcscd.readers.wait_for(&reader, false) {
-                panic!(
-                    "pcscd never listed reader {reader:?}\n{}",
-                    pcscd.diagnostics()
-                );
-            }
-        }
-        pcscd
+        pcscd.wait_for_readers()?;
+        Ok(pcscd)
     }
 
     /// The socket clients must use (`PCSCLITE_CSOCK_NAME`).
@@ -148,7 +151,7 @@ impl Pcscd {
                 self.diagnostics()
             )
         });
-        if !self.readers.wait_for(&reader, true) {
+        if !self.readers.wait_for(&reader, true, WAIT_LIMIT) {
             panic!(
                 "PC/SC never saw the card in {reader:?}\n{}",
                 self.diagnostics()
@@ -180,6 +183,24 @@ impl Pcscd {
             }
             std::thread::sleep(Duration::from_millis(10));
         }
+    }
+
+    /// Waits until PC/SC lists every slot; `Err` with the log if vpcd failed
+    /// to open one (its port was taken).
+    fn wait_for_readers(&self) -> Result<(), String> {
+        let deadline = Instant::now() + WAIT_LIMIT;
+        for slot in 0..SLOTS {
+            let reader = self.reader_name(slot);
+            while !self
+                .readers
+                .wait_for(&reader, false, Duration::from_millis(100))
+            {
+                if self.log().contains("init failed") || Instant::now() > deadline {
+                    return Err(self.diagnostics());
+                }
+            }
+        }
+        Ok(())
     }
 
     fn start_scanner(&self) -> Child {
@@ -242,7 +263,7 @@ impl InsertedCard {
             .take()
             .expect("card still inserted")
             .disconnect();
-        if !self.readers.wait_for(&self.reader, false) {
+        if !self.readers.wait_for(&self.reader, false, WAIT_LIMIT) {
             panic!("PC/SC never saw the card leave {:?}", self.reader);
         }
         card
@@ -284,14 +305,12 @@ impl ReaderStates {
         }
     }
 
-    /// Waits (bounded) until `reader` is listed with card presence `present`.
-    fn wait_for(&self, reader: &str, present: bool) -> bool {
+    /// Waits at most `limit` until `reader` is listed with card presence `present`.
+    fn wait_for(&self, reader: &str, present: bool, limit: Duration) -> bool {
         let states = self.present.lock().unwrap();
         let (_states, timeout) = self
             .changed
-            .wait_timeout_while(states, WAIT_LIMIT, |states| {
-                states.get(reader) != Some(&present)
-            })
+            .wait_timeout_while(states, limit, |states| states.get(reader) != Some(&present))
             .unwrap();
         !timeout.timed_out()
     }
