@@ -163,7 +163,8 @@ fn code(
     out: &mut dyn Write,
 ) -> Result<(), Error> {
     let (_, mut session) = open_unlocked(access, ui)?;
-    let mut entries = session.calculate_all(SystemTime::now())?;
+    let wanted = |a: &Account| query.is_none_or(|q| account_matches(a, q));
+    let mut entries = session.calculate_all_where(SystemTime::now(), wanted)?;
     entries.sort_by_key(|e| e.account.sort_key());
     let hits = search(&entries, query, |e| &e.account);
     let single = match (query, hits.as_slice()) {
@@ -185,6 +186,18 @@ fn code(
         return emit_json(out, &rows);
     }
     emit(out, &code_lines(&shown))
+}
+
+/// Whether `account` can be among the matches of `query` (see
+/// [`search`]); used to skip calculating accounts that cannot be shown.
+fn account_matches(account: &Account, query: &str) -> bool {
+    account.id.as_bytes() == query.as_bytes()
+        || (!account.is_hidden()
+            && account
+                .id
+                .text()
+                .to_lowercase()
+                .contains(&query.to_lowercase()))
 }
 
 /// The one account QUERY chose, with its code even if HOTP or touch.
