@@ -480,3 +480,18 @@ fn ykman_sees_a_removed_card_go_and_a_reinserted_card_come_back() {
         ["x"]
     );
 }
+
+#[test]
+fn ykman_sees_two_keys_in_the_two_slots_by_their_serials() {
+    let ykman = Ykman::new();
+    let _first = ykman.pcscd.insert(VirtualYubiKey::new(1111111));
+    let _second = ykman.pcscd.insert_in_slot(1, VirtualYubiKey::new(2222222));
+    let mut serials = ykman.run_raw(&["list", "--serials"]).succeeded().lines();
+    serials.sort();
+    assert_eq!(serials, ["1111111", "2222222"]);
+    let info = ykman
+        .run_raw(&["--device", "2222222", "info"])
+        .succeeded()
+        .stdout();
+    assert!(info.contains("Serial number: 2222222"), "{info}");
+}
