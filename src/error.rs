@@ -40,7 +40,9 @@ impl Hint for Error {
             Error::Sts(e) => e.hint(),
             Error::Cache(e) => e.hint(),
             Error::Totp(e) => e.hint(),
-            Error::Output(_) => Cow::Borrowed("check that the reading end of the pipe is still open"),
+            Error::Output(_) => {
+                Cow::Borrowed("check that the reading end of the pipe is still open")
+            }
         }
     }
 }

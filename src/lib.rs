@@ -6,7 +6,10 @@
 //! prompts by itself: everything a user sees goes through [`ui::Ui`], and
 //! every error carries a hint ([`error::Hint`]). `main.rs` prints.
 
-#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing))]
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
+)]
 
 pub mod error;
 pub mod ui;

@@ -22,7 +22,9 @@ fn main() -> ExitCode {
     let mut out = stdout.lock();
     match vegas::commands::run(&cli, &ui, &mut out) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(vegas::Error::Output(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(vegas::Error::Output(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+            ExitCode::SUCCESS
+        }
         Err(err) => {
             let mut stderr = std::io::stderr().lock();
             let _ = writeln!(stderr, "vegas: {err}");

@@ -15,6 +15,10 @@ pub trait Ui: Send + Sync {
     /// Goes to the terminal, never to stdout. Never contains a secret.
     fn notice(&self, message: &str);
 
+    /// Something went wrong that did not stop the command (a cache that
+    /// could not be written): one line on stderr, never a secret.
+    fn warn(&self, message: &str);
+
     /// Ask for a secret with hidden input. `None` when there is no way to ask
     /// (no terminal): the caller then fails with a hint.
     fn ask_secret(&self, prompt: &str) -> Option<std::io::Result<SecretInput>>;
@@ -26,6 +30,7 @@ pub struct Silent;
 
 impl Ui for Silent {
     fn notice(&self, _message: &str) {}
+    fn warn(&self, _message: &str) {}
     fn ask_secret(&self, _prompt: &str) -> Option<std::io::Result<SecretInput>> {
         None
     }
@@ -43,7 +48,11 @@ pub struct Terminal {
 
 impl Terminal {
     fn tty() -> Option<std::fs::File> {
-        std::fs::OpenOptions::new().read(true).write(true).open("/dev/tty").ok()
+        std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open("/dev/tty")
+            .ok()
     }
 
     /// Whether a controlling terminal can be opened.
@@ -64,6 +73,11 @@ impl Ui for Terminal {
             }
             None => {}
         }
+    }
+
+    fn warn(&self, message: &str) {
+        use std::io::Write;
+        let _ = writeln!(std::io::stderr(), "vegas: warning: {message}");
     }
 
     fn ask_secret(&self, prompt: &str) -> Option<std::io::Result<SecretInput>> {

@@ -8,16 +8,21 @@ use crate::cli::{Cli, Command};
 use crate::ui::Ui;
 use crate::Error;
 
+pub mod assume;
+pub mod config;
 pub mod oath;
 
 pub fn run(cli: &Cli, ui: &dyn Ui, out: &mut dyn Write) -> Result<(), Error> {
     match &cli.command {
         Command::Oath(cmd) => oath::run(cmd, ui, out),
-        Command::Assume(_) | Command::Config(_) => Ok(()),
+        Command::Assume(args) => assume::run(args, ui, out),
+        Command::Config(cmd) => config::run(cmd, ui, out),
     }
 }
 
 /// Write a whole output, mapping I/O failures to [`Error::Output`].
 pub fn emit(out: &mut dyn Write, text: &str) -> Result<(), Error> {
-    out.write_all(text.as_bytes()).and_then(|_| out.flush()).map_err(Error::Output)
+    out.write_all(text.as_bytes())
+        .and_then(|_| out.flush())
+        .map_err(Error::Output)
 }

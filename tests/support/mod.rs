@@ -5,3 +5,4 @@
 pub mod card;
 pub mod pcscd;
 pub mod sts;
+pub mod world;

@@ -1,0 +1,25 @@
+//! `vegas assume --profile P`: the credential_process JSON on stdout.
+
+use std::io::Write;
+
+use zeroize::Zeroizing;
+
+use crate::assume::{self, Options};
+use crate::cli::AssumeArgs;
+use crate::config::Files;
+use crate::ui::Ui;
+use crate::Error;
+
+pub fn run(args: &AssumeArgs, ui: &dyn Ui, out: &mut dyn Write) -> Result<(), Error> {
+    let files = Files::load()?;
+    let profile = files.resolve(&args.profile)?;
+    let options = Options {
+        token_code: args.token_code.clone().map(Zeroizing::new),
+        disable_mandatory_refresh: args.disable_mandatory_refresh,
+        cache_dir: crate::cli::default_cache_dir(),
+    };
+    let creds = assume::assume(&profile, &options, ui)?;
+    let mut json = creds.to_process_json();
+    json.push('\n');
+    super::emit(out, &json)
+}

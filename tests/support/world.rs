@@ -1,0 +1,264 @@
+//! A whole world for one end-to-end test of `vegas assume`: a temp HOME with
+//! an AWS config and credentials file, a private pcscd with the virtual
+//! YubiKey in it, a strict local STS, and a `vegas` command whose environment
+//! is built from nothing (no `AWS_*`, no HOME of the developer's).
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use super::card::{Account, CardHandle, TouchResponse, VirtualYubiKey};
+use super::pcscd::{InsertedCard, Pcscd};
+use super::sts::{RoleConfig, StrictSts, StsConfig};
+
+pub const SOURCE_KEY_ID: &str = "AKIAVEGASTESTSOURCE1";
+pub const SOURCE_SECRET: &str = "vegas/test/source/secret/key/0123456789ab";
+pub const MFA_SERIAL: &str = "arn:aws:iam::111111111111:mfa/alice";
+pub const MFA_SECRET_B32: &str = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
+pub const OATH_LABEL: &str = "AWS:alice";
+pub const ROLE_ARN: &str = "arn:aws:iam::222222222222:role/Admin";
+pub const OTHER_ROLE_ARN: &str = "arn:aws:iam::333333333333:role/team/ReadOnly";
+pub const CARD_SERIAL: u32 = 12_345_678;
+
+/// Options for the world's card.
+#[derive(Clone, Debug, Default)]
+pub struct CardSetup {
+    pub touch: Option<TouchResponse>,
+    pub password: Option<String>,
+}
+
+pub struct World {
+    pub home: tempfile::TempDir,
+    pub pcscd: Pcscd,
+    pub card: Option<InsertedCard>,
+    pub card_handle: Option<CardHandle>,
+    pub sts: StrictSts,
+    pub account: Account,
+}
+
+fn mfa_account(touch: bool) -> Account {
+    let secret =
+        super::card::account::decode_base32(MFA_SECRET_B32).expect("test secret is base32");
+    let account = Account::totp("alice", &secret).issuer("AWS");
+    if touch {
+        account.touch()
+    } else {
+        account
+    }
+}
+
+pub fn sts_config() -> StsConfig {
+    StsConfig::new()
+        .account_id("111111111111")
+        .source_key(SOURCE_KEY_ID, SOURCE_SECRET)
+        .mfa_device(MFA_SERIAL, MFA_SECRET_B32)
+        .role(
+            RoleConfig::new(ROLE_ARN)
+                .max_session_duration(7200)
+                .require_mfa(),
+        )
+        .role(
+            RoleConfig::new(OTHER_ROLE_ARN)
+                .max_session_duration(3600)
+                .require_mfa(),
+        )
+}
+
+impl World {
+    /// The usual world: one YubiKey (no touch, no password) holding the MFA
+    /// account, and an STS that knows the source key, the device and the roles.
+    pub fn new() -> World {
+        World::with(CardSetup::default(), sts_config())
+    }
+
+    pub fn with(setup: CardSetup, sts: StsConfig) -> World {
+        let home = tempfile::tempdir().expect("temp HOME");
+        let pcscd = Pcscd::start();
+        let account = mfa_account(setup.touch.is_some());
+        let mut card = VirtualYubiKey::new(CARD_SERIAL).with_account(account.clone());
+        if let Some(touch) = setup.touch {
+            card = card.with_touch_response(touch);
+        }
+        if let Some(password) = &setup.password {
+            card = card.with_password(password);
+        }
+        let card_handle = card.handle();
+        let card = pcscd.insert(card);
+        let sts = StrictSts::start(sts);
+        let world = World {
+            home,
+            pcscd,
+            card: Some(card),
+            card_handle: Some(card_handle),
+            sts,
+            account,
+        };
+        world.write_config(&default_config(&world.sts.url()));
+        world.write_credentials(&format!(
+            "[src]\naws_access_key_id = {SOURCE_KEY_ID}\naws_secret_access_key = {SOURCE_SECRET}\n"
+        ));
+        world
+    }
+
+    pub fn config_path(&self) -> PathBuf {
+        self.home.path().join(".aws/config")
+    }
+
+    pub fn cache_dir(&self) -> PathBuf {
+        self.home.path().join("cache")
+    }
+
+    pub fn write_config(&self, text: &str) {
+        std::fs::create_dir_all(self.home.path().join(".aws")).expect("~/.aws");
+        std::fs::write(
+            self.config_path(),
+            text.replace("@VEGAS@", &vegas_bin().display().to_string()),
+        )
+        .expect("write config");
+    }
+
+    pub fn write_credentials(&self, text: &str) {
+        std::fs::create_dir_all(self.home.path().join(".aws")).expect("~/.aws");
+        std::fs::write(self.home.path().join(".aws/credentials"), text).expect("write credentials");
+    }
+
+    /// The environment every command of this world gets, and nothing else.
+    pub fn env(&self) -> Vec<(String, OsString)> {
+        let mut env: Vec<(String, OsString)> = vec![
+            ("HOME".into(), self.home.path().into()),
+            ("PATH".into(), std::env::var_os("PATH").unwrap_or_default()),
+            ("VEGAS_CACHE_DIR".into(), self.cache_dir().into()),
+            ("LANG".into(), "C.UTF-8".into()),
+        ];
+        env.extend(
+            self.pcscd
+                .env()
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v)),
+        );
+        env
+    }
+
+    /// `vegas ARGS` in this world, with no terminal (stdin null, setsid).
+    pub fn vegas(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(vegas_bin());
+        cmd.args(args)
+            .env_clear()
+            .envs(self.env())
+            .stdin(Stdio::null());
+        detach_from_terminal(&mut cmd);
+        cmd
+    }
+
+    /// A program from the test virtualenv (aws, python) in this world.
+    pub fn tool(&self, program: &str) -> Command {
+        let mut cmd = Command::new(venv_bin(program));
+        cmd.env_clear().envs(self.env()).stdin(Stdio::null());
+        detach_from_terminal(&mut cmd);
+        cmd
+    }
+
+    pub fn card_handle(&self) -> &CardHandle {
+        self.card_handle.as_ref().expect("the world has a card")
+    }
+
+    /// Every code the MFA account shows between `from` and now.
+    pub fn codes_since(&self, from: u64) -> Vec<String> {
+        self.account.totp_codes_between(from, unix_now())
+    }
+}
+
+/// The config every world starts with: source profile `src`, target
+/// profile `admin` pointing at the local STS.
+pub fn default_config(sts_url: &str) -> String {
+    format!(
+        "[profile src]\n\
+         mfa_serial = {MFA_SERIAL}\n\
+         vegas_yubikey_label = {OATH_LABEL}\n\
+         region = eu-west-1\n\
+         \n\
+         [profile admin]\n\
+         credential_process = @VEGAS@ assume --profile admin\n\
+         vegas_source_profile = src\n\
+         vegas_role_arn = {ROLE_ARN}\n\
+         role_session_name = alice-session\n\
+         external_id = ext-1234\n\
+         duration_seconds = 1800\n\
+         endpoint_url = {sts_url}\n\
+         \n\
+         [profile readonly]\n\
+         credential_process = @VEGAS@ assume --profile readonly\n\
+         vegas_source_profile = src\n\
+         vegas_role_arn = {OTHER_ROLE_ARN}\n\
+         endpoint_url = {sts_url}\n"
+    )
+}
+
+pub fn vegas_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_vegas"))
+}
+
+/// A program of the pinned virtualenv (`scripts/test` creates it in .venv).
+pub fn venv_bin(program: &str) -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let path = root.join(".venv/bin").join(program);
+    assert!(
+        path.exists(),
+        "{} is missing: run scripts/test, which creates the virtualenv",
+        path.display()
+    );
+    path
+}
+
+pub fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_secs()
+}
+
+/// No controlling terminal: as under an IDE or a CI job, and so nothing can
+/// block on a prompt.
+fn detach_from_terminal(cmd: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: setsid is async-signal-safe and touches no memory of ours.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::setsid();
+            Ok(())
+        });
+    }
+}
+
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Assert a failure the vegas way: exit 1, nothing on stdout, one
+/// `vegas: ` line and one `hint: ` line on stderr.
+pub fn assert_clean_failure(output: &Output) -> String {
+    let err = stderr(output);
+    assert_eq!(output.status.code(), Some(1), "exit status; stderr:\n{err}");
+    assert!(
+        output.stdout.is_empty(),
+        "stdout must be empty on failure, got {:?}",
+        stdout(output)
+    );
+    // Notices ("Touch your YubiKey…") may come first when there is no
+    // terminal; the error itself is the last two lines, and said once.
+    let lines: Vec<&str> = err.lines().collect();
+    let n = lines.len();
+    assert!(n >= 2, "an error line and a hint line, got:\n{err}");
+    let is_error = |l: &str| l.starts_with("vegas: ") && !l.starts_with("vegas: warning:");
+    assert!(is_error(lines[n - 2]), "{err}");
+    assert!(lines[n - 1].starts_with("hint: "), "{err}");
+    let errors = lines.iter().filter(|l| is_error(l)).count();
+    assert_eq!(errors, 1, "one error line:\n{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    err
+}
