@@ -166,6 +166,9 @@ impl fmt::Display for Warning {
 /// turns most of these into a warning and carries on uncached.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    #[error("no place for the cache: neither VEGAS_CACHE_DIR, XDG_CACHE_HOME nor HOME is set")]
+    NoDirectory,
+
     #[error("cannot create the cache directory {path}: {source}")]
     CreateDir {
         path: PathBuf,
@@ -223,6 +226,7 @@ pub enum Error {
 impl crate::error::Hint for Error {
     fn hint(&self) -> Cow<'_, str> {
         match self {
+            Error::NoDirectory => Cow::Borrowed("set VEGAS_CACHE_DIR (or HOME) to say where the cache lives"),
             Error::CreateDir { path, .. } => Cow::Owned(format!(
                 "create {} yourself, or point VEGAS_CACHE_DIR at a directory you can write",
                 path.display()

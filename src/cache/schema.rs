@@ -6,7 +6,11 @@
 //! is rebuilt in place (it only holds temporary credentials); a database
 //! without it is not ours and is moved aside by the store.
 
-use rusqlite::{Connection, Transaction, TransactionBehavior};
+use std::time::{Duration, Instant};
+
+use rusqlite::{Connection, ErrorCode, Transaction, TransactionBehavior};
+
+use super::BUSY_TIMEOUT;
 
 /// "vega" in ASCII, in the database header.
 pub(crate) const APPLICATION_ID: i32 = 0x7665_6761;
@@ -89,10 +93,15 @@ pub(crate) fn inspect(conn: &Connection) -> rusqlite::Result<Shape> {
 /// to race: the check is repeated inside an immediate (write-locked)
 /// transaction, so only the first process builds.
 pub(crate) fn build(conn: &Connection) -> rusqlite::Result<()> {
-    conn.query_row("PRAGMA journal_mode = WAL", [], |row| {
-        row.get::<_, String>(0)
+    // Entering WAL needs the file to itself; while other processes are
+    // opening the same new file, SQLite may say "busy" here without waiting
+    // in the busy handler (seen with 16 racing openers), so wait here.
+    retry_while_busy(|| {
+        conn.query_row("PRAGMA journal_mode = WAL", [], |row| {
+            row.get::<_, String>(0)
+        })
     })?;
-    let tx = Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
+    let tx = retry_while_busy(|| Transaction::new_unchecked(conn, TransactionBehavior::Immediate))?;
     if inspect(&tx)? == Shape::Current {
         return tx.commit();
     }
@@ -106,6 +115,23 @@ pub(crate) fn build(conn: &Connection) -> rusqlite::Result<()> {
     tx.pragma_update(None, "application_id", APPLICATION_ID)?;
     tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
     tx.commit()
+}
+
+/// Run `step` again every 10 ms while the database is busy, up to
+/// [`BUSY_TIMEOUT`].
+fn retry_while_busy<T>(mut step: impl FnMut() -> rusqlite::Result<T>) -> rusqlite::Result<T> {
+    let started = Instant::now();
+    loop {
+        match step() {
+            Err(e)
+                if e.sqlite_error_code() == Some(ErrorCode::DatabaseBusy)
+                    && started.elapsed() < BUSY_TIMEOUT =>
+            {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            result => return result,
+        }
+    }
 }
 
 fn table_names(conn: &Connection) -> rusqlite::Result<Vec<String>> {
