@@ -74,33 +74,79 @@ pub fn assume(profile: &Profile, options: &Options, ui: &dyn Ui) -> Result<Crede
     tracing::debug!(profile = %profile.name, "cache miss");
 
     // Single flight: one touch and one STS call per MFA device at a time.
-    let _lock = match &options.cache_dir {
-        Some(dir) if cache.is_some() => {
-            let mut told = false;
-            let mut on_wait = || {
-                if !told {
-                    ui.notice(&format!(
-                        "Another vegas is getting a code for {}; waiting for it…",
-                        profile.mfa_serial.value
-                    ));
-                    told = true;
-                }
-            };
-            let lock =
-                cache::lock_device(dir, &profile.mfa_serial.value, LOCK_TIMEOUT, &mut on_wait)?;
-            if let Some(creds) = cache
-                .as_ref()
-                .and_then(|c| lookup(c, &key, min_remaining, ui))
-            {
+    let _lock = match (&options.cache_dir, &cache) {
+        (Some(dir), Some(cache)) => {
+            let lock = take_device_lock(dir, profile, ui)?;
+            if let Some(creds) = lookup(cache, &key, min_remaining, ui) {
                 tracing::debug!("cache filled by another vegas while waiting");
                 return Ok(creds);
             }
-            Some(lock)
+            lock
         }
         _ => None,
     };
 
-    let code = mfa_code(profile, options, cache.as_ref(), ui)?;
+    let creds = match fetch(profile, options, cache.as_ref(), ui) {
+        // A code from the key that STS calls invalid was most likely seen
+        // before (by a vegas whose cache was lost, or another tool): one more
+        // try with a fresh step. A code given on the command line is final.
+        Err(Error::Sts(sts::Error::InvalidMfaCode { .. })) if options.token_code.is_none() => {
+            tracing::debug!("MFA code rejected; retrying once with a fresh time step");
+            wait_for_fresh_step(Some(TimeStep::now()), ui);
+            fetch(profile, options, cache.as_ref(), ui)?
+        }
+        other => other?,
+    };
+    if let Some(cache) = &cache {
+        let meta = EntryMeta {
+            profile: profile.name.clone(),
+            role_arn: profile.role_arn.value.clone(),
+            mfa_serial: profile.mfa_serial.value.clone(),
+        };
+        if let Err(e) = cache.put(&key, &meta, &creds, unix_now()) {
+            ui.warn(&format!("cannot store the credentials in the cache: {e}"));
+        }
+    }
+    Ok(creds)
+}
+
+/// The per-device lock, waiting (bounded) for another vegas that holds it.
+/// A cache directory where no lock can be made (read-only) is not fatal:
+/// this process goes on alone.
+fn take_device_lock(
+    dir: &std::path::Path,
+    profile: &Profile,
+    ui: &dyn Ui,
+) -> Result<Option<cache::DeviceLock>, Error> {
+    let mut told = false;
+    let mut on_wait = || {
+        if !told {
+            ui.notice(&format!(
+                "Another vegas is getting a code for {}; waiting for it…",
+                profile.mfa_serial.value
+            ));
+            told = true;
+        }
+    };
+    match cache::lock_device(dir, &profile.mfa_serial.value, LOCK_TIMEOUT, &mut on_wait) {
+        Ok(lock) => Ok(Some(lock)),
+        Err(e @ cache::Error::LockTimeout { .. }) => Err(e.into()),
+        Err(e) => {
+            ui.warn(&format!("going on without the device lock: {e}"));
+            Ok(None)
+        }
+    }
+}
+
+/// Get a code and call STS once. The code's time step is recorded whatever
+/// STS answered: STS has seen the code, so it is never sent again.
+fn fetch(
+    profile: &Profile,
+    options: &Options,
+    cache: Option<&Cache>,
+    ui: &dyn Ui,
+) -> Result<Credentials, Error> {
+    let code = mfa_code(profile, options, cache, ui)?;
     let request = AssumeRoleRequest {
         source_profile: profile.source_profile.value.clone(),
         role_arn: profile.role_arn.value.clone(),
@@ -119,27 +165,14 @@ pub fn assume(profile: &Profile, options: &Options, ui: &dyn Ui) -> Result<Crede
         ok = result.is_ok(),
         "STS AssumeRole"
     );
-    let now = unix_now();
-    if let Some(cache) = &cache {
-        // STS has seen this code whatever it answered: never send it again.
-        if let Err(e) = cache.record_step(&profile.mfa_serial.value, code.step.0, now) {
+    if let Some(cache) = cache {
+        if let Err(e) = cache.record_step(&profile.mfa_serial.value, code.step.0, unix_now()) {
             ui.warn(&format!(
                 "cannot record the MFA time step in the cache: {e}"
             ));
         }
     }
-    let creds = result?;
-    if let Some(cache) = &cache {
-        let meta = EntryMeta {
-            profile: profile.name.clone(),
-            role_arn: profile.role_arn.value.clone(),
-            mfa_serial: profile.mfa_serial.value.clone(),
-        };
-        if let Err(e) = cache.put(&key, &meta, &creds, now) {
-            ui.warn(&format!("cannot store the credentials in the cache: {e}"));
-        }
-    }
-    Ok(creds)
+    Ok(result?)
 }
 
 fn open_cache(dir: &std::path::Path, ui: &dyn Ui) -> Option<Cache> {

@@ -27,9 +27,28 @@ pub enum Command {
     /// Talk to the OATH application of a YubiKey.
     #[command(subcommand)]
     Oath(OathCommand),
+    /// What is cached (nothing secret is shown), or drop it.
+    #[command(subcommand)]
+    Cache(CacheCommand),
     /// Inspect the configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CacheCommand {
+    /// The cached credentials: profile, role, MFA device, expiry. No secrets.
+    List {
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Drop cached credentials: those of one profile, or everything.
+    Clean {
+        /// Only this profile's credentials.
+        #[arg(long, short = 'p')]
+        profile: Option<String>,
+    },
 }
 
 #[derive(Debug, Args)]

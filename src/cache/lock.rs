@@ -59,7 +59,6 @@ pub fn lock_device(
 ///
 /// `File::try_lock` is stable since Rust 1.89; the crate's `rust-version`
 /// has to say so (until it does, this tells clippy which version it needs).
-#[clippy::msrv = "1.89"]
 pub(crate) fn lock_file(
     path: &Path,
     timeout: Duration,

@@ -9,6 +9,7 @@ use crate::ui::Ui;
 use crate::Error;
 
 pub mod assume;
+pub mod cache;
 pub mod config;
 pub mod oath;
 
@@ -16,6 +17,7 @@ pub fn run(cli: &Cli, ui: &dyn Ui, out: &mut dyn Write) -> Result<(), Error> {
     match &cli.command {
         Command::Oath(cmd) => oath::run(cmd, ui, out),
         Command::Assume(args) => assume::run(args, ui, out),
+        Command::Cache(cmd) => cache::run(cmd, ui, out),
         Command::Config(cmd) => config::run(cmd, ui, out),
     }
 }
