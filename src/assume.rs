@@ -40,6 +40,8 @@ pub struct Options {
     pub disable_mandatory_refresh: bool,
     /// Where the cache lives; `None` runs without one.
     pub cache_dir: Option<PathBuf>,
+    /// How a person may be asked for the code (none by default).
+    pub prompt: totp::PromptWays,
 }
 
 fn unix_now() -> i64 {
@@ -203,8 +205,9 @@ fn lookup(cache: &Cache, key: &CacheKey, min_remaining: i64, ui: &dyn Ui) -> Opt
     }
 }
 
-/// The code to send: given on the command line, or from the YubiKey — never
-/// for a time step STS has already seen for this device (it would refuse it).
+/// The code to send: given on the command line, or from the YubiKey, ykman
+/// or a person (see [`totp::get_code`]) — never for a time step STS has
+/// already seen for this device (it would refuse it).
 fn mfa_code(
     profile: &Profile,
     options: &Options,
@@ -216,7 +219,8 @@ fn mfa_code(
     }
     let last_used = cache.and_then(|c| c.last_step(&profile.mfa_serial.value).ok().flatten());
     wait_for_fresh_step(last_used.map(TimeStep), ui);
-    Ok(totp::yubikey::code(profile, SystemTime::now(), ui)?)
+    let request = totp::CodeRequest::for_profile(profile, options.prompt);
+    Ok(totp::get_code(&request, cache, ui)?)
 }
 
 /// If the current step's code was already used with STS for this device,

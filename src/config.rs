@@ -18,6 +18,10 @@ pub const DEFAULT_DURATION: u32 = 3600;
 pub const MIN_DURATION: u32 = 900;
 pub const MAX_DURATION: u32 = 43_200;
 pub const DEFAULT_REGION: &str = "us-east-1";
+/// How long `vegas assume` waits for the MFA code by default, in seconds.
+pub const DEFAULT_MFA_TIMEOUT: u64 = 60;
+/// The longest `vegas_mfa_timeout` allowed, in seconds.
+pub const MAX_MFA_TIMEOUT: u64 = 3600;
 
 /// Where a resolved value came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -99,6 +103,8 @@ pub struct Profile {
     /// The OATH account id on the YubiKey (default: `mfa_serial`).
     pub yubikey_label: Sourced<String>,
     pub yubikey_backend: Sourced<Backend>,
+    /// Seconds to wait for the MFA code (touch or typed), `vegas_mfa_timeout`.
+    pub mfa_timeout: Sourced<u64>,
 }
 
 impl Profile {
@@ -199,6 +205,9 @@ impl crate::error::Hint for Error {
                 "external_id" => "use 2 to 1224 characters of letters, digits and +=,.@:/_-".into(),
                 "vegas_yubikey_serial" => "use the serial printed by `vegas oath keys`".into(),
                 "vegas_yubikey_backend" => "use one of auto, pcsc, ykman, none".into(),
+                "vegas_mfa_timeout" => {
+                    format!("use a whole number of seconds from 1 to {MAX_MFA_TIMEOUT}")
+                }
                 "endpoint_url" => "use a URL such as https://sts.eu-west-1.amazonaws.com".into(),
                 other => format!("fix {other} in the profile"),
             }),
@@ -527,6 +536,25 @@ impl Files {
             },
         };
 
+        let mfa_timeout = match self.sourced_either(name, &source, "vegas_mfa_timeout") {
+            Some(s) => {
+                let value = s
+                    .value
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|t| (1..=MAX_MFA_TIMEOUT).contains(t))
+                    .ok_or_else(|| self.invalid(&s, "not a number of seconds from 1 to 3600"))?;
+                Sourced {
+                    value,
+                    origin: s.origin,
+                }
+            }
+            None => Sourced {
+                value: DEFAULT_MFA_TIMEOUT,
+                origin: Origin::Default("one minute"),
+            },
+        };
+
         Ok(Profile {
             name: name.into(),
             role_arn,
@@ -540,6 +568,7 @@ impl Files {
             yubikey_serial,
             yubikey_label,
             yubikey_backend,
+            mfa_timeout,
         })
     }
 }
@@ -880,6 +909,37 @@ s3 =
             .identity_fields();
         assert_ne!(a, b);
         assert_ne!(a, c);
+    }
+
+    #[test]
+    fn mfa_timeout_defaults_to_a_minute_and_is_read_from_the_source_profile() {
+        let p = files(CONFIG).resolve("work-admin").unwrap();
+        assert_eq!(p.mfa_timeout.value, DEFAULT_MFA_TIMEOUT);
+        let config = CONFIG.replace(
+            "region = eu-west-1",
+            "region = eu-west-1\nvegas_mfa_timeout = 15",
+        );
+        let p = files(&config).resolve("work-admin").unwrap();
+        assert_eq!(p.mfa_timeout.value, 15);
+        assert!(matches!(
+            p.mfa_timeout.origin,
+            Origin::File { ref profile, key: "vegas_mfa_timeout", .. } if profile == "work-source"
+        ));
+    }
+
+    #[test]
+    fn mfa_timeout_must_be_one_second_to_an_hour() {
+        for bad in ["0", "3601", "-5", "1m", ""] {
+            let config = CONFIG.replace(
+                "region = eu-west-1",
+                &format!("region = eu-west-1\nvegas_mfa_timeout = {bad}"),
+            );
+            match files(&config).resolve("work-admin") {
+                Err(Error::Invalid { key, .. }) => assert_eq!(key, "vegas_mfa_timeout", "{bad:?}"),
+                Ok(p) if bad.is_empty() => assert_eq!(p.mfa_timeout.value, DEFAULT_MFA_TIMEOUT),
+                other => panic!("{bad:?}: {other:?}"),
+            }
+        }
     }
 
     #[test]

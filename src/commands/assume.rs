@@ -7,16 +7,22 @@ use zeroize::Zeroizing;
 use crate::assume::{self, Options};
 use crate::cli::AssumeArgs;
 use crate::config::Files;
+use crate::totp::PromptWays;
 use crate::ui::Ui;
 use crate::Error;
 
-pub fn run(args: &AssumeArgs, ui: &dyn Ui, out: &mut dyn Write) -> Result<(), Error> {
+/// `no_gui`: the global `--no-gui` (never show a dialog to ask for the code).
+pub fn run(args: &AssumeArgs, no_gui: bool, ui: &dyn Ui, out: &mut dyn Write) -> Result<(), Error> {
     let files = Files::load()?;
     let profile = files.resolve(&args.profile)?;
     let options = Options {
         token_code: args.token_code.clone().map(Zeroizing::new),
         disable_mandatory_refresh: args.disable_mandatory_refresh,
         cache_dir: crate::cli::default_cache_dir(),
+        prompt: PromptWays {
+            terminal: true,
+            gui: !no_gui,
+        },
     };
     let creds = assume::assume(&profile, &options, ui)?;
     let mut json = creds.to_process_json();

@@ -16,7 +16,7 @@ pub mod oath;
 pub fn run(cli: &Cli, ui: &dyn Ui, out: &mut dyn Write) -> Result<(), Error> {
     match &cli.command {
         Command::Oath(cmd) => oath::run(cmd, ui, out),
-        Command::Assume(args) => assume::run(args, ui, out),
+        Command::Assume(args) => assume::run(args, cli.no_gui, ui, out),
         Command::Cache(cmd) => cache::run(cmd, ui, out),
         Command::Config(cmd) => config::run(cmd, ui, out),
     }

@@ -1,0 +1,194 @@
+//! The code typed on the controlling terminal (`/dev/tty`), never on stdout:
+//! the AWS tools that run vegas read its stdout and often swallow stderr.
+//!
+//! The line is read in the terminal's ordinary line mode (set for the read
+//! if the terminal was in another, and restored after), polled so that the
+//! read can be abandoned at once when the YubiKey answers first: then what
+//! was typed so far is discarded, the mode restored and the line ended.
+//! The code is echoed as it is typed, as authenticator codes usually are; it
+//! is good for 30 seconds and once.
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use zeroize::Zeroizing;
+
+use super::{Error, MfaCode, Source, TYPING_TRIES};
+
+/// How often a waiting read looks whether it was cancelled.
+const POLL: Duration = Duration::from_millis(50);
+/// The longest line taken as an answer.
+const MAX_LINE: usize = 256;
+
+/// A question on the terminal, answered by a typed code.
+pub struct TerminalPrompt {
+    tty: File,
+    question: String,
+    cancelled: AtomicBool,
+    /// The terminal's own mode, while vegas has put it in line mode.
+    saved_mode: Mutex<Option<libc::termios>>,
+}
+
+impl std::fmt::Debug for TerminalPrompt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TerminalPrompt")
+            .field("question", &self.question)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The controlling terminal, if vegas has one and may read it: a process in
+/// the background would be stopped by the read, so that counts as none.
+pub fn terminal() -> Result<File, String> {
+    let tty = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/tty")
+        .map_err(|_| "no terminal".to_string())?;
+    let fd = tty.as_raw_fd();
+    // SAFETY: plain queries on a descriptor we own.
+    let foreground = unsafe { libc::tcgetpgrp(fd) == libc::getpgrp() };
+    if !foreground {
+        return Err("the terminal belongs to another (foreground) process".into());
+    }
+    Ok(tty)
+}
+
+impl TerminalPrompt {
+    pub fn open(question: String) -> Result<TerminalPrompt, String> {
+        Ok(TerminalPrompt {
+            tty: terminal()?,
+            question,
+            cancelled: AtomicBool::new(false),
+            saved_mode: Mutex::new(None),
+        })
+    }
+
+    fn say(&self, text: &str) {
+        let _ = (&self.tty).write_all(text.as_bytes());
+        let _ = (&self.tty).flush();
+    }
+
+    fn ask(&self) -> Result<MfaCode, Error> {
+        self.say(&self.question);
+        for attempt in 1..=TYPING_TRIES {
+            let line = self.read_line()?;
+            match MfaCode::given(&line) {
+                Ok(code) => return Ok(code),
+                Err(_) if attempt < TYPING_TRIES => {
+                    self.say("That is not a 6 to 8 digit code; type it again: ");
+                }
+                Err(_) => {}
+            }
+        }
+        Err(Error::NotTyped)
+    }
+
+    /// One line, without its end. Gives up when cancelled.
+    fn read_line(&self) -> Result<Zeroizing<String>, Error> {
+        let mut line = Zeroizing::new(Vec::new());
+        let mut chunk = Zeroizing::new([0u8; 64]);
+        loop {
+            if self.cancelled.load(Ordering::SeqCst) {
+                return Err(Error::Cancelled);
+            }
+            if !self.readable()? {
+                continue;
+            }
+            let n = (&self.tty)
+                .read(chunk.as_mut())
+                .map_err(|e| Error::PromptFailed(e.to_string()))?;
+            let Some(read) = chunk.get(..n).filter(|r| !r.is_empty()) else {
+                return Err(Error::PromptClosed);
+            };
+            line.extend_from_slice(read);
+            if line.len() > MAX_LINE {
+                line.clear();
+            }
+            if let Some(end) = line.iter().position(|b| *b == b'\n') {
+                let text = line.get(..end).unwrap_or_default();
+                return Ok(Zeroizing::new(String::from_utf8_lossy(text).into_owned()));
+            }
+        }
+    }
+
+    /// Whether the terminal has input, waiting at most [`POLL`].
+    fn readable(&self) -> Result<bool, Error> {
+        let mut poll = libc::pollfd {
+            fd: self.tty.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        let millis = libc::c_int::try_from(POLL.as_millis()).unwrap_or(50);
+        // SAFETY: one valid pollfd, for a descriptor we own.
+        let ready = unsafe { libc::poll(&mut poll, 1, millis) };
+        if ready < 0 {
+            let e = std::io::Error::last_os_error();
+            if e.kind() == std::io::ErrorKind::Interrupted {
+                return Ok(false);
+            }
+            return Err(Error::PromptFailed(e.to_string()));
+        }
+        Ok(ready > 0)
+    }
+
+    /// Put the terminal in line mode with echo, if it is not, keeping its mode.
+    fn enter_line_mode(&self) {
+        let fd = self.tty.as_raw_fd();
+        // SAFETY: termios is plain data; tcgetattr fills it or fails.
+        let mut mode: libc::termios = unsafe { std::mem::zeroed() };
+        // SAFETY: a descriptor we own and a termios we own.
+        if unsafe { libc::tcgetattr(fd, &mut mode) } != 0 {
+            return;
+        }
+        let wanted = libc::ICANON | libc::ECHO;
+        if mode.c_lflag & wanted == wanted && mode.c_iflag & libc::ICRNL != 0 {
+            return;
+        }
+        let mut line_mode = mode;
+        line_mode.c_lflag |= wanted;
+        line_mode.c_iflag |= libc::ICRNL;
+        // SAFETY: as above.
+        if unsafe { libc::tcsetattr(fd, libc::TCSANOW, &line_mode) } == 0 {
+            *self.saved() = Some(mode);
+        }
+    }
+
+    /// Give the terminal its own mode back (once, whoever comes first).
+    fn restore_mode(&self) {
+        if let Some(mode) = self.saved().take() {
+            // SAFETY: a descriptor we own and the termios it gave us.
+            unsafe { libc::tcsetattr(self.tty.as_raw_fd(), libc::TCSANOW, &mode) };
+        }
+    }
+
+    fn saved(&self) -> std::sync::MutexGuard<'_, Option<libc::termios>> {
+        self.saved_mode
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl Source for TerminalPrompt {
+    fn code(&self, _waiting_for_touch: &(dyn Fn() + Sync)) -> Result<MfaCode, Error> {
+        self.enter_line_mode();
+        let answer = self.ask();
+        self.restore_mode();
+        answer
+    }
+
+    /// Drop what was typed so far, restore the mode and end the line.
+    fn cancel(&self) {
+        if self.cancelled.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        // SAFETY: a descriptor we own.
+        unsafe { libc::tcflush(self.tty.as_raw_fd(), libc::TCIFLUSH) };
+        self.restore_mode();
+        self.say("\n");
+    }
+}
