@@ -196,6 +196,10 @@ pub fn get_code(
     if key.is_none() && typed.is_err() {
         return Err(no_typing(tried));
     }
+    if key.is_none() && request.backend != Backend::None {
+        let reasons: Vec<String> = tried.iter().map(Tried::to_string).collect();
+        ui.notice(&format!("No YubiKey to ask ({}).", reasons.join("; ")));
+    }
     let typed_way = typed.as_ref().ok();
     let outcome = match race::race(key, typed_way, request, deadline, ui) {
         Err(Error::YkmanPasswordNeeded) => {

@@ -53,7 +53,7 @@ pub fn terminal() -> Result<File, String> {
     // SAFETY: plain queries on a descriptor we own.
     let foreground = unsafe { libc::tcgetpgrp(fd) == libc::getpgrp() };
     if !foreground {
-        return Err("the terminal belongs to another (foreground) process".into());
+        return Err("vegas runs in the background of its terminal".into());
     }
     Ok(tty)
 }
@@ -74,6 +74,9 @@ impl TerminalPrompt {
     }
 
     fn ask(&self) -> Result<MfaCode, Error> {
+        // Anything typed before the question is not an answer to it.
+        // SAFETY: a descriptor we own.
+        unsafe { libc::tcflush(self.tty.as_raw_fd(), libc::TCIFLUSH) };
         self.say(&self.question);
         for attempt in 1..=TYPING_TRIES {
             let line = self.read_line()?;

@@ -26,6 +26,8 @@ pub const CARD_SERIAL: u32 = 12_345_678;
 pub struct CardSetup {
     pub touch: Option<TouchResponse>,
     pub password: Option<String>,
+    /// More accounts on the card, beside the MFA account.
+    pub extra_accounts: Vec<Account>,
 }
 
 pub struct World {
@@ -76,7 +78,9 @@ impl World {
         let home = tempfile::tempdir().expect("temp HOME");
         let pcscd = Pcscd::start();
         let account = mfa_account(setup.touch.is_some());
-        let mut card = VirtualYubiKey::new(CARD_SERIAL).with_account(account.clone());
+        let mut card = VirtualYubiKey::new(CARD_SERIAL)
+            .with_account(account.clone())
+            .with_accounts(setup.extra_accounts.iter().cloned());
         if let Some(touch) = setup.touch {
             card = card.with_touch_response(touch);
         }
@@ -157,6 +161,19 @@ impl World {
         cmd.env_clear().envs(self.env()).stdin(Stdio::null());
         detach_from_terminal(&mut cmd);
         cmd
+    }
+
+    /// `vegas ARGS` on a terminal of its own (a tmux pane), with this world's
+    /// environment plus `extra_env`; stdout and stderr go to files, as under
+    /// the AWS CLI, so the pane shows only what vegas writes to `/dev/tty`.
+    pub fn vegas_in_terminal(&self, args: &[&str], extra_env: &[(&str, &str)]) -> TerminalRun {
+        let mut env: Vec<(String, OsString)> = self.env();
+        env.extend(
+            extra_env
+                .iter()
+                .map(|(k, v)| (k.to_string(), OsString::from(v))),
+        );
+        TerminalRun::start(&vegas_bin(), args, &env)
     }
 
     pub fn card_handle(&self) -> &CardHandle {
@@ -261,4 +278,147 @@ pub fn assert_clean_failure(output: &Output) -> String {
     assert_eq!(errors, 1, "one error line:\n{err}");
     assert!(!err.contains("panicked"), "{err}");
     err
+}
+
+/// A command running on a pseudo-terminal (a detached tmux session with a
+/// private server), which a test reads and types into. Dropping it ends the
+/// tmux server and everything in it.
+pub struct TerminalRun {
+    dir: tempfile::TempDir,
+    started: std::time::Instant,
+}
+
+/// How a [`TerminalRun`] ended.
+#[derive(Debug)]
+pub struct TerminalOutcome {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+    pub elapsed: std::time::Duration,
+    /// The terminal's last screen.
+    pub screen: String,
+}
+
+fn shell_quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', r"'\''"))
+}
+
+impl TerminalRun {
+    fn start(program: &Path, args: &[&str], env: &[(String, OsString)]) -> TerminalRun {
+        let dir = tempfile::Builder::new()
+            .prefix("vegas-tty-")
+            .tempdir()
+            .expect("temp dir");
+        let mut line = String::from("env -i");
+        for (key, value) in env {
+            line.push(' ');
+            line.push_str(&shell_quote(&format!("{key}={}", value.to_string_lossy())));
+        }
+        line.push(' ');
+        line.push_str(&shell_quote(&program.display().to_string()));
+        for arg in args {
+            line.push(' ');
+            line.push_str(&shell_quote(arg));
+        }
+        let script = format!(
+            "{line} >{out} 2>{err}\necho $? >{status}.part && mv {status}.part {status}\nexec sleep 600\n",
+            out = dir.path().join("stdout").display(),
+            err = dir.path().join("stderr").display(),
+            status = dir.path().join("status").display(),
+        );
+        std::fs::write(dir.path().join("run.sh"), script).expect("write run.sh");
+        let run = TerminalRun {
+            dir,
+            started: std::time::Instant::now(),
+        };
+        let status = run
+            .tmux()
+            .args(["new-session", "-d", "-s", "vegas", "-x", "200", "-y", "50"])
+            .arg(format!("sh {}", run.dir.path().join("run.sh").display()))
+            .status()
+            .expect("tmux is installed");
+        assert!(status.success(), "tmux new-session failed");
+        run
+    }
+
+    fn tmux(&self) -> Command {
+        let mut cmd = Command::new("tmux");
+        cmd.arg("-S")
+            .arg(self.dir.path().join("tmux.sock"))
+            .args(["-f", "/dev/null"])
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    /// What the terminal shows now.
+    pub fn screen(&self) -> String {
+        let out = self
+            .tmux()
+            .args(["capture-pane", "-p", "-t", "vegas"])
+            .output()
+            .expect("tmux capture-pane");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Waits until the screen shows `needle`; panics with the screen if it
+    /// does not within `limit`.
+    pub fn wait_for_screen(&self, needle: &str, limit: std::time::Duration) -> String {
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            let screen = self.screen();
+            if screen.contains(needle) {
+                return screen;
+            }
+            if std::time::Instant::now() > deadline {
+                panic!(
+                    "the terminal never showed {needle:?}; it shows:\n{screen}\nstderr: {}",
+                    std::fs::read_to_string(self.dir.path().join("stderr")).unwrap_or_default()
+                );
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+
+    /// Types `text` and Enter.
+    pub fn type_line(&self, text: &str) {
+        let typed = self
+            .tmux()
+            .args(["send-keys", "-t", "vegas", "-l", text])
+            .status()
+            .expect("tmux send-keys");
+        let enter = self
+            .tmux()
+            .args(["send-keys", "-t", "vegas", "Enter"])
+            .status()
+            .expect("tmux send-keys");
+        assert!(typed.success() && enter.success());
+    }
+
+    /// Waits for the command to exit; panics if it does not within `limit`.
+    pub fn wait(&self, limit: std::time::Duration) -> TerminalOutcome {
+        let status_file = self.dir.path().join("status");
+        let deadline = std::time::Instant::now() + limit;
+        while !status_file.exists() {
+            if std::time::Instant::now() > deadline {
+                panic!("still running after {limit:?}; screen:\n{}", self.screen());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let elapsed = self.started.elapsed();
+        let read =
+            |name: &str| std::fs::read_to_string(self.dir.path().join(name)).unwrap_or_default();
+        TerminalOutcome {
+            code: read("status").trim().parse().expect("exit status"),
+            stdout: read("stdout"),
+            stderr: read("stderr"),
+            elapsed,
+            screen: self.screen(),
+        }
+    }
+}
+
+impl Drop for TerminalRun {
+    fn drop(&mut self) {
+        let _ = self.tmux().arg("kill-server").status();
+    }
 }
