@@ -33,6 +33,25 @@ pub enum Command {
     /// Inspect the configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Check the whole chain (config, YubiKey, ykman, prompt, cache, STS)
+    /// and say what is wrong and how to fix it. Exit 1 when a check fails.
+    Doctor {
+        /// Check only this profile (default: every vegas profile).
+        #[arg(long, short = 'p')]
+        profile: Option<String>,
+        /// Skip the checks that need the network (STS reachable).
+        #[arg(long)]
+        offline: bool,
+        /// Machine-readable output: [{check, ok, detail, fix}].
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a shell completion script (e.g. `vegas completions bash >
+    /// /etc/bash_completion.d/vegas`).
+    Completions {
+        /// The shell to complete for.
+        shell: clap_complete::Shell,
+    },
 }
 
 #[derive(Debug, Subcommand)]

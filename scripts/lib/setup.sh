@@ -11,7 +11,7 @@ say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
 # Debian packages: the PC/SC daemon, the virtual reader driver, the headers the
 # pcsc crate builds against, and the tools the benchmarks and tests use.
-APT_PACKAGES=(libpcsclite-dev pcscd vsmartcard-vpcd pcsc-tools pkg-config hyperfine tmux time util-linux)
+APT_PACKAGES=(libpcsclite-dev pcscd vsmartcard-vpcd pcsc-tools pkg-config hyperfine tmux time util-linux man-db)
 
 install_debian_packages() {
   local missing=()

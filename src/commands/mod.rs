@@ -10,7 +10,9 @@ use crate::Error;
 
 pub mod assume;
 pub mod cache;
+pub mod completions;
 pub mod config;
+pub mod doctor;
 pub mod oath;
 
 pub fn run(cli: &Cli, ui: &dyn Ui, out: &mut dyn Write) -> Result<(), Error> {
@@ -19,6 +21,12 @@ pub fn run(cli: &Cli, ui: &dyn Ui, out: &mut dyn Write) -> Result<(), Error> {
         Command::Assume(args) => assume::run(args, cli.no_gui, ui, out),
         Command::Cache(cmd) => cache::run(cmd, ui, out),
         Command::Config(cmd) => config::run(cmd, ui, out),
+        Command::Doctor {
+            profile,
+            offline,
+            json,
+        } => doctor::run(profile.as_deref(), *offline, *json, ui, out),
+        Command::Completions { shell } => completions::run(*shell, out),
     }
 }
 
