@@ -287,7 +287,9 @@ fn ykman_source(request: &CodeRequest, tried: &mut Vec<Tried>) -> KeySource {
 fn ask_password(ui: &dyn Ui, key: &str, request: &CodeRequest) -> Result<Zeroizing<String>, Error> {
     let prompt = format!("OATH password for {key}: ");
     match ui.ask_secret(&prompt) {
-        Some(answer) => answer.map_err(|e| Error::YubiKey(crate::oath::Error::PasswordInput(e))),
+        Some(answer) => {
+            answer.map_err(|e| Error::PromptFailed(format!("cannot read the OATH password: {e}")))
+        }
         None => Err(Error::PasswordNeeded {
             key: key.to_string(),
             profile: request.profile.clone(),

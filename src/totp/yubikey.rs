@@ -26,7 +26,6 @@ pub const ACCESS_KEY_LIFETIME_SECONDS: i64 = 12 * 60 * 60;
 
 /// A YubiKey opened and unlocked, with the account found.
 pub struct YubiKey {
-    info: KeyInfo,
     account: Account,
     /// Taken by the one CALCULATE.
     session: Mutex<Option<Session<PcscTransport>>>,
@@ -45,7 +44,6 @@ impl YubiKey {
         let mut session = unlock(session, &info, cache, ui, request)?;
         let account = find_account(&mut session, &info, &request.label)?;
         Ok(YubiKey {
-            info,
             account,
             session: Mutex::new(Some(session)),
         })
@@ -54,11 +52,6 @@ impl YubiKey {
     /// Whether the account waits for a touch (so the code is worth racing).
     pub fn needs_touch(&self) -> bool {
         self.account.touch == Some(true)
-    }
-
-    /// "serial 12345678" or the reader.
-    pub fn label(&self) -> String {
-        self.info.label()
     }
 
     /// The code, now (for an account that needs no touch).
