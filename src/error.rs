@@ -30,6 +30,9 @@ pub enum Error {
     /// Writing the command's output failed (other than a closed pipe).
     #[error("cannot write output: {0}")]
     Output(std::io::Error),
+    /// `vegas doctor` found problems; each was listed with its fix.
+    #[error("{failed} of {total} checks failed")]
+    ChecksFailed { failed: usize, total: usize },
 }
 
 impl Hint for Error {
@@ -42,6 +45,9 @@ impl Hint for Error {
             Error::Totp(e) => e.hint(),
             Error::Output(_) => {
                 Cow::Borrowed("check that the reading end of the pipe is still open")
+            }
+            Error::ChecksFailed { .. } => {
+                Cow::Borrowed("each failed check says how to fix it; then run `vegas doctor` again")
             }
         }
     }

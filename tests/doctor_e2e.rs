@@ -91,3 +91,408 @@ fn man_renders_every_page() {
         assert!(!stderr(&out).contains("warning"), "{}", stderr(&out));
     }
 }
+
+// ---- vegas doctor ----------------------------------------------------------
+
+/// A desktop for the doctor's prompt check (a display and a `zenity` on
+/// PATH, never run), so that a world without a terminal can be healthy and
+/// each broken setup fails exactly the check it breaks.
+fn with_desktop(world: &World, cmd: &mut Command, path: &str) {
+    let bin = world.home.path().join("desktop-bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let zenity = bin.join("zenity");
+    std::fs::write(&zenity, "#!/bin/sh\nexit 1\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&zenity, std::fs::Permissions::from_mode(0o755)).unwrap();
+    cmd.env("DISPLAY", ":99")
+        .env("PATH", format!("{}:{path}", bin.display()));
+}
+
+fn host_path() -> String {
+    std::env::var("PATH").unwrap_or_default()
+}
+
+/// `vegas doctor --json ARGS` in the world, on a desktop.
+fn doctor_json(
+    world: &World,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> (i32, Vec<serde_json::Value>) {
+    let mut all = vec!["doctor", "--json"];
+    all.extend_from_slice(args);
+    let mut cmd = world.vegas(&all);
+    with_desktop(world, &mut cmd, &host_path());
+    cmd.envs(env.iter().copied());
+    let out = run(cmd);
+    let report: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "doctor --json prints JSON ({e}):\n{}\n{}",
+            stdout(&out),
+            stderr(&out)
+        )
+    });
+    assert_secrets_absent(&out);
+    (out.status.code().unwrap_or(-1), report)
+}
+
+fn failed(report: &[serde_json::Value]) -> Vec<String> {
+    report
+        .iter()
+        .filter(|c| c["ok"] == false)
+        .map(|c| c["check"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn check<'a>(report: &'a [serde_json::Value], name: &str) -> &'a serde_json::Value {
+    report
+        .iter()
+        .find(|c| c["check"] == name)
+        .unwrap_or_else(|| panic!("no check {name:?} in {report:#?}"))
+}
+
+fn fix_of(report: &[serde_json::Value], name: &str) -> String {
+    check(report, name)["fix"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+fn assert_secrets_absent(out: &Output) {
+    for text in [stdout(out), stderr(out)] {
+        assert!(
+            !text.contains(SOURCE_SECRET),
+            "a secret key in the output:\n{text}"
+        );
+        assert!(
+            !text.contains(MFA_SECRET_B32),
+            "the OATH secret in the output:\n{text}"
+        );
+    }
+}
+
+/// Asserts exit 1 and that exactly `expected` failed; returns the report.
+fn assert_fails_only(
+    world: &World,
+    args: &[&str],
+    env: &[(&str, &str)],
+    expected: &[&str],
+) -> Vec<serde_json::Value> {
+    let (code, report) = doctor_json(world, args, env);
+    assert_eq!(code, 1, "{report:#?}");
+    assert_eq!(failed(&report), expected, "{report:#?}");
+    for name in expected {
+        assert!(
+            !fix_of(&report, name).is_empty(),
+            "{name} has a fix: {report:#?}"
+        );
+    }
+    report
+}
+
+#[test]
+fn healthy_world_passes_every_check_on_a_terminal() {
+    let world = World::new();
+    let run = world.vegas_in_terminal(&["doctor"], &[]);
+    let outcome = run.wait(std::time::Duration::from_secs(60));
+    assert_eq!(outcome.code, 0, "{}\n{}", outcome.stdout, outcome.stderr);
+    let text = outcome.stdout;
+    assert!(!text.contains("FAIL"), "{text}");
+    for line in [
+        "ok   config files:",
+        "ok   profile admin: role arn:aws:iam::222222222222:role/Admin",
+        "ok   profile admin: source credentials:",
+        "ok   profile admin: credential_process:",
+        "ok   profile readonly: OATH account: 'AWS:alice' on YubiKey serial 12345678",
+        "ok   pcscd: reachable",
+        "ok   YubiKeys: serial 12345678",
+        "ok   code prompt: a terminal",
+        "ok   cache directory:",
+        "ok   STS endpoint http://127.0.0.1:",
+        "checks passed.",
+    ] {
+        assert!(text.contains(line), "no {line:?} in:\n{text}");
+    }
+    assert!(
+        !text.contains(SOURCE_SECRET) && !text.contains(SOURCE_KEY_ID),
+        "{text}"
+    );
+    assert!(outcome.stderr.is_empty(), "{}", outcome.stderr);
+}
+
+#[test]
+fn healthy_world_without_a_terminal_passes_with_a_gui_dialog() {
+    let world = World::new();
+    // A warm cache too: the database check opens it.
+    let out = run(world.vegas(&["assume", "--profile", "admin"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let (code, report) = doctor_json(&world, &[], &[]);
+    assert_eq!(code, 0, "{report:#?}");
+    assert!(failed(&report).is_empty(), "{report:#?}");
+    assert!(check(&report, "cache database")["detail"]
+        .as_str()
+        .unwrap()
+        .contains("1 cached credential"));
+    assert!(check(&report, "code prompt")["detail"]
+        .as_str()
+        .unwrap()
+        .contains("Zenity"));
+    for c in &report {
+        assert_eq!(c["fix"], serde_json::Value::Null, "{c}");
+        assert!(c["detail"].is_string(), "{c}");
+    }
+}
+
+#[test]
+fn no_pcscd_names_the_daemon_and_how_to_start_it() {
+    let world = World::new();
+    let scratch = tempfile::tempdir().unwrap();
+    let env = support::pcscd::env_without_pcscd(scratch.path());
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.to_str().unwrap())).collect();
+    let report = assert_fails_only(&world, &[], &env, &["pcscd"]);
+    assert!(fix_of(&report, "pcscd").contains("start it"), "{report:#?}");
+}
+
+#[test]
+fn no_yubikey_says_to_plug_one_in() {
+    let mut world = World::new();
+    world.card.take().expect("a card").remove();
+    let report = assert_fails_only(&world, &[], &[], &["YubiKeys"]);
+    assert!(
+        fix_of(&report, "YubiKeys").contains("plug in the YubiKey"),
+        "{report:#?}"
+    );
+}
+
+#[test]
+fn wrong_label_lists_the_accounts_the_key_has() {
+    let world = World::new();
+    let config = default_config(&world.sts.url()).replace(OATH_LABEL, "AWS:bob");
+    world.write_config(&config);
+    let report = assert_fails_only(
+        &world,
+        &[],
+        &[],
+        &[
+            "profile admin: OATH account",
+            "profile readonly: OATH account",
+        ],
+    );
+    let c = check(&report, "profile admin: OATH account");
+    assert!(c["detail"].as_str().unwrap().contains("'AWS:bob'"), "{c}");
+    assert!(c["detail"].as_str().unwrap().contains(OATH_LABEL), "{c}");
+    assert!(
+        c["fix"].as_str().unwrap().contains("vegas_yubikey_label"),
+        "{c}"
+    );
+}
+
+#[test]
+fn missing_source_secret_key_names_the_file_and_the_key() {
+    let world = World::new();
+    world.write_credentials(&format!("[src]\naws_access_key_id = {SOURCE_KEY_ID}\n"));
+    let report = assert_fails_only(
+        &world,
+        &["--profile", "admin"],
+        &[],
+        &["profile admin: source credentials"],
+    );
+    let c = check(&report, "profile admin: source credentials");
+    assert!(
+        c["detail"]
+            .as_str()
+            .unwrap()
+            .contains("no aws_secret_access_key"),
+        "{c}"
+    );
+    assert!(
+        c["fix"]
+            .as_str()
+            .unwrap()
+            .contains("aws configure --profile src"),
+        "{c}"
+    );
+    assert!(!c.to_string().contains(SOURCE_KEY_ID), "{c}");
+}
+
+#[test]
+fn bad_role_arn_shows_what_a_role_arn_looks_like() {
+    let world = World::new();
+    let config = default_config(&world.sts.url()).replace(ROLE_ARN, "arn:aws:iam::2222:role/Admin");
+    world.write_config(&config);
+    let report = assert_fails_only(&world, &[], &[], &["profile admin"]);
+    let c = check(&report, "profile admin");
+    assert!(
+        c["detail"].as_str().unwrap().contains("vegas_role_arn"),
+        "{c}"
+    );
+    assert!(
+        c["fix"]
+            .as_str()
+            .unwrap()
+            .contains("arn:aws:iam::123456789012:role/NAME"),
+        "{c}"
+    );
+}
+
+#[test]
+fn open_cache_directory_is_reported_and_left_alone() {
+    use std::os::unix::fs::PermissionsExt;
+    let world = World::new();
+    let dir = world.cache_dir();
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let report = assert_fails_only(&world, &[], &[], &["cache directory"]);
+    let c = check(&report, "cache directory");
+    assert!(c["detail"].as_str().unwrap().contains("0777"), "{c}");
+    assert_eq!(
+        c["fix"].as_str().unwrap(),
+        format!("chmod 700 {}", dir.display())
+    );
+    let mode = std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o777, "the doctor only looks");
+}
+
+#[test]
+fn no_terminal_and_no_gui_means_nowhere_to_type_a_code() {
+    let world = World::new();
+    let report = assert_fails_only(&world, &["--no-gui"], &[], &["code prompt"]);
+    assert!(
+        fix_of(&report, "code prompt").contains("terminal"),
+        "{report:#?}"
+    );
+
+    // The same in plain text: a FAIL line, its fix, and the error on stderr.
+    let mut cmd = world.vegas(&["--no-gui", "doctor"]);
+    with_desktop(&world, &mut cmd, &host_path());
+    let out = run(cmd);
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out);
+    assert!(
+        text.contains("FAIL code prompt: no terminal, and --no-gui"),
+        "{text}"
+    );
+    assert!(
+        text.contains("     fix: run vegas from a terminal"),
+        "{text}"
+    );
+    assert!(
+        !text.contains('\u{1b}'),
+        "no colour off a terminal: {text:?}"
+    );
+    let err = stderr(&out);
+    assert!(
+        err.contains("vegas: 1 of ") && err.contains("checks failed"),
+        "{err}"
+    );
+    assert!(err.contains("hint: "), "{err}");
+}
+
+#[test]
+fn ykman_backend_without_ykman_says_to_install_it() {
+    let world = World::new();
+    let path = "/usr/local/bin:/usr/bin:/bin";
+    let mut cmd = world.vegas(&["doctor", "--json"]);
+    with_desktop(&world, &mut cmd, path);
+    cmd.env("VEGAS_YUBIKEY_BACKEND", "ykman");
+    let out = run(cmd);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let report: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(failed(&report), ["ykman"], "{report:#?}");
+    let c = check(&report, "ykman");
+    assert!(c["detail"].as_str().unwrap().contains("not on PATH"), "{c}");
+    assert!(c["fix"].as_str().unwrap().contains("install ykman"), "{c}");
+}
+
+#[test]
+fn ykman_on_path_is_shown_with_its_version() {
+    let world = World::new();
+    let venv = venv_bin("ykman");
+    let path = format!("{}:{}", venv.parent().unwrap().display(), host_path());
+    let mut cmd = world.vegas(&["doctor", "--json"]);
+    with_desktop(&world, &mut cmd, &path);
+    cmd.env("VEGAS_YUBIKEY_BACKEND", "ykman");
+    let out = run(cmd);
+    let report: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{report:#?}");
+    let detail = check(&report, "ykman")["detail"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(detail.contains("5.9.2"), "{detail}");
+}
+
+#[test]
+fn credential_process_of_another_program_or_profile_is_caught() {
+    let world = World::new();
+    let config = default_config(&world.sts.url())
+        .replace(
+            "@VEGAS@ assume --profile admin",
+            "/bin/true assume --profile admin",
+        )
+        .replace("--profile readonly", "--profile admin");
+    world.write_config(&config);
+    let report = assert_fails_only(
+        &world,
+        &[],
+        &[],
+        &[
+            "profile admin: credential_process",
+            "profile readonly: credential_process",
+        ],
+    );
+    let admin = check(&report, "profile admin: credential_process");
+    assert!(
+        admin["detail"].as_str().unwrap().contains("not this vegas"),
+        "{admin}"
+    );
+    let readonly = check(&report, "profile readonly: credential_process");
+    assert!(
+        readonly["detail"]
+            .as_str()
+            .unwrap()
+            .contains("names profile 'admin'"),
+        "{readonly}"
+    );
+    assert!(
+        readonly["fix"]
+            .as_str()
+            .unwrap()
+            .ends_with("assume --profile readonly"),
+        "{readonly}"
+    );
+}
+
+#[test]
+fn unreachable_sts_fails_unless_offline() {
+    let world = World::new();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    world.write_config(&default_config(&url));
+    let name = format!("STS endpoint {url}");
+    let report = assert_fails_only(&world, &[], &[], &[name.as_str()]);
+    assert!(fix_of(&report, &name).contains("--offline"), "{report:#?}");
+
+    let (code, report) = doctor_json(&world, &["--offline"], &[]);
+    assert_eq!(code, 0, "{report:#?}");
+    assert_eq!(
+        check(&report, "STS endpoint")["detail"],
+        "not checked (--offline)"
+    );
+}
+
+#[test]
+fn one_profile_is_checked_alone() {
+    let world = World::new();
+    let (code, report) = doctor_json(&world, &["--profile", "readonly", "--offline"], &[]);
+    assert_eq!(code, 0, "{report:#?}");
+    assert!(
+        report
+            .iter()
+            .all(|c| !c["check"].as_str().unwrap().contains("admin")),
+        "{report:#?}"
+    );
+    let (code, report) = doctor_json(&world, &["--profile", "nobody", "--offline"], &[]);
+    assert_eq!(code, 1);
+    assert_eq!(failed(&report), ["profile nobody"], "{report:#?}");
+}

@@ -25,7 +25,16 @@ pub fn run(cli: &Cli, ui: &dyn Ui, out: &mut dyn Write) -> Result<(), Error> {
             profile,
             offline,
             json,
-        } => doctor::run(profile.as_deref(), *offline, *json, ui, out),
+        } => {
+            let options = doctor::Options {
+                profile: profile.as_deref(),
+                offline: *offline,
+                json: *json,
+                no_gui: cli.no_gui,
+                color: wants_color(cli),
+            };
+            doctor::run(&options, out)
+        }
         Command::Completions { shell } => completions::run(*shell, out),
     }
 }
@@ -35,4 +44,12 @@ pub fn emit(out: &mut dyn Write, text: &str) -> Result<(), Error> {
     out.write_all(text.as_bytes())
         .and_then(|_| out.flush())
         .map_err(Error::Output)
+}
+
+/// Colour only on a terminal, and never with `--no-color` or `NO_COLOR`.
+pub fn wants_color(cli: &Cli) -> bool {
+    use std::io::IsTerminal;
+    !cli.no_color
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+        && std::io::stdout().is_terminal()
 }
