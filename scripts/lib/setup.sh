@@ -43,6 +43,20 @@ install_python_tools() {
   echo "$want" > "$stamp"
 }
 
+# The AWS SDK for JavaScript v3 for the consumer test (tests/js-consumer),
+# exactly as package-lock.json pins it.
+install_js_consumer() {
+  local dir="$VEGAS_ROOT/tests/js-consumer"
+  local stamp="$dir/node_modules/.package-lock.sha256"
+  local want
+  want="$(sha256sum "$dir/package-lock.json" | cut -d' ' -f1)"
+  [ "$(cat "$stamp" 2>/dev/null)" = "$want" ] && return
+  command -v npm >/dev/null || { say "npm is missing: install Node.js 18 or later with npm"; return 1; }
+  say "installing the AWS SDK for JavaScript (npm ci in tests/js-consumer)"
+  (cd "$dir" && npm ci --no-audit --no-fund --silent)
+  echo "$want" > "$stamp"
+}
+
 # Never let the caller's AWS settings leak into a test or the demo.
 clear_aws_env() {
   local v
@@ -52,6 +66,7 @@ clear_aws_env() {
 setup_all() {
   install_debian_packages
   install_python_tools
+  install_js_consumer
   export PATH="$VENV/bin:$PATH"
   export VEGAS_YKMAN="$VENV/bin/ykman"
   export VEGAS_PYTHON="$VENV/bin/python"

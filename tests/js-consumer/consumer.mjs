@@ -1,0 +1,18 @@
+// A consumer of vegas through the AWS SDK for JavaScript v3, as any Node
+// program would be: the credentials come from the shared config, whose
+// credential_process runs vegas, and STS GetCallerIdentity shows who we are.
+// tests/consumers_e2e.rs runs it in a test world:
+//
+//   node consumer.mjs PROFILE ENDPOINT_URL ini|process   prints the caller's ARN
+import { STSClient, GetCallerIdentityCommand } from "@aws-sdk/client-sts";
+import { fromIni, fromProcess } from "@aws-sdk/credential-providers";
+
+const [profile, endpoint, provider] = process.argv.slice(2);
+if (!profile || !endpoint || !["ini", "process"].includes(provider)) {
+  console.error("usage: node consumer.mjs PROFILE ENDPOINT_URL ini|process");
+  process.exit(2);
+}
+const credentials = provider === "ini" ? fromIni({ profile }) : fromProcess({ profile });
+const client = new STSClient({ region: "eu-west-1", endpoint, credentials });
+const identity = await client.send(new GetCallerIdentityCommand({}));
+console.log(identity.Arn);
