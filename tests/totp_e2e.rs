@@ -55,6 +55,15 @@ fn assert_credentials(stdout: &str) {
     assert_eq!(v["Version"], 1, "{v}");
 }
 
+/// Drops the world without waiting for its card, which may still be sleeping
+/// through the touch vegas stopped waiting for (dropping it joins that
+/// thread). The card's thread ends by itself once the touch delay is over.
+fn end_without_waiting_for_the_card(mut world: World) {
+    if let Some(card) = world.card.take() {
+        std::mem::forget(card);
+    }
+}
+
 /// PATH with the virtualenv's ykman in front.
 fn path_with_ykman() -> OsString {
     let venv = venv_bin("ykman");
@@ -259,6 +268,7 @@ fn typed_code_beats_ykman_waiting_for_a_touch_and_ykman_is_killed() {
     let socket = world.pcscd.socket_path().display().to_string();
     let left = processes_of_world("ykman", &socket);
     assert!(left.is_empty(), "ykman still runs: {left:?}");
+    end_without_waiting_for_the_card(world);
 }
 
 // ---------------------------------------------------------------------------
@@ -286,6 +296,7 @@ fn a_typed_code_wins_while_the_touch_waits_and_the_card_is_ignored() {
     );
     assert_eq!(world.card_handle().touches(), 1, "the card was asked");
     assert_one_accepted_call(&world);
+    end_without_waiting_for_the_card(world);
 }
 
 #[test]
@@ -313,6 +324,7 @@ fn a_malformed_typed_code_is_asked_again() {
     let outcome = tty.wait(10 * SECOND);
     assert_eq!(outcome.code, 0, "{outcome:?}");
     assert_one_accepted_call(&world);
+    end_without_waiting_for_the_card(world);
 }
 
 #[test]
@@ -404,6 +416,7 @@ fn a_dialog_code_beats_a_touch_that_never_comes() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(elapsed < 10 * SECOND, "{elapsed:?}");
     assert_one_accepted_call(&world);
+    end_without_waiting_for_the_card(world);
 }
 
 // ---------------------------------------------------------------------------
@@ -479,6 +492,7 @@ fn the_whole_wait_ends_at_vegas_mfa_timeout() {
     assert!(err.contains("vegas_mfa_timeout"), "{err}");
     assert!(elapsed < 5 * SECOND, "{elapsed:?}");
     assert_eq!(world.sts.count(&Action::AssumeRole), 0);
+    end_without_waiting_for_the_card(world);
 }
 
 // ---------------------------------------------------------------------------
