@@ -496,3 +496,48 @@ fn one_profile_is_checked_alone() {
     assert_eq!(code, 1);
     assert_eq!(failed(&report), ["profile nobody"], "{report:#?}");
 }
+
+#[test]
+fn touch_account_and_password_state_are_shown_without_asking() {
+    use support::card::TouchResponse;
+    let touch = World::with(
+        CardSetup {
+            touch: Some(TouchResponse::TouchedAfter(std::time::Duration::from_secs(
+                30,
+            ))),
+            ..Default::default()
+        },
+        sts_config(),
+    );
+    let (code, report) = doctor_json(&touch, &["--profile", "admin"], &[]);
+    assert_eq!(code, 0, "{report:#?}");
+    let detail = check(&report, "profile admin: OATH account")["detail"].to_string();
+    assert!(
+        detail.contains("touch: yes") && detail.contains("OATH password: not set"),
+        "{detail}"
+    );
+    assert_eq!(
+        touch.card_handle().calculations(OATH_LABEL),
+        0,
+        "the doctor never waits for a touch"
+    );
+
+    let locked = World::with(
+        CardSetup {
+            password: Some("open sesame".into()),
+            ..Default::default()
+        },
+        sts_config(),
+    );
+    let (code, report) = doctor_json(&locked, &["--profile", "admin"], &[]);
+    assert_eq!(code, 0, "{report:#?}");
+    assert!(check(&report, "YubiKeys")["detail"]
+        .as_str()
+        .unwrap()
+        .contains("password set"));
+    let detail = check(&report, "profile admin: OATH account")["detail"].to_string();
+    assert!(
+        detail.contains("has an OATH password and none is remembered"),
+        "{detail}"
+    );
+}
