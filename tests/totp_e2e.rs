@@ -200,7 +200,7 @@ fn ykman_failures_map_to_vegas_errors() {
         .envs(ykman_env(&world)));
     let err = assert_clean_failure(&out);
     assert!(err.contains("OATH password"), "{err}");
-    assert!(err.contains("in a terminal"), "{err}");
+    assert!(err.contains("ykman oath access remember"), "{err}");
 
     // No key in the reader.
     let mut world = World::new();

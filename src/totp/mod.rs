@@ -176,7 +176,6 @@ pub fn get_code(
     cache: Option<&Cache>,
     ui: &dyn Ui,
 ) -> Result<MfaCode, Error> {
-    let deadline = Instant::now() + request.timeout;
     let typed = race::TypedWay::find(request);
     let mut tried = Vec::new();
     let (key, key_way) = match key_source(request, cache, ui, &mut tried)? {
@@ -201,11 +200,18 @@ pub fn get_code(
         ui.notice(&format!("No YubiKey to ask ({}).", reasons.join("; ")));
     }
     let typed_way = typed.as_ref().ok();
+    // The wait starts once the key is open: typing an OATH password is not
+    // part of it.
+    let deadline = Instant::now() + request.timeout;
     let outcome = match race::race(key, typed_way, request, deadline, ui) {
         Err(Error::YkmanPasswordNeeded) => {
             // ykman said so before anything else started: ask, and run it again.
-            let password = ask_password(ui, "the YubiKey (through ykman)", request)?;
+            let password = match ask_password(ui, "the YubiKey (through ykman)", request) {
+                Err(Error::PasswordNeeded { .. }) => return Err(Error::YkmanPasswordNeeded),
+                other => other?,
+            };
             let source = Arc::new(ykman::Ykman::new(request).with_password(password));
+            let deadline = Instant::now() + request.timeout;
             race::race(Some(source), typed_way, request, deadline, ui)
         }
         other => other,
@@ -311,8 +317,9 @@ pub enum Error {
     },
     #[error("{key} has an OATH password, and there is no terminal to ask for it")]
     PasswordNeeded { key: String, profile: String },
-    /// ykman needs the OATH password (handled inside [`get_code`]).
-    #[error("ykman needs the OATH password")]
+    /// ykman needs the OATH password: asked inside [`get_code`] when there
+    /// is a terminal, else shown.
+    #[error("the YubiKey has an OATH password, and there is no terminal to ask for it (ykman)")]
     YkmanPasswordNeeded,
     #[error("ykman found no YubiKey: {0}")]
     YkmanNoKey(String),
@@ -380,7 +387,9 @@ impl crate::error::Hint for Error {
             Error::PasswordNeeded { profile, .. } => Cow::Owned(format!(
                 "run `vegas assume --profile {profile}` once in a terminal: vegas then remembers the key's access key for 12 hours"
             )),
-            Error::YkmanPasswordNeeded => Cow::Borrowed("run vegas in a terminal to type the OATH password"),
+            Error::YkmanPasswordNeeded => Cow::Borrowed(
+                "run vegas in a terminal, or let ykman remember the password: `ykman oath access remember`",
+            ),
             Error::YkmanNoKey(_) => Cow::Borrowed(
                 "plug in the YubiKey; `ykman list` shows what ykman sees",
             ),
