@@ -82,8 +82,7 @@ fn an_edited_profile_is_a_miss_never_stale_credentials() {
         .sts
         .calls()
         .into_iter()
-        .filter(|c| c.action == Action::AssumeRole)
-        .last()
+        .rfind(|c| c.action == Action::AssumeRole)
         .unwrap();
     assert_eq!(last.duration_seconds.as_deref(), Some("2400"));
 }

@@ -52,6 +52,7 @@ fn rows(p: &Profile) -> Vec<(&'static str, String, String)> {
         opt("endpoint_url", &p.endpoint_url),
         opt("vegas_yubikey_serial", &p.yubikey_serial),
         row("vegas_yubikey_label", &p.yubikey_label),
+        row("vegas_mfa_timeout", &p.mfa_timeout),
         (
             "vegas_yubikey_backend",
             p.yubikey_backend.value.as_str().to_string(),
