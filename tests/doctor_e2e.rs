@@ -541,3 +541,33 @@ fn touch_account_and_password_state_are_shown_without_asking() {
         "{detail}"
     );
 }
+
+#[test]
+fn missing_config_file_is_named_and_the_rest_is_still_checked() {
+    let world = World::new();
+    std::fs::remove_file(world.config_path()).unwrap();
+    let report = assert_fails_only(&world, &[], &[], &["config files"]);
+    assert!(
+        check(&report, "config files")["detail"]
+            .as_str()
+            .unwrap()
+            .contains(".aws/config"),
+        "{report:#?}"
+    );
+    assert!(check(&report, "YubiKeys")["ok"] == true, "{report:#?}");
+}
+
+#[test]
+fn source_profile_with_another_credential_provider_passes() {
+    let world = World::new();
+    world.write_credentials("");
+    let config = default_config(&world.sts.url()).replace(
+        "region = eu-west-1\n",
+        "region = eu-west-1\ncredential_process = /usr/bin/false\n",
+    );
+    world.write_config(&config);
+    let (code, report) = doctor_json(&world, &["--profile", "admin", "--offline"], &[]);
+    assert_eq!(code, 0, "{report:#?}");
+    let detail = check(&report, "profile admin: source credentials")["detail"].to_string();
+    assert!(detail.contains("through credential_process"), "{detail}");
+}
