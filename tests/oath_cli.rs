@@ -39,9 +39,19 @@ fn every_oath_command_reports_pcscd_not_running_with_a_hint() {
         assert!(output.stdout.is_empty(), "{args:?} wrote to stdout");
         let lines: Vec<&str> = stderr.lines().collect();
         assert_eq!(lines.len(), 2, "{args:?}: {stderr}");
-        assert_eq!(lines[0], "vegas: pcscd (the smart card service) is not running", "{args:?}");
-        assert!(lines[1].starts_with("hint: start it"), "{args:?}: {}", lines[1]);
-        assert!(elapsed < Duration::from_secs(1), "{args:?} took {elapsed:?}");
+        assert_eq!(
+            lines[0], "vegas: pcscd (the smart card service) is not running",
+            "{args:?}"
+        );
+        assert!(
+            lines[1].starts_with("hint: start it"),
+            "{args:?}: {}",
+            lines[1]
+        );
+        assert!(
+            elapsed < Duration::from_secs(1),
+            "{args:?} took {elapsed:?}"
+        );
     }
 }
 
