@@ -22,6 +22,11 @@ pub const DEFAULT_REGION: &str = "us-east-1";
 pub const DEFAULT_MFA_TIMEOUT: u64 = 60;
 /// The longest `vegas_mfa_timeout` allowed, in seconds.
 pub const MAX_MFA_TIMEOUT: u64 = 3600;
+/// How long an MFA session (GetSessionToken) lasts by default: 12 hours.
+pub const DEFAULT_MFA_SESSION_DURATION: u32 = 43_200;
+/// GetSessionToken's limits for an IAM user: 15 minutes to 36 hours.
+pub const MIN_MFA_SESSION_DURATION: u32 = 900;
+pub const MAX_MFA_SESSION_DURATION: u32 = 129_600;
 
 /// Where a resolved value came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,7 +97,13 @@ impl Backend {
 pub struct Profile {
     pub name: String,
     pub role_arn: Sourced<String>,
+    /// `vegas_source_profile` as written: the profile with long-term keys, or
+    /// another vegas profile (then [`Profile::via`] is that profile).
     pub source_profile: Sourced<String>,
+    /// The vegas profile this one is chained to, resolved: its credentials
+    /// sign this profile's AssumeRole. `None` for the first hop of a chain,
+    /// whose source profile holds long-term keys and which carries the MFA.
+    pub via: Option<Box<Profile>>,
     pub mfa_serial: Sourced<String>,
     pub duration_seconds: Sourced<u32>,
     pub role_session_name: Sourced<String>,
@@ -105,6 +116,11 @@ pub struct Profile {
     pub yubikey_backend: Sourced<Backend>,
     /// Seconds to wait for the MFA code (touch or typed), `vegas_mfa_timeout`.
     pub mfa_timeout: Sourced<u64>,
+    /// `vegas_mfa_session`: one GetSessionToken with MFA serves every role
+    /// assumed from this source while it lasts.
+    pub mfa_session: Sourced<bool>,
+    /// `vegas_mfa_session_duration`, seconds.
+    pub mfa_session_duration: Sourced<u32>,
 }
 
 impl Profile {
@@ -113,7 +129,7 @@ impl Profile {
     pub fn identity_fields(&self) -> Vec<(&'static str, String)> {
         let opt =
             |v: &Option<Sourced<String>>| v.as_ref().map(|s| s.value.clone()).unwrap_or_default();
-        vec![
+        let mut fields = vec![
             ("role_arn", self.role_arn.value.clone()),
             ("source_profile", self.source_profile.value.clone()),
             ("mfa_serial", self.mfa_serial.value.clone()),
@@ -122,7 +138,54 @@ impl Profile {
             ("external_id", opt(&self.external_id)),
             ("region", self.region.value.clone()),
             ("endpoint_url", opt(&self.endpoint_url)),
-        ]
+        ];
+        // Only chained profiles carry the hops below them: the keys of
+        // profiles cached before chains existed stay the same.
+        if let Some(below) = self.via.as_deref() {
+            fields.push(("via", below.chain_digest()));
+        }
+        fields
+    }
+
+    /// The hop that carries the MFA: this profile, or the first of its chain.
+    pub fn first_hop(&self) -> &Profile {
+        let mut hop = self;
+        while let Some(below) = hop.via.as_deref() {
+            hop = below;
+        }
+        hop
+    }
+
+    /// The profile whose long-term keys start the chain.
+    pub fn long_term_source(&self) -> &Sourced<String> {
+        &self.first_hop().source_profile
+    }
+
+    /// Whether this profile's AssumeRole is signed by another role's
+    /// credentials (AWS then caps the session at one hour).
+    pub fn is_chained(&self) -> bool {
+        self.via.is_some()
+    }
+
+    /// The profile names from this one down to the long-term source.
+    pub fn chain_names(&self) -> Vec<String> {
+        let mut names = vec![self.name.clone()];
+        let mut hop = self;
+        while let Some(below) = hop.via.as_deref() {
+            names.push(below.name.clone());
+            hop = below;
+        }
+        names.push(hop.source_profile.value.clone());
+        names
+    }
+
+    /// Every identity field of this profile and the hops below it, in one
+    /// unambiguous string (length-prefixed), for a chained profile's cache key.
+    fn chain_digest(&self) -> String {
+        self.identity_fields()
+            .iter()
+            .map(|(k, v)| format!("{}:{k}{}:{v}", k.len(), v.len()))
+            .collect()
     }
 }
 
@@ -164,6 +227,12 @@ pub enum Error {
     },
     #[error("{}: profile '{profile}' is its own vegas_source_profile", path.display())]
     SelfSource { path: PathBuf, profile: String },
+    #[error("{}: vegas_source_profile goes round in a loop: {}", path.display(), loop_text(profiles))]
+    SourceLoop {
+        path: PathBuf,
+        /// The profiles of the loop, the first one again at the end.
+        profiles: Vec<String>,
+    },
     #[error("environment {var} = '{value}' is not valid: {why}")]
     InvalidEnv {
         var: &'static str,
@@ -209,6 +278,10 @@ impl crate::error::Hint for Error {
                     format!("use a whole number of seconds from 1 to {MAX_MFA_TIMEOUT}")
                 }
                 "endpoint_url" => "use a URL such as https://sts.eu-west-1.amazonaws.com".into(),
+                "vegas_mfa_session" => "use vegas_mfa_session = true or false".into(),
+                "vegas_mfa_session_duration" => format!(
+                    "use a whole number of seconds from {MIN_MFA_SESSION_DURATION} to {MAX_MFA_SESSION_DURATION} (36 hours)"
+                ),
                 other => format!("fix {other} in the profile"),
             }),
             Error::MissingSourceProfile { source_profile, .. } => Cow::Owned(format!(
@@ -217,10 +290,22 @@ impl crate::error::Hint for Error {
             Error::SelfSource { .. } => Cow::Borrowed(
                 "point vegas_source_profile at the profile that holds your long-term keys",
             ),
+            Error::SourceLoop { .. } => Cow::Borrowed(
+                "end the chain: one of these profiles must name the profile with your long-term keys as vegas_source_profile",
+            ),
             Error::InvalidEnv { var, .. } => Cow::Owned(format!("fix or unset {var}")),
             Error::NoHome => Cow::Borrowed("set HOME or AWS_CONFIG_FILE"),
         }
     }
+}
+
+/// `'a' → 'b' → 'a'`.
+fn loop_text(profiles: &[String]) -> String {
+    profiles
+        .iter()
+        .map(|p| format!("'{p}'"))
+        .collect::<Vec<_>>()
+        .join(" → ")
 }
 
 /// The shared config and credentials files, parsed.
@@ -378,8 +463,30 @@ impl Files {
         }
     }
 
-    /// Resolve and validate profile `name` as a vegas profile.
+    /// Resolve and validate profile `name` as a vegas profile. When its
+    /// `vegas_source_profile` is itself a vegas profile (one with
+    /// `vegas_role_arn`), that profile is resolved too, and so on down the
+    /// chain to the profile with long-term keys; a loop is an error.
     pub fn resolve(&self, name: &str) -> Result<Profile, Error> {
+        self.resolve_in_chain(name, &[])
+    }
+
+    /// Whether `profile` is a vegas profile (and so, as a source, a chain hop).
+    pub fn is_vegas_profile(&self, profile: &str) -> bool {
+        self.get(profile, "vegas_role_arn").is_some()
+    }
+
+    /// `above` are the profiles already being resolved that lead here, the
+    /// target first: meeting one of them again is a loop.
+    fn resolve_in_chain(&self, name: &str, above: &[String]) -> Result<Profile, Error> {
+        if let Some(start) = above.iter().position(|p| p == name) {
+            let mut profiles: Vec<String> = above.iter().skip(start).cloned().collect();
+            profiles.push(name.to_string());
+            return Err(Error::SourceLoop {
+                path: self.config_path.clone(),
+                profiles,
+            });
+        }
         if !self.has_profile(name) {
             return Err(Error::MissingProfile {
                 path: self.config_path.clone(),
@@ -405,25 +512,28 @@ impl Files {
                 profile: name.into(),
             });
         }
-        if !self.has_profile(&source) && !self.has_credentials(&source) {
-            return Err(Error::MissingSourceProfile {
-                path: self.config_path.clone(),
-                profile: name.into(),
-                source_profile: source,
-                credentials: self.credentials_path.clone(),
-            });
-        }
+        let via = if self.is_vegas_profile(&source) {
+            let mut chain = above.to_vec();
+            chain.push(name.to_string());
+            Some(Box::new(self.resolve_in_chain(&source, &chain)?))
+        } else {
+            if !self.has_profile(&source) && !self.has_credentials(&source) {
+                return Err(Error::MissingSourceProfile {
+                    path: self.config_path.clone(),
+                    profile: name.into(),
+                    source_profile: source,
+                    credentials: self.credentials_path.clone(),
+                });
+            }
+            None
+        };
 
-        let mfa_serial = self
-            .sourced_either(name, &source, "mfa_serial")
-            .ok_or_else(|| Error::MissingKey {
-                path: self.config_path.clone(),
-                profile: source.clone(),
-                key: "mfa_serial",
-            })?;
-        if !is_mfa_serial(&mfa_serial.value) {
-            return Err(self.invalid(&mfa_serial, "not an MFA device ARN"));
-        }
+        // The MFA belongs to the first hop of a chain: a chained profile
+        // takes the device and everything about it from there.
+        let mfa = match &via {
+            Some(first) => MfaSettings::of(first),
+            None => self.mfa_settings(name, &source)?,
+        };
 
         let duration_seconds = match self.sourced(name, "duration_seconds") {
             Some(s) => {
@@ -461,6 +571,7 @@ impl Files {
 
         let region = self
             .sourced_either(name, &source, "region")
+            .or_else(|| via.as_ref().map(|v| v.region.clone()))
             .or_else(|| env_sourced("AWS_REGION"))
             .or_else(|| env_sourced("AWS_DEFAULT_REGION"))
             .unwrap_or_else(|| Sourced {
@@ -484,10 +595,44 @@ impl Files {
                 })
             }
             Some(s) => return Err(self.invalid(&s, "not an http(s) URL")),
-            None => None,
+            None => via.as_ref().and_then(|v| v.endpoint_url.clone()),
         };
 
-        let yubikey_serial = match self.sourced_either(name, &source, "vegas_yubikey_serial") {
+        Ok(Profile {
+            name: name.into(),
+            role_arn,
+            source_profile,
+            via,
+            mfa_serial: mfa.mfa_serial,
+            duration_seconds,
+            role_session_name,
+            external_id,
+            region,
+            endpoint_url,
+            yubikey_serial: mfa.yubikey_serial,
+            yubikey_label: mfa.yubikey_label,
+            yubikey_backend: mfa.yubikey_backend,
+            mfa_timeout: mfa.mfa_timeout,
+            mfa_session: mfa.mfa_session,
+            mfa_session_duration: mfa.mfa_session_duration,
+        })
+    }
+
+    /// The MFA device of a first hop and how to reach it: from the profile,
+    /// else from its source profile (the one with the long-term keys).
+    fn mfa_settings(&self, name: &str, source: &str) -> Result<MfaSettings, Error> {
+        let mfa_serial = self
+            .sourced_either(name, source, "mfa_serial")
+            .ok_or_else(|| Error::MissingKey {
+                path: self.config_path.clone(),
+                profile: source.to_string(),
+                key: "mfa_serial",
+            })?;
+        if !is_mfa_serial(&mfa_serial.value) {
+            return Err(self.invalid(&mfa_serial, "not an MFA device ARN"));
+        }
+
+        let yubikey_serial = match self.sourced_either(name, source, "vegas_yubikey_serial") {
             Some(s) => {
                 let value = s
                     .value
@@ -502,7 +647,7 @@ impl Files {
         };
 
         let yubikey_label = self
-            .sourced_either(name, &source, "vegas_yubikey_label")
+            .sourced_either(name, source, "vegas_yubikey_label")
             .unwrap_or_else(|| Sourced {
                 value: mfa_serial.value.clone(),
                 origin: Origin::Default("mfa_serial"),
@@ -520,7 +665,7 @@ impl Files {
                     origin: s.origin,
                 }
             }
-            None => match self.sourced_either(name, &source, "vegas_yubikey_backend") {
+            None => match self.sourced_either(name, source, "vegas_yubikey_backend") {
                 Some(s) => {
                     let value = Backend::parse(&s.value)
                         .ok_or_else(|| self.invalid(&s, "not one of auto, pcsc, ykman, none"))?;
@@ -536,7 +681,7 @@ impl Files {
             },
         };
 
-        let mfa_timeout = match self.sourced_either(name, &source, "vegas_mfa_timeout") {
+        let mfa_timeout = match self.sourced_either(name, source, "vegas_mfa_timeout") {
             Some(s) => {
                 let value = s
                     .value
@@ -555,21 +700,87 @@ impl Files {
             },
         };
 
-        Ok(Profile {
-            name: name.into(),
-            role_arn,
-            source_profile,
+        let mfa_session = match self.sourced_either(name, source, "vegas_mfa_session") {
+            Some(s) => {
+                let value =
+                    parse_bool(&s.value).ok_or_else(|| self.invalid(&s, "not true or false"))?;
+                Sourced {
+                    value,
+                    origin: s.origin,
+                }
+            }
+            None => Sourced {
+                value: false,
+                origin: Origin::Default("a touch per role"),
+            },
+        };
+
+        let mfa_session_duration =
+            match self.sourced_either(name, source, "vegas_mfa_session_duration") {
+                Some(s) => {
+                    let value = s
+                        .value
+                        .parse::<u32>()
+                        .ok()
+                        .filter(|d| {
+                            (MIN_MFA_SESSION_DURATION..=MAX_MFA_SESSION_DURATION).contains(d)
+                        })
+                        .ok_or_else(|| self.invalid(&s, "out of range 900–129600"))?;
+                    Sourced {
+                        value,
+                        origin: s.origin,
+                    }
+                }
+                None => Sourced {
+                    value: DEFAULT_MFA_SESSION_DURATION,
+                    origin: Origin::Default("12 hours"),
+                },
+            };
+
+        Ok(MfaSettings {
             mfa_serial,
-            duration_seconds,
-            role_session_name,
-            external_id,
-            region,
-            endpoint_url,
             yubikey_serial,
             yubikey_label,
             yubikey_backend,
             mfa_timeout,
+            mfa_session,
+            mfa_session_duration,
         })
+    }
+}
+
+/// Everything about the MFA device of a first hop, which a chained profile
+/// shares with the first hop of its chain.
+struct MfaSettings {
+    mfa_serial: Sourced<String>,
+    yubikey_serial: Option<Sourced<u32>>,
+    yubikey_label: Sourced<String>,
+    yubikey_backend: Sourced<Backend>,
+    mfa_timeout: Sourced<u64>,
+    mfa_session: Sourced<bool>,
+    mfa_session_duration: Sourced<u32>,
+}
+
+impl MfaSettings {
+    fn of(profile: &Profile) -> MfaSettings {
+        MfaSettings {
+            mfa_serial: profile.mfa_serial.clone(),
+            yubikey_serial: profile.yubikey_serial.clone(),
+            yubikey_label: profile.yubikey_label.clone(),
+            yubikey_backend: profile.yubikey_backend.clone(),
+            mfa_timeout: profile.mfa_timeout.clone(),
+            mfa_session: profile.mfa_session.clone(),
+            mfa_session_duration: profile.mfa_session_duration.clone(),
+        }
+    }
+}
+
+/// `true`/`false` as the AWS config writes them (any case).
+fn parse_bool(text: &str) -> Option<bool> {
+    match text.to_ascii_lowercase().as_str() {
+        "true" => Some(true),
+        "false" => Some(false),
+        _ => None,
     }
 }
 
@@ -938,6 +1149,133 @@ s3 =
                 Err(Error::Invalid { key, .. }) => assert_eq!(key, "vegas_mfa_timeout", "{bad:?}"),
                 Ok(p) if bad.is_empty() => assert_eq!(p.mfa_timeout.value, DEFAULT_MFA_TIMEOUT),
                 other => panic!("{bad:?}: {other:?}"),
+            }
+        }
+    }
+
+    const CHAIN: &str = "\
+[profile work-source]
+mfa_serial = arn:aws:iam::111111111111:mfa/alice
+vegas_yubikey_label = AWS:alice
+region = eu-west-1
+
+[profile hop1]
+vegas_source_profile = work-source
+vegas_role_arn = arn:aws:iam::222222222222:role/Hop1
+duration_seconds = 7200
+
+[profile hop2]
+vegas_source_profile = hop1
+vegas_role_arn = arn:aws:iam::333333333333:role/Hop2
+
+[profile hop3]
+vegas_source_profile = hop2
+vegas_role_arn = arn:aws:iam::444444444444:role/Hop3
+duration_seconds = 7200
+";
+
+    #[test]
+    fn a_chain_resolves_to_any_depth_with_the_mfa_of_its_first_hop() {
+        let p = files(CHAIN).resolve("hop3").unwrap();
+        assert_eq!(p.chain_names(), ["hop3", "hop2", "hop1", "work-source"]);
+        assert!(p.is_chained());
+        assert_eq!(p.first_hop().name, "hop1");
+        assert!(!p.first_hop().is_chained());
+        assert_eq!(p.long_term_source().value, "work-source");
+        assert_eq!(p.source_profile.value, "hop2", "as written");
+        assert_eq!(p.mfa_serial.value, "arn:aws:iam::111111111111:mfa/alice");
+        assert_eq!(p.yubikey_label.value, "AWS:alice");
+        assert_eq!(p.region.value, "eu-west-1", "inherited down the chain");
+        assert_eq!(
+            p.duration_seconds.value, 7200,
+            "kept as written; assume clamps"
+        );
+    }
+
+    #[test]
+    fn a_chained_profile_key_changes_when_a_hop_below_changes() {
+        let a = files(CHAIN).resolve("hop3").unwrap().identity_fields();
+        let b = files(&CHAIN.replace("role/Hop1", "role/Hop1b"))
+            .resolve("hop3")
+            .unwrap()
+            .identity_fields();
+        assert_ne!(a, b);
+        let plain = files(CHAIN).resolve("hop1").unwrap().identity_fields();
+        assert!(
+            plain.iter().all(|(k, _)| *k != "via"),
+            "a first hop keeps its old key"
+        );
+    }
+
+    #[test]
+    fn a_loop_of_two_profiles_is_an_error_naming_both() {
+        let config = CHAIN.replace(
+            "vegas_source_profile = work-source",
+            "vegas_source_profile = hop2",
+        );
+        let e = err_of(&config, "hop2");
+        match &e {
+            Error::SourceLoop { profiles, .. } => assert_eq!(profiles, &["hop2", "hop1", "hop2"]),
+            other => panic!("{other:?}"),
+        }
+        let text = e.to_string();
+        assert!(text.contains("'hop1'") && text.contains("'hop2'"), "{text}");
+        // Entered from outside the loop, only the loop is named.
+        match err_of(&config, "hop3") {
+            Error::SourceLoop { profiles, .. } => assert_eq!(profiles, ["hop2", "hop1", "hop2"]),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_error_in_a_hop_below_names_that_hop() {
+        let config = CHAIN.replace("role/Hop1", "user/Hop1");
+        let e = err_of(&config, "hop3");
+        assert!(
+            matches!(&e, Error::Invalid { profile, key: "vegas_role_arn", .. } if profile == "hop1"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn mfa_session_is_off_by_default_and_lasts_twelve_hours() {
+        let p = files(CONFIG).resolve("work-admin").unwrap();
+        assert!(!p.mfa_session.value);
+        assert_eq!(p.mfa_session_duration.value, DEFAULT_MFA_SESSION_DURATION);
+        let config = CONFIG.replace(
+            "region = eu-west-1",
+            "region = eu-west-1\nvegas_mfa_session = TRUE\nvegas_mfa_session_duration = 129600",
+        );
+        let p = files(&config).resolve("work-admin").unwrap();
+        assert!(p.mfa_session.value);
+        assert_eq!(p.mfa_session_duration.value, 129_600);
+        assert!(matches!(
+            p.mfa_session.origin,
+            Origin::File { ref profile, key: "vegas_mfa_session", .. } if profile == "work-source"
+        ));
+    }
+
+    #[test]
+    fn mfa_session_settings_are_validated() {
+        for (key, bad) in [
+            ("vegas_mfa_session", "yes"),
+            ("vegas_mfa_session_duration", "899"),
+            ("vegas_mfa_session_duration", "129601"),
+            ("vegas_mfa_session_duration", "12h"),
+        ] {
+            let config = CONFIG.replace(
+                "region = eu-west-1",
+                &format!("region = eu-west-1\n{key} = {bad}"),
+            );
+            match files(&config).resolve("work-admin") {
+                Err(e @ Error::Invalid { .. }) => {
+                    assert!(
+                        matches!(e, Error::Invalid { key: k, .. } if k == key),
+                        "{e}"
+                    );
+                    assert!(!crate::error::Hint::hint(&e).is_empty());
+                }
+                other => panic!("{key} = {bad}: {other:?}"),
             }
         }
     }

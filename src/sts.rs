@@ -19,34 +19,133 @@ use zeroize::Zeroizing;
 
 use crate::credentials::Credentials;
 
-/// One AssumeRole call with MFA.
+/// Whose credentials sign a call.
+#[derive(Clone)]
+pub enum Signer {
+    /// The long-term keys of this profile, as aws-config finds them.
+    SourceProfile(String),
+    /// Temporary credentials vegas holds: an MFA session, or the previous
+    /// hop of a role chain. `origin` says which, for messages.
+    Session {
+        credentials: Credentials,
+        origin: String,
+    },
+}
+
+impl Signer {
+    /// What to name in a message about these credentials.
+    fn label(&self) -> &str {
+        match self {
+            Signer::SourceProfile(profile) => profile,
+            Signer::Session { origin, .. } => origin,
+        }
+    }
+}
+
+impl std::fmt::Debug for Signer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Signer::SourceProfile(profile) => {
+                f.debug_tuple("SourceProfile").field(profile).finish()
+            }
+            Signer::Session {
+                credentials,
+                origin,
+            } => f
+                .debug_struct("Session")
+                .field("credentials", credentials)
+                .field("origin", origin)
+                .finish(),
+        }
+    }
+}
+
+/// The MFA device and the code from it, for a call that carries MFA.
+#[derive(Clone)]
+pub struct Mfa {
+    pub serial: String,
+    pub token_code: Zeroizing<String>,
+}
+
+/// Where STS is.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    pub region: String,
+    pub url: Option<String>,
+}
+
+impl Endpoint {
+    fn label(&self) -> String {
+        self.url
+            .clone()
+            .unwrap_or_else(|| format!("sts.{}.amazonaws.com", self.region))
+    }
+}
+
+/// One AssumeRole call: with MFA on the first hop of a plain assume, without
+/// when signed by an MFA session or by the previous hop of a role chain.
 #[derive(Clone)]
 pub struct AssumeRoleRequest {
-    pub source_profile: String,
+    pub signer: Signer,
     pub role_arn: String,
     pub role_session_name: String,
     pub duration_seconds: u32,
     pub external_id: Option<String>,
-    pub mfa_serial: String,
-    pub token_code: Zeroizing<String>,
-    pub region: String,
-    pub endpoint_url: Option<String>,
+    pub mfa: Option<Mfa>,
+    pub endpoint: Endpoint,
+}
+
+/// One GetSessionToken call with MFA: the start of an MFA session.
+#[derive(Clone)]
+pub struct SessionTokenRequest {
+    pub source_profile: String,
+    pub duration_seconds: u32,
+    pub mfa: Mfa,
+    pub endpoint: Endpoint,
 }
 
 impl std::fmt::Debug for AssumeRoleRequest {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AssumeRoleRequest")
-            .field("source_profile", &self.source_profile)
+            .field("signer", &self.signer)
             .field("role_arn", &self.role_arn)
             .field("role_session_name", &self.role_session_name)
             .field("duration_seconds", &self.duration_seconds)
             .field("external_id", &self.external_id.as_ref().map(|_| "<set>"))
-            .field("mfa_serial", &self.mfa_serial)
-            .field("token_code", &"<redacted>")
-            .field("region", &self.region)
-            .field("endpoint_url", &self.endpoint_url)
+            .field("mfa", &self.mfa)
+            .field("endpoint", &self.endpoint)
             .finish()
     }
+}
+
+impl std::fmt::Debug for SessionTokenRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionTokenRequest")
+            .field("source_profile", &self.source_profile)
+            .field("duration_seconds", &self.duration_seconds)
+            .field("mfa", &self.mfa)
+            .field("endpoint", &self.endpoint)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for Mfa {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Mfa")
+            .field("serial", &self.serial)
+            .field("token_code", &"<redacted>")
+            .finish()
+    }
+}
+
+/// What an error message about one call needs to name.
+struct Context<'a> {
+    signer: &'a Signer,
+    /// The role, or "an MFA session" for GetSessionToken.
+    target: &'a str,
+    duration_seconds: u32,
+    mfa_serial: Option<&'a str>,
+    endpoint: &'a Endpoint,
 }
 
 /// Whole-call bound, retries included; an attempt and a connect have their own.
@@ -65,6 +164,8 @@ pub enum Error {
     DurationTooLong { role_arn: String, duration: u32 },
     #[error("the long-term keys of source profile '{profile}' were rejected by STS ({code})")]
     SourceCredentialsRejected { profile: String, code: String },
+    #[error("STS no longer accepts the temporary credentials of {origin} ({code})")]
+    SessionRejected { origin: String, code: String },
     #[error("no usable long-term credentials for source profile '{profile}': {message}")]
     NoSourceCredentials { profile: String, message: String },
     #[error("STS kept throttling the request ({attempts} attempts)")]
@@ -96,6 +197,9 @@ impl crate::error::Hint for Error {
             Error::SourceCredentialsRejected { profile, .. } => Cow::Owned(format!(
                 "rotate or fix the keys of [{profile}] in the credentials file (aws configure --profile {profile})"
             )),
+            Error::SessionRejected { .. } => Cow::Borrowed(
+                "run `vegas cache clean` and try again; if it persists, check the role's trust policy",
+            ),
             Error::NoSourceCredentials { profile, .. } => Cow::Owned(format!(
                 "add aws_access_key_id and aws_secret_access_key for [{profile}] to ~/.aws/credentials"
             )),
@@ -111,58 +215,108 @@ impl crate::error::Hint for Error {
     }
 }
 
-fn endpoint_label(request: &AssumeRoleRequest) -> String {
-    request
-        .endpoint_url
-        .clone()
-        .unwrap_or_else(|| format!("sts.{}.amazonaws.com", request.region))
+/// Call STS AssumeRole, blocking: builds a current-thread runtime for this
+/// call only.
+pub fn assume_role(request: &AssumeRoleRequest) -> Result<Credentials, Error> {
+    block_on(assume_role_async(request))
 }
 
-/// Call STS AssumeRole with MFA, blocking: builds a current-thread runtime
-/// for this call only.
-pub fn assume_role(request: &AssumeRoleRequest) -> Result<Credentials, Error> {
+/// Call STS GetSessionToken with MFA, blocking, signed by the source
+/// profile's long-term keys (STS refuses temporary ones for this call).
+pub fn get_session_token(request: &SessionTokenRequest) -> Result<Credentials, Error> {
+    block_on(get_session_token_async(request))
+}
+
+fn block_on<F: std::future::Future<Output = Result<Credentials, Error>>>(
+    call: F,
+) -> Result<Credentials, Error> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(Error::Runtime)?;
-    runtime.block_on(assume_role_async(request))
+    runtime.block_on(call)
 }
 
-async fn client_for(request: &AssumeRoleRequest) -> aws_sdk_sts::Client {
-    let credentials = aws_config::profile::ProfileFileCredentialsProvider::builder()
-        .profile_name(&request.source_profile)
-        .build();
+async fn client_for(signer: &Signer, endpoint: &Endpoint) -> aws_sdk_sts::Client {
     let timeouts = TimeoutConfig::builder()
         .operation_timeout(OPERATION_TIMEOUT)
         .operation_attempt_timeout(ATTEMPT_TIMEOUT)
         .connect_timeout(CONNECT_TIMEOUT)
         .build();
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
-        .profile_name(&request.source_profile)
-        .region(aws_config::Region::new(request.region.clone()))
-        .credentials_provider(credentials)
+        .region(aws_config::Region::new(endpoint.region.clone()))
         .retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS))
         .timeout_config(timeouts);
-    if let Some(url) = &request.endpoint_url {
+    loader = match signer {
+        Signer::SourceProfile(profile) => loader.profile_name(profile).credentials_provider(
+            aws_config::profile::ProfileFileCredentialsProvider::builder()
+                .profile_name(profile)
+                .build(),
+        ),
+        Signer::Session { credentials, .. } => {
+            loader.credentials_provider(aws_credential_types::Credentials::new(
+                credentials.access_key_id.clone(),
+                credentials.secret_access_key.as_str(),
+                Some(credentials.session_token.to_string()),
+                u64::try_from(credentials.expires_at)
+                    .ok()
+                    .map(|secs| UNIX_EPOCH + Duration::from_secs(secs)),
+                "vegas",
+            ))
+        }
+    };
+    if let Some(url) = &endpoint.url {
         loader = loader.endpoint_url(url);
     }
     aws_sdk_sts::Client::new(&loader.load().await)
 }
 
 async fn assume_role_async(request: &AssumeRoleRequest) -> Result<Credentials, Error> {
-    let client = client_for(request).await;
+    let context = Context {
+        signer: &request.signer,
+        target: &request.role_arn,
+        duration_seconds: request.duration_seconds,
+        mfa_serial: request.mfa.as_ref().map(|m| m.serial.as_str()),
+        endpoint: &request.endpoint,
+    };
+    let client = client_for(&request.signer, &request.endpoint).await;
     let output = client
         .assume_role()
         .role_arn(&request.role_arn)
         .role_session_name(&request.role_session_name)
         .duration_seconds(i32::try_from(request.duration_seconds).unwrap_or(i32::MAX))
         .set_external_id(request.external_id.clone())
-        .serial_number(&request.mfa_serial)
-        .token_code(request.token_code.as_str())
+        .set_serial_number(request.mfa.as_ref().map(|m| m.serial.clone()))
+        .set_token_code(request.mfa.as_ref().map(|m| m.token_code.to_string()))
         .send()
         .await
-        .map_err(|e| map_error(e, request))?;
-    let creds = output.credentials.ok_or(Error::MissingCredentials)?;
+        .map_err(|e| map_error(e, &context))?;
+    from_sdk(output.credentials)
+}
+
+async fn get_session_token_async(request: &SessionTokenRequest) -> Result<Credentials, Error> {
+    let signer = Signer::SourceProfile(request.source_profile.clone());
+    let context = Context {
+        signer: &signer,
+        target: "an MFA session",
+        duration_seconds: request.duration_seconds,
+        mfa_serial: Some(&request.mfa.serial),
+        endpoint: &request.endpoint,
+    };
+    let client = client_for(&signer, &request.endpoint).await;
+    let output = client
+        .get_session_token()
+        .duration_seconds(i32::try_from(request.duration_seconds).unwrap_or(i32::MAX))
+        .serial_number(&request.mfa.serial)
+        .token_code(request.mfa.token_code.as_str())
+        .send()
+        .await
+        .map_err(|e| map_error(e, &context))?;
+    from_sdk(output.credentials)
+}
+
+fn from_sdk(creds: Option<aws_sdk_sts::types::Credentials>) -> Result<Credentials, Error> {
+    let creds = creds.ok_or(Error::MissingCredentials)?;
     let expires_at = SystemTime::try_from(creds.expiration)
         .ok()
         .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
@@ -176,19 +330,23 @@ async fn assume_role_async(request: &AssumeRoleRequest) -> Result<Credentials, E
     })
 }
 
-fn map_error<E, R>(err: SdkError<E, R>, request: &AssumeRoleRequest) -> Error
+fn map_error<E, R>(err: SdkError<E, R>, context: &Context<'_>) -> Error
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug + 'static,
 {
-    let endpoint = endpoint_label(request);
+    let endpoint = context.endpoint.label();
+    let no_credentials = |message| Error::NoSourceCredentials {
+        profile: context.signer.label().to_string(),
+        message,
+    };
     match &err {
         SdkError::ServiceError(service) => {
             let e = service.err();
             classify(
                 e.code().unwrap_or("Unknown"),
                 e.message().unwrap_or(""),
-                request,
+                context,
             )
         }
         SdkError::TimeoutError(_) => Error::Timeout {
@@ -202,10 +360,7 @@ where
                     seconds: OPERATION_TIMEOUT.as_secs(),
                 }
             } else if let Some(message) = credentials_failure(&err) {
-                Error::NoSourceCredentials {
-                    profile: request.source_profile.clone(),
-                    message,
-                }
+                no_credentials(message)
             } else {
                 Error::Unreachable {
                     endpoint,
@@ -214,10 +369,7 @@ where
             }
         }
         _ => match credentials_failure(&err) {
-            Some(message) => Error::NoSourceCredentials {
-                profile: request.source_profile.clone(),
-                message,
-            },
+            Some(message) => no_credentials(message),
             None => Error::Service {
                 code: "ClientError".into(),
                 message: error_chain(&err),
@@ -227,32 +379,38 @@ where
 }
 
 /// STS error code and message → the error a user can act on.
-fn classify(code: &str, message: &str, request: &AssumeRoleRequest) -> Error {
-    match code {
-        "AccessDenied"
-            if message.contains("MultiFactorAuthentication") || message.contains("MFA") =>
-        {
-            Error::InvalidMfaCode {
-                mfa_serial: request.mfa_serial.clone(),
-            }
-        }
-        "AccessDenied" => Error::AccessDenied {
-            role_arn: request.role_arn.clone(),
+fn classify(code: &str, message: &str, context: &Context<'_>) -> Error {
+    let mfa_failure = message.contains("MultiFactorAuthentication") || message.contains("MFA");
+    match (code, context.mfa_serial) {
+        ("AccessDenied", Some(serial)) if mfa_failure => Error::InvalidMfaCode {
+            mfa_serial: serial.to_string(),
+        },
+        ("AccessDenied", _) => Error::AccessDenied {
+            role_arn: context.target.to_string(),
             message: message.into(),
         },
-        "ValidationError" if message.contains("DurationSeconds") => Error::DurationTooLong {
-            role_arn: request.role_arn.clone(),
-            duration: request.duration_seconds,
+        ("ValidationError", _) if message.contains("DurationSeconds") => Error::DurationTooLong {
+            role_arn: context.target.to_string(),
+            duration: context.duration_seconds,
         },
-        "InvalidClientTokenId"
-        | "SignatureDoesNotMatch"
-        | "ExpiredToken"
-        | "ExpiredTokenException"
-        | "UnrecognizedClientException" => Error::SourceCredentialsRejected {
-            profile: request.source_profile.clone(),
-            code: code.into(),
+        (
+            "InvalidClientTokenId"
+            | "SignatureDoesNotMatch"
+            | "ExpiredToken"
+            | "ExpiredTokenException"
+            | "UnrecognizedClientException",
+            _,
+        ) => match context.signer {
+            Signer::SourceProfile(profile) => Error::SourceCredentialsRejected {
+                profile: profile.clone(),
+                code: code.into(),
+            },
+            Signer::Session { origin, .. } => Error::SessionRejected {
+                origin: origin.clone(),
+                code: code.into(),
+            },
         },
-        "Throttling" | "ThrottlingException" | "RequestLimitExceeded" => Error::Throttled {
+        ("Throttling" | "ThrottlingException" | "RequestLimitExceeded", _) => Error::Throttled {
             attempts: MAX_ATTEMPTS,
         },
         _ => Error::Service {
@@ -295,48 +453,88 @@ mod tests {
 
     fn request() -> AssumeRoleRequest {
         AssumeRoleRequest {
-            source_profile: "src".into(),
+            signer: Signer::SourceProfile("src".into()),
             role_arn: "arn:aws:iam::222222222222:role/Admin".into(),
             role_session_name: "alice".into(),
             duration_seconds: 3600,
             external_id: None,
-            mfa_serial: "arn:aws:iam::111111111111:mfa/alice".into(),
-            token_code: Zeroizing::new("123456".into()),
-            region: "eu-west-1".into(),
-            endpoint_url: None,
+            mfa: Some(Mfa {
+                serial: "arn:aws:iam::111111111111:mfa/alice".into(),
+                token_code: Zeroizing::new("123456".into()),
+            }),
+            endpoint: Endpoint {
+                region: "eu-west-1".into(),
+                url: None,
+            },
+        }
+    }
+
+    fn context(r: &AssumeRoleRequest) -> Context<'_> {
+        Context {
+            signer: &r.signer,
+            target: &r.role_arn,
+            duration_seconds: r.duration_seconds,
+            mfa_serial: r.mfa.as_ref().map(|m| m.serial.as_str()),
+            endpoint: &r.endpoint,
         }
     }
 
     #[test]
     fn sts_error_codes_map_to_actionable_errors() {
         let r = request();
+        let c = context(&r);
         let mfa = "MultiFactorAuthentication failed with invalid MFA one time pass code.";
         assert!(matches!(
-            classify("AccessDenied", mfa, &r),
+            classify("AccessDenied", mfa, &c),
             Error::InvalidMfaCode { .. }
         ));
         assert!(matches!(
-            classify("AccessDenied", "not authorized", &r),
+            classify("AccessDenied", "not authorized", &c),
             Error::AccessDenied { .. }
         ));
         let dur = "The requested DurationSeconds exceeds the MaxSessionDuration set for this role.";
         assert!(matches!(
-            classify("ValidationError", dur, &r),
+            classify("ValidationError", dur, &c),
             Error::DurationTooLong { duration: 3600, .. }
         ));
         assert!(matches!(
-            classify("ExpiredToken", "", &r),
+            classify("ExpiredToken", "", &c),
             Error::SourceCredentialsRejected { .. }
         ));
         assert!(matches!(
-            classify("InvalidClientTokenId", "", &r),
+            classify("InvalidClientTokenId", "", &c),
             Error::SourceCredentialsRejected { .. }
         ));
         assert!(matches!(
-            classify("Throttling", "", &r),
+            classify("Throttling", "", &c),
             Error::Throttled { .. }
         ));
-        assert!(matches!(classify("Weird", "x", &r), Error::Service { .. }));
+        assert!(matches!(classify("Weird", "x", &c), Error::Service { .. }));
+    }
+
+    #[test]
+    fn rejected_session_credentials_blame_the_session_not_the_long_term_keys() {
+        let mut r = request();
+        r.mfa = None;
+        r.signer = Signer::Session {
+            credentials: Credentials {
+                access_key_id: "ASIAEXAMPLE".into(),
+                secret_access_key: Zeroizing::new("s".into()),
+                session_token: Zeroizing::new("t".into()),
+                expires_at: 0,
+            },
+            origin: "the MFA session of 'src'".into(),
+        };
+        let c = context(&r);
+        assert!(matches!(
+            classify("ExpiredToken", "", &c),
+            Error::SessionRejected { ref origin, .. } if origin.contains("'src'")
+        ));
+        // Without MFA in the request, an MFA-flavoured denial is a plain denial.
+        assert!(matches!(
+            classify("AccessDenied", "MFA required", &c),
+            Error::AccessDenied { .. }
+        ));
     }
 
     #[test]

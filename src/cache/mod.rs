@@ -118,6 +118,17 @@ pub struct EntryInfo {
     pub expires_at: i64,
 }
 
+/// One secret row of `vegas cache list` (an MFA session…): its id and
+/// times, never its contents.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretInfo {
+    pub id: String,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Unix seconds.
+    pub expires_at: i64,
+}
+
 /// Something the user should know about the cache, which did not stop it
 /// from working. One line, never secret; the caller shows it on stderr.
 #[derive(Debug, Clone, PartialEq, Eq)]

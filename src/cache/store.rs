@@ -16,7 +16,9 @@ use zeroize::Zeroizing;
 
 use super::crypto::{RowAddress, RowKeys, SealedRow};
 use super::schema::{self, Shape};
-use super::{files, lock, CacheKey, EntryInfo, EntryMeta, Error, MachineIdentity, Warning};
+use super::{
+    files, lock, CacheKey, EntryInfo, EntryMeta, Error, MachineIdentity, SecretInfo, Warning,
+};
 use super::{BUSY_TIMEOUT, DB_FILE_NAME};
 use crate::credentials::Credentials;
 
@@ -203,6 +205,40 @@ impl Cache {
             Ok(entries)
         };
         read().map_err(|e| self.sqlite_error("list cached credentials", e))
+    }
+
+    /// The secrets of `kind` still valid at `now` that this machine can read:
+    /// their ids and times, never their contents (for `vegas cache list`).
+    pub fn list_secrets(&self, kind: &str, now: i64) -> Result<Vec<SecretInfo>, Error> {
+        let read = || -> rusqlite::Result<Vec<SecretInfo>> {
+            let mut stmt = self.conn.prepare(
+                "SELECT id, created_at, expires_at, iv, ciphertext, mac
+                 FROM secrets WHERE kind = ?1 AND expires_at > ?2 ORDER BY id, expires_at",
+            )?;
+            let rows = stmt.query_map(params![kind, now], |row| {
+                let info = SecretInfo {
+                    id: row.get(0)?,
+                    created_at: row.get(1)?,
+                    expires_at: row.get(2)?,
+                };
+                let sealed = SealedRow {
+                    iv: row.get(3)?,
+                    ciphertext: row.get(4)?,
+                    mac: row.get(5)?,
+                };
+                Ok((info, sealed))
+            })?;
+            let mut entries = Vec::new();
+            for row in rows {
+                let (info, sealed) = row?;
+                let address = RowAddress::Secret { kind, id: &info.id };
+                if self.keys.authentic(address, info.expires_at, &sealed) {
+                    entries.push(info);
+                }
+            }
+            Ok(entries)
+        };
+        read().map_err(|e| self.sqlite_error("list cached secrets", e))
     }
 
     /// `vegas cache clean`: drop the cached credentials of `profile`, or

@@ -1,11 +1,13 @@
 //! `vegas cache list` and `vegas cache clean [--profile P]`. The listing
-//! shows what each row was issued for and when it expires, never a key.
+//! shows what each row was issued for and when it expires, never a key: role
+//! credentials first, then, apart, the MFA sessions they may be assumed with.
 
 use std::io::Write;
 use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::cache::{self, Cache, EntryInfo};
+use crate::assume::{parse_mfa_session_id, MFA_SESSION_KIND};
+use crate::cache::{self, Cache, EntryInfo, SecretInfo};
 use crate::cli::CacheCommand;
 use crate::credentials::format_unix_rfc3339;
 use crate::ui::Ui;
@@ -20,11 +22,13 @@ pub fn run(cmd: &CacheCommand, ui: &dyn Ui, out: &mut dyn Write) -> Result<(), E
             if !dir.join(cache::DB_FILE_NAME).exists() {
                 return super::emit(out, if *json { "[]\n" } else { "" });
             }
-            let entries = open(&dir, ui)?.list(now)?;
+            let cache = open(&dir, ui)?;
+            let entries = cache.list(now)?;
+            let sessions = cache.list_secrets(MFA_SESSION_KIND, now)?;
             let text = if *json {
-                to_json(&entries, now)
+                to_json(&entries, &sessions, now)
             } else {
-                to_table(&entries, now)
+                to_tables(&entries, &sessions, now)
             };
             super::emit(out, &text)
         }
@@ -76,56 +80,88 @@ fn human_duration(seconds: i64) -> String {
     }
 }
 
-fn to_table(entries: &[EntryInfo], now: i64) -> String {
-    let mut rows = vec![[
-        "PROFILE".to_string(),
-        "ROLE".to_string(),
-        "MFA DEVICE".to_string(),
-        "EXPIRES".to_string(),
-        "IN".to_string(),
-    ]];
-    rows.extend(entries.iter().map(|e| {
-        [
+/// The role credentials, then the MFA sessions in a table of their own;
+/// a table with no rows is left out.
+fn to_tables(entries: &[EntryInfo], sessions: &[SecretInfo], now: i64) -> String {
+    let roles = entries.iter().map(|e| {
+        vec![
             e.profile.clone(),
             e.role_arn.clone(),
             e.mfa_serial.clone(),
             format_unix_rfc3339(e.expires_at),
             human_duration(e.expires_at - now),
         ]
-    }));
-    let mut widths = [0usize; 5];
-    for row in &rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
+    });
+    let sessions = sessions.iter().map(|s| {
+        let (source, serial) = parse_mfa_session_id(&s.id).unwrap_or((s.id.as_str(), ""));
+        vec![
+            source.to_string(),
+            serial.to_string(),
+            format_unix_rfc3339(s.expires_at),
+            human_duration(s.expires_at - now),
+        ]
+    });
+    let tables = [
+        table(&["PROFILE", "ROLE", "MFA DEVICE", "EXPIRES", "IN"], roles),
+        table(&["MFA SESSION", "MFA DEVICE", "EXPIRES", "IN"], sessions),
+    ];
+    tables.into_iter().flatten().collect::<Vec<_>>().join("\n")
+}
+
+/// Left-aligned columns under `header`; `None` when there are no rows.
+fn table(header: &[&str], rows: impl Iterator<Item = Vec<String>>) -> Option<String> {
+    let mut lines = vec![header.iter().map(|h| h.to_string()).collect::<Vec<_>>()];
+    lines.extend(rows);
+    if lines.len() == 1 {
+        return None;
+    }
+    let mut widths = vec![0usize; header.len()];
+    for line in &lines {
+        for (w, cell) in widths.iter_mut().zip(line) {
             *w = (*w).max(cell.chars().count());
         }
     }
-    rows.iter()
-        .map(|row| {
-            let cells: Vec<String> = row
-                .iter()
-                .zip(widths)
-                .map(|(cell, w)| format!("{cell:<w$}"))
-                .collect();
-            format!("{}\n", cells.join("  ").trim_end())
-        })
-        .collect()
+    Some(
+        lines
+            .iter()
+            .map(|line| {
+                let cells: Vec<String> = line
+                    .iter()
+                    .zip(&widths)
+                    .map(|(cell, w)| format!("{cell:<w$}"))
+                    .collect();
+                format!("{}\n", cells.join("  ").trim_end())
+            })
+            .collect(),
+    )
 }
 
-fn to_json(entries: &[EntryInfo], now: i64) -> String {
-    let list: Vec<serde_json::Value> = entries
-        .iter()
-        .map(|e| {
-            serde_json::json!({
-                "profile": e.profile,
-                "role_arn": e.role_arn,
-                "mfa_serial": e.mfa_serial,
-                "created_at": format_unix_rfc3339(e.created_at),
-                "expires_at": format_unix_rfc3339(e.expires_at),
-                "expires_in_seconds": (e.expires_at - now).max(0),
-            })
+/// One list: role credentials (`"kind": "role"`) then MFA sessions
+/// (`"kind": "mfa-session"`).
+fn to_json(entries: &[EntryInfo], sessions: &[SecretInfo], now: i64) -> String {
+    let roles = entries.iter().map(|e| {
+        serde_json::json!({
+            "kind": "role",
+            "profile": e.profile,
+            "role_arn": e.role_arn,
+            "mfa_serial": e.mfa_serial,
+            "created_at": format_unix_rfc3339(e.created_at),
+            "expires_at": format_unix_rfc3339(e.expires_at),
+            "expires_in_seconds": (e.expires_at - now).max(0),
         })
-        .collect();
-    let mut text = serde_json::Value::Array(list).to_string();
+    });
+    let sessions = sessions.iter().map(|s| {
+        let (source, serial) = parse_mfa_session_id(&s.id).unwrap_or((s.id.as_str(), ""));
+        serde_json::json!({
+            "kind": MFA_SESSION_KIND,
+            "source_profile": source,
+            "mfa_serial": serial,
+            "created_at": format_unix_rfc3339(s.created_at),
+            "expires_at": format_unix_rfc3339(s.expires_at),
+            "expires_in_seconds": (s.expires_at - now).max(0),
+        })
+    });
+    let mut text = serde_json::Value::Array(roles.chain(sessions).collect()).to_string();
     text.push('\n');
     text
 }
@@ -140,5 +176,40 @@ mod tests {
         assert_eq!(human_duration(12 * 60 + 5), "12m");
         assert_eq!(human_duration(3600 + 5 * 60), "1h 05m");
         assert_eq!(human_duration(-5), "0s");
+    }
+
+    #[test]
+    fn mfa_sessions_are_listed_in_a_table_of_their_own() {
+        let role = EntryInfo {
+            profile: "admin".into(),
+            role_arn: "arn:aws:iam::222222222222:role/Admin".into(),
+            mfa_serial: "arn:aws:iam::111111111111:mfa/alice".into(),
+            created_at: 0,
+            expires_at: 3600,
+        };
+        let session = SecretInfo {
+            id: "src|arn:aws:iam::111111111111:mfa/alice|0123".into(),
+            created_at: 0,
+            expires_at: 43_200,
+        };
+        let text = to_tables(
+            std::slice::from_ref(&role),
+            std::slice::from_ref(&session),
+            0,
+        );
+        let (roles, sessions) = text.split_once("\n\n").expect("two tables");
+        assert!(
+            roles.starts_with("PROFILE") && roles.contains("admin"),
+            "{text}"
+        );
+        assert!(sessions.starts_with("MFA SESSION"), "{text}");
+        assert!(
+            sessions.contains("src  ") && sessions.contains("12h 00m"),
+            "{text}"
+        );
+        assert!(!sessions.contains("0123"), "the hash is not shown: {text}");
+        assert_eq!(to_tables(&[role], &[], 0).matches("PROFILE").count(), 1);
+        assert!(to_tables(&[], &[session], 0).starts_with("MFA SESSION"));
+        assert_eq!(to_tables(&[], &[], 0), "");
     }
 }
