@@ -144,3 +144,25 @@ fn a_loop_of_two_profiles_is_one_error_naming_both() {
     assert!(world.sts.calls().is_empty(), "nothing sent to STS");
     assert_eq!(world.card_handle().calculations(OATH_LABEL), 0, "no touch");
 }
+
+#[test]
+fn show_profile_shows_the_chain_and_the_clamp() {
+    let world = chain_world();
+    let out = run(world.vegas(&["config", "show-profile", "hop3"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("hop3 → hop2 → admin → src"), "{text}");
+    assert!(text.contains("clamped to 3600 (role chain)"), "{text}");
+    assert!(text.contains("vegas_mfa_session "), "{text}");
+    let out = run(world.vegas(&["config", "show-profile", "admin", "--json"]));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert!(
+        json["settings"]["role_chain"].is_null(),
+        "a first hop has no chain"
+    );
+    assert_eq!(json["settings"]["vegas_mfa_session"]["value"], "false");
+    assert_eq!(
+        json["settings"]["vegas_mfa_session_duration"]["value"],
+        "43200"
+    );
+}

@@ -1,5 +1,6 @@
 //! `vegas config show-profile P`: the resolved profile, each value with the
-//! place it came from. Nothing here is secret (no keys are read).
+//! place it came from, and for a chained profile the chain down to the
+//! long-term keys. Nothing here is secret (no keys are read).
 
 use std::io::Write;
 
@@ -41,11 +42,27 @@ fn rows(p: &Profile) -> Vec<(&'static str, String, String)> {
             None => (key, String::new(), Origin::Default("not set").to_string()),
         }
     }
-    vec![
+    let mut duration = row("duration_seconds", &p.duration_seconds);
+    if p.is_chained() && p.duration_seconds.value > crate::assume::ROLE_CHAIN_MAX_DURATION {
+        duration.2.push_str(&format!(
+            "; clamped to {} (role chain)",
+            crate::assume::ROLE_CHAIN_MAX_DURATION
+        ));
+    }
+    let mut rows = vec![
         row("vegas_role_arn", &p.role_arn),
         row("vegas_source_profile", &p.source_profile),
+    ];
+    if p.is_chained() {
+        rows.push((
+            "role_chain",
+            p.chain_names().join(" → "),
+            "vegas_source_profile of each profile; the first hop carries the MFA".to_string(),
+        ));
+    }
+    rows.extend([
         row("mfa_serial", &p.mfa_serial),
-        row("duration_seconds", &p.duration_seconds),
+        duration,
         row("role_session_name", &p.role_session_name),
         opt("external_id", &p.external_id),
         row("region", &p.region),
@@ -58,7 +75,10 @@ fn rows(p: &Profile) -> Vec<(&'static str, String, String)> {
             p.yubikey_backend.value.as_str().to_string(),
             p.yubikey_backend.origin.to_string(),
         ),
-    ]
+        row("vegas_mfa_session", &p.mfa_session),
+        row("vegas_mfa_session_duration", &p.mfa_session_duration),
+    ]);
+    rows
 }
 
 fn to_table(rows: &[(&str, String, String)]) -> String {
