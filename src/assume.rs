@@ -7,8 +7,16 @@
 //!   │miss
 //! lock the MFA device (flock) ─ lookup again ──hit──► done
 //!   │miss
-//! code (token / YubiKey) ─ never a step already used ─ STS ─ store ─► done
+//! first hop:  code ─ AssumeRole with MFA                     (plain)
+//!          or cached MFA session, else code ─ GetSessionToken ─ store it;
+//!             AssumeRole without MFA signed by the session    (vegas_mfa_session)
+//! later hops: AssumeRole signed by the hop below, ≤ 1 h        (role chain)
+//!   ─ store each hop under its own key ─► done
 //! ```
+//!
+//! A code is never sent for a time step STS has already seen for the device.
+//! The lock is held across the whole chain, so parallel processes cost one
+//! touch and one MFA-bearing call per device.
 //!
 //! The cache is an optimisation, never a reason to fail: if it cannot be
 //! opened or written, the credentials are still fetched and printed, with a
@@ -52,7 +60,8 @@ fn unix_now() -> i64 {
         .unwrap_or(0)
 }
 
-/// The id of the encrypted cache row holding an MFA session.
+/// The kind of the encrypted cache rows that hold MFA sessions (their ids:
+/// [`mfa_session_id`]).
 pub const MFA_SESSION_KIND: &str = "mfa-session";
 
 /// Credentials used to sign one more call must outlive it by this much, even
@@ -194,6 +203,7 @@ impl Flow<'_> {
         let signer = Signer::Session {
             credentials: session,
             origin: format!("the MFA session of '{}'", source_of(profile)),
+            config_profile: source_of(profile),
         };
         let started = std::time::Instant::now();
         let result = sts::assume_role(&role_request(profile, signer));
@@ -217,6 +227,7 @@ impl Flow<'_> {
         let signer = Signer::Session {
             credentials: signing,
             origin: format!("profile '{}'", below.name),
+            config_profile: source_of(profile),
         };
         let mut request = role_request(profile, signer);
         if request.duration_seconds > ROLE_CHAIN_MAX_DURATION {

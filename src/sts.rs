@@ -1,5 +1,9 @@
-//! STS calls through aws-sdk-sts, and STS failures mapped to errors a user
-//! can act on.
+//! STS calls through aws-sdk-sts (AssumeRole, GetSessionToken), and STS
+//! failures mapped to errors a user can act on.
+//!
+//! A call is signed by a [`Signer`]: the source profile's long-term keys, or
+//! temporary credentials vegas holds (an MFA session, the hop below in a role
+//! chain), given to the SDK as static credentials.
 //!
 //! This is the only module that builds an async runtime or loads aws-config,
 //! and it is reached only on a cache miss: the hit path never pays for them.
@@ -29,6 +33,10 @@ pub enum Signer {
     Session {
         credentials: Credentials,
         origin: String,
+        /// The profile whose settings (never credentials) aws-config reads,
+        /// as for a long-term signer: the chain's long-term source, never
+        /// `AWS_PROFILE`.
+        config_profile: String,
     },
 }
 
@@ -51,10 +59,12 @@ impl std::fmt::Debug for Signer {
             Signer::Session {
                 credentials,
                 origin,
+                config_profile,
             } => f
                 .debug_struct("Session")
                 .field("credentials", credentials)
                 .field("origin", origin)
+                .field("config_profile", config_profile)
                 .finish(),
         }
     }
@@ -253,8 +263,12 @@ async fn client_for(signer: &Signer, endpoint: &Endpoint) -> aws_sdk_sts::Client
                 .profile_name(profile)
                 .build(),
         ),
-        Signer::Session { credentials, .. } => {
-            loader.credentials_provider(aws_credential_types::Credentials::new(
+        Signer::Session {
+            credentials,
+            config_profile,
+            ..
+        } => loader.profile_name(config_profile).credentials_provider(
+            aws_credential_types::Credentials::new(
                 credentials.access_key_id.clone(),
                 credentials.secret_access_key.as_str(),
                 Some(credentials.session_token.to_string()),
@@ -262,8 +276,8 @@ async fn client_for(signer: &Signer, endpoint: &Endpoint) -> aws_sdk_sts::Client
                     .ok()
                     .map(|secs| UNIX_EPOCH + Duration::from_secs(secs)),
                 "vegas",
-            ))
-        }
+            ),
+        ),
     };
     if let Some(url) = &endpoint.url {
         loader = loader.endpoint_url(url);
@@ -524,6 +538,7 @@ mod tests {
                 expires_at: 0,
             },
             origin: "the MFA session of 'src'".into(),
+            config_profile: "src".into(),
         };
         let c = context(&r);
         assert!(matches!(
