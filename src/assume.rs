@@ -139,28 +139,30 @@ impl Flow<'_> {
         let creds = match profile.via.as_deref() {
             None if profile.mfa_session.value => self.assume_with_mfa_session(profile)?,
             None => self.assume_with_code(profile)?,
-            Some(below) => {
-                let signing = self.cached_or_obtained(below)?;
-                self.assume_chained(profile, below, signing)?
-            }
+            Some(below) => self.assume_chained_on(profile, below)?,
         };
         self.store(profile, &creds);
         Ok(creds)
     }
 
-    /// An intermediate hop's credentials: cached ones when they will last
-    /// long enough, else fresh ones.
-    fn cached_or_obtained(&self, profile: &Profile) -> Result<Credentials, Error> {
+    /// A later hop, signed by the hop below: its cached credentials when they
+    /// will last long enough, else fresh ones. Cached ones STS no longer
+    /// accepts (the role's sessions revoked) are replaced once.
+    fn assume_chained_on(&self, profile: &Profile, below: &Profile) -> Result<Credentials, Error> {
         let min_remaining = self.min_remaining.max(SIGNING_MARGIN);
-        match self
+        let cached = self
             .cache
-            .and_then(|c| lookup(c, &cache_key(profile), min_remaining, self.ui))
-        {
-            Some(creds) => {
-                tracing::debug!(profile = %profile.name, "chain hop from the cache");
-                Ok(creds)
+            .and_then(|c| lookup(c, &cache_key(below), min_remaining, self.ui));
+        let Some(signing) = cached else {
+            return self.assume_chained(profile, below, self.obtain(below)?);
+        };
+        tracing::debug!(profile = %below.name, "chain hop from the cache");
+        match self.assume_chained(profile, below, signing) {
+            Err(Error::Sts(sts::Error::SessionRejected { .. })) => {
+                tracing::debug!(profile = %below.name, "cached hop rejected; assuming it again");
+                self.assume_chained(profile, below, self.obtain(below)?)
             }
-            None => self.obtain(profile),
+            other => other,
         }
     }
 

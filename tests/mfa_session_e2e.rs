@@ -11,7 +11,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use support::card::TouchResponse;
-use support::sts::{Action, CallRecord, RoleConfig, StsConfig, TokenCheck};
+use support::sts::{Action, CallRecord, Fault, RoleConfig, StsConfig, TokenCheck};
 use support::world::*;
 
 const TARGETS: [&str; 5] = ["t1", "t2", "t3", "t4", "t5"];
@@ -271,4 +271,24 @@ fn cache_list_shows_the_mfa_session_apart_and_no_secret() {
         !stdout(&out).contains(&session_key),
         "no session key id in full"
     );
+}
+
+#[test]
+fn a_cached_session_sts_no_longer_accepts_is_replaced_with_one_new_touch() {
+    let world = world_with(CardSetup::default(), sts_with_targets(), "");
+    assume_ok(&world, &["assume", "--profile", "t1"]);
+    // As if the session had been revoked: its next use is refused.
+    world.sts.push_fault(Fault::ExpiredToken);
+    assume_ok(&world, &["assume", "--profile", "t2"]);
+
+    let sessions = calls_of(&world, Action::GetSessionToken);
+    assert_eq!(sessions.len(), 2, "{sessions:#?}");
+    assert!(sessions.iter().all(|c| c.succeeded()), "{sessions:#?}");
+    let assumes = calls_of(&world, Action::AssumeRole);
+    assert_eq!(assumes.len(), 3, "{assumes:#?}");
+    assert_eq!(assumes[1].error_code(), Some("ExpiredToken"));
+    assert_eq!(assumes[1].signer, sessions[0].issued_access_key_id);
+    assert!(assumes[2].succeeded());
+    assert_eq!(assumes[2].signer, sessions[1].issued_access_key_id);
+    assert_eq!(world.card_handle().calculations(OATH_LABEL), 2);
 }

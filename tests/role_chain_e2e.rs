@@ -9,7 +9,7 @@ mod support;
 
 use std::process::{Command, Output};
 
-use support::sts::{Action, RoleConfig, TokenCheck};
+use support::sts::{Action, Fault, RoleConfig, TokenCheck};
 use support::world::*;
 
 const HOP2_ROLE: &str = "arn:aws:iam::333333333333:role/Hop2";
@@ -164,5 +164,44 @@ fn show_profile_shows_the_chain_and_the_clamp() {
     assert_eq!(
         json["settings"]["vegas_mfa_session_duration"]["value"],
         "43200"
+    );
+}
+
+#[test]
+fn cached_hop_credentials_sts_rejects_are_assumed_again_without_a_touch() {
+    let world = chain_world();
+    assume_json(&world, &["assume", "--profile", "hop2"]);
+    // As if hop2's sessions had been revoked: its next use is refused.
+    world.sts.push_fault(Fault::ExpiredToken);
+    let (creds, _) = assume_json(&world, &["assume", "--profile", "hop3"]);
+
+    let assumes: Vec<_> = world
+        .sts
+        .calls()
+        .into_iter()
+        .filter(|c| c.action == Action::AssumeRole)
+        .collect();
+    let roles: Vec<_> = assumes.iter().map(|c| c.role_arn.as_deref()).collect();
+    assert_eq!(
+        roles,
+        [
+            Some(ROLE_ARN),
+            Some(HOP2_ROLE),
+            Some(HOP3_ROLE), // refused: signed by the revoked hop2
+            Some(HOP2_ROLE), // hop2 again, signed by the cached admin
+            Some(HOP3_ROLE),
+        ]
+    );
+    assert_eq!(assumes[2].error_code(), Some("ExpiredToken"));
+    assert_eq!(assumes[3].signer, assumes[0].issued_access_key_id);
+    assert_eq!(assumes[4].signer, assumes[3].issued_access_key_id);
+    assert_eq!(
+        creds["AccessKeyId"].as_str(),
+        assumes[4].issued_access_key_id.as_deref()
+    );
+    assert_eq!(
+        world.card_handle().calculations(OATH_LABEL),
+        1,
+        "no new touch"
     );
 }
