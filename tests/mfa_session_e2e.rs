@@ -292,3 +292,30 @@ fn a_cached_session_sts_no_longer_accepts_is_replaced_with_one_new_touch() {
     assert_eq!(assumes[2].signer, sessions[1].issued_access_key_id);
     assert_eq!(world.card_handle().calculations(OATH_LABEL), 2);
 }
+
+#[test]
+fn verbose_shows_neither_the_session_nor_the_role_secrets() {
+    let world = world_with(CardSetup::default(), sts_with_targets(), "");
+    for target in ["t1", "t2", "chained"] {
+        let out = run(world.vegas(&["--verbose", "assume", "--profile", target]));
+        assert!(out.status.success(), "{}", stderr(&out));
+        let err = stderr(&out);
+        let creds: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        for key in ["SecretAccessKey", "SessionToken"] {
+            assert!(!err.contains(creds[key].as_str().unwrap()), "{key} logged");
+        }
+        // Every session token the strict STS issues starts so: none of the
+        // MFA session's (nor any hop's) may reach the log.
+        assert!(
+            !err.contains("FwoGZXIvYXdzE"),
+            "a session token logged:\n{err}"
+        );
+        assert!(err.contains("DEBUG"), "--verbose logs");
+    }
+    the_session(&world);
+    assert_eq!(
+        world.sts.count(&Action::AssumeRole),
+        3,
+        "t1, t2, and chained on the cached t1"
+    );
+}
