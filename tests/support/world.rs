@@ -105,6 +105,37 @@ impl World {
         world
     }
 
+    /// Four profiles on two MFA devices (see [`two_device_config`]); both
+    /// accounts on the one card, `setup.touch` applying to alice's only.
+    /// `sts` should come from [`two_device_sts_config`].
+    pub fn with_two_devices(mut setup: CardSetup, sts: StsConfig) -> World {
+        setup.extra_accounts.push(second_mfa_account());
+        let world = World::with(setup, sts);
+        world.write_config(&two_device_config(&world.sts.url()));
+        world.write_credentials(&format!(
+            "[src]\naws_access_key_id = {SOURCE_KEY_ID}\naws_secret_access_key = {SOURCE_SECRET}\n\
+             [src2]\naws_access_key_id = {SOURCE_KEY_ID}\naws_secret_access_key = {SOURCE_SECRET}\n"
+        ));
+        world
+    }
+
+    /// The pid of this world's pcscd (found by its private directory), to
+    /// kill it in the middle of a transaction.
+    pub fn pcscd_pid(&self) -> Option<i32> {
+        let dir = self.pcscd.socket_path();
+        let dir = dir.parent()?.parent()?.to_string_lossy().into_owned();
+        std::fs::read_dir("/proc")
+            .ok()?
+            .flatten()
+            .find_map(|entry| {
+                let pid: i32 = entry.file_name().to_str()?.parse().ok()?;
+                let cmdline = std::fs::read(entry.path().join("cmdline")).ok()?;
+                let cmdline = String::from_utf8_lossy(&cmdline);
+                let argv0 = cmdline.split('\0').next()?;
+                (argv0.ends_with("pcscd") && cmdline.contains(&dir)).then_some(pid)
+            })
+    }
+
     pub fn config_path(&self) -> PathBuf {
         self.home.path().join(".aws/config")
     }
@@ -184,6 +215,64 @@ impl World {
     pub fn codes_since(&self, from: u64) -> Vec<String> {
         self.account.totp_codes_between(from, unix_now())
     }
+}
+
+/// A second MFA device ("bob"), on the same card as alice's, and the two
+/// roles only bob's profiles assume: with [`World::with_two_devices`], a
+/// failing profile of one device can be checked against a cached profile of
+/// the other without waiting for a fresh TOTP step.
+pub const MFA_SERIAL_2: &str = "arn:aws:iam::111111111111:mfa/bob";
+pub const MFA_SECRET_2_B32: &str = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
+pub const OATH_LABEL_2: &str = "AWS:bob";
+pub const OPS_ROLE_ARN: &str = "arn:aws:iam::444444444444:role/Ops";
+pub const AUDIT_ROLE_ARN: &str = "arn:aws:iam::555555555555:role/Audit";
+
+/// Bob's account on the card (no touch).
+pub fn second_mfa_account() -> Account {
+    let secret =
+        super::card::account::decode_base32(MFA_SECRET_2_B32).expect("test secret is base32");
+    Account::totp("bob", &secret).issuer("AWS")
+}
+
+/// [`sts_config`] plus bob's device and the Ops and Audit roles.
+pub fn two_device_sts_config() -> StsConfig {
+    sts_config()
+        .mfa_device(MFA_SERIAL_2, MFA_SECRET_2_B32)
+        .role(
+            RoleConfig::new(OPS_ROLE_ARN)
+                .max_session_duration(3600)
+                .require_mfa(),
+        )
+        .role(
+            RoleConfig::new(AUDIT_ROLE_ARN)
+                .max_session_duration(3600)
+                .require_mfa(),
+        )
+}
+
+/// [`default_config`] plus source profile `src2` (bob's device) and its
+/// target profiles `ops` and `audit`: four profiles, two MFA devices.
+pub fn two_device_config(sts_url: &str) -> String {
+    format!(
+        "{}\n\
+         [profile src2]\n\
+         mfa_serial = {MFA_SERIAL_2}\n\
+         vegas_yubikey_label = {OATH_LABEL_2}\n\
+         region = eu-west-1\n\
+         \n\
+         [profile ops]\n\
+         credential_process = @VEGAS@ assume --profile ops\n\
+         vegas_source_profile = src2\n\
+         vegas_role_arn = {OPS_ROLE_ARN}\n\
+         endpoint_url = {sts_url}\n\
+         \n\
+         [profile audit]\n\
+         credential_process = @VEGAS@ assume --profile audit\n\
+         vegas_source_profile = src2\n\
+         vegas_role_arn = {AUDIT_ROLE_ARN}\n\
+         endpoint_url = {sts_url}\n",
+        default_config(sts_url)
+    )
 }
 
 /// The config every world starts with: source profile `src`, target

@@ -22,6 +22,23 @@ impl Default for TouchResponse {
     }
 }
 
+/// A misbehaviour a test arms on the card for one command (see
+/// [`CardHandle::fail_next`]): what a flaky USB contact, a key pulled out
+/// mid-command or a broken applet looks like from the host.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CardFault {
+    /// The card leaves the reader instead of answering (its vpcd socket
+    /// closes): the key pulled out in the middle of the command.
+    Vanish,
+    /// `9000` with data that is no TLV at all.
+    Garbage,
+    /// The real answer with its data cut in half, then `9000`: a TLV whose
+    /// length promises more than follows.
+    Truncated,
+    /// A single byte: not even a status word.
+    NoStatusWord,
+}
+
 #[derive(Debug, Default)]
 struct Record {
     instructions: Vec<u8>,
@@ -29,6 +46,8 @@ struct Record {
     calculate_alls: u32,
     touches: u32,
     touch_response: TouchResponse,
+    /// Armed faults: (INS, fault), each used once, in order.
+    faults: Vec<(u8, CardFault)>,
 }
 
 /// A cheap, cloneable view of one card. Clone it before inserting the card.
@@ -77,6 +96,19 @@ impl CardHandle {
     /// Changes how the next touch requests are answered.
     pub fn set_touch_response(&self, response: TouchResponse) {
         self.record().touch_response = response;
+    }
+
+    /// The next command with instruction byte `ins` gets `fault` instead of
+    /// its answer (once; arm it several times for several commands).
+    pub fn fail_next(&self, ins: u8, fault: CardFault) {
+        self.record().faults.push((ins, fault));
+    }
+
+    /// The fault armed for a command with `ins`, disarming it.
+    pub(crate) fn take_fault(&self, ins: u8) -> Option<CardFault> {
+        let mut record = self.record();
+        let at = record.faults.iter().position(|(armed, _)| *armed == ins)?;
+        Some(record.faults.remove(at).1)
     }
 
     pub(crate) fn note_instruction(&self, ins: u8) {

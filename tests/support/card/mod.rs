@@ -22,7 +22,7 @@ pub mod vpcd;
 #[allow(unused_imports)]
 pub use account::{Account, Algorithm, OathKind};
 #[allow(unused_imports)]
-pub use handle::{CardHandle, TouchResponse};
+pub use handle::{CardFault, CardHandle, TouchResponse};
 
 use management::DeviceIdentity;
 use oath::OathApplet;
@@ -241,6 +241,35 @@ impl VirtualYubiKey {
             None => Sw::WRONG_LENGTH.into(),
         };
         response.into_bytes()
+    }
+
+    /// Like [`Self::process`], unless a test armed a [`CardFault`] for this
+    /// instruction; `None` means the card vanishes instead of answering.
+    pub fn answer(&mut self, apdu: &[u8]) -> Option<Vec<u8>> {
+        let fault = apdu.get(1).and_then(|&ins| self.handle.take_fault(ins));
+        let Some(fault) = fault else {
+            return Some(self.process(apdu));
+        };
+        if let Some(&ins) = apdu.get(1) {
+            self.handle.note_instruction(ins);
+        }
+        match fault {
+            CardFault::Vanish => None,
+            CardFault::Garbage => Some(vec![0xDE, 0xAD, 0xBE, 0xEF, 0x00, 0xFF, 0x90, 0x00]),
+            CardFault::NoStatusWord => Some(vec![0x90]),
+            CardFault::Truncated => {
+                let mut response = self.process(apdu);
+                let data_len = response.len().saturating_sub(2);
+                let sw = response.split_off(data_len);
+                response.truncate(data_len / 2);
+                response.extend(if sw == [0x90, 0x00] || sw.first() == Some(&0x61) {
+                    vec![0x90, 0x00]
+                } else {
+                    sw
+                });
+                Some(response)
+            }
+        }
     }
 
     fn execute(&mut self, mut command: Command) -> Response {

@@ -74,7 +74,11 @@ pub fn serve(
             }
             [_] | [] => {}
             apdu => {
-                let response = card.process(apdu);
+                let Some(response) = card.answer(apdu) else {
+                    // A vanishing card: the reader sees it pulled out.
+                    let _ = stream.shutdown(Shutdown::Both);
+                    return Ok(());
+                };
                 send(stream, &response)?;
                 let sw = response
                     .len()
