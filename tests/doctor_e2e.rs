@@ -571,3 +571,34 @@ fn source_profile_with_another_credential_provider_passes() {
     let detail = check(&report, "profile admin: source credentials")["detail"].to_string();
     assert!(detail.contains("through credential_process"), "{detail}");
 }
+
+/// Regression: for a role chain the doctor looked for keys in the vegas
+/// profile right below (which has none, only a credential_process) instead
+/// of the chain's long-term source.
+#[test]
+fn a_role_chain_has_its_keys_checked_at_the_long_term_source() {
+    let world = World::new();
+    let chain = format!(
+        "{}\n[profile hop2]\ncredential_process = @VEGAS@ assume --profile hop2\n\
+         vegas_source_profile = admin\nvegas_role_arn = {OTHER_ROLE_ARN}\nendpoint_url = {}\n",
+        default_config(&world.sts.url()),
+        world.sts.url()
+    );
+    world.write_config(&chain);
+    let (code, report) = doctor_json(&world, &["--profile", "hop2", "--offline"], &[]);
+    assert_eq!(code, 0, "{report:#?}");
+    let c = check(&report, "profile hop2: source credentials");
+    assert!(c["detail"].as_str().unwrap().contains("src"), "{c}");
+
+    world.write_credentials(&format!("[src]\naws_access_key_id = {SOURCE_KEY_ID}\n"));
+    let report = assert_fails_only(
+        &world,
+        &["--profile", "hop2", "--offline"],
+        &[],
+        &["profile hop2: source credentials"],
+    );
+    assert!(
+        fix_of(&report, "profile hop2: source credentials").contains("[src]"),
+        "{report:#?}"
+    );
+}

@@ -186,7 +186,9 @@ fn profile_checks(files: &Files, only: Option<&str>, report: &mut Vec<Check>) ->
 }
 
 fn source_credentials_check(files: &Files, profile: &Profile) -> Check {
-    let source = &profile.source_profile.value;
+    // For a role chain, the keys live with the first hop's source, not with
+    // the vegas profile right below this one.
+    let source = &profile.long_term_source().value;
     let label = format!("profile {}: source credentials", profile.name);
     let path = &files.credentials_path;
     let add_keys = format!(
@@ -464,7 +466,7 @@ fn account_check(profile: &Profile) -> Check {
                     "set vegas_yubikey_label to the account's id (from `vegas oath list`) \
                      in [profile {}], or add the account to the key \
                      (`ykman oath accounts add`)",
-                    profile.source_profile.value
+                    profile.long_term_source().value
                 ),
             )
         }
