@@ -23,7 +23,7 @@
 //! one-line warning.
 
 use std::path::PathBuf;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::cache::{self, Cache, CacheKey, EntryMeta};
 use crate::config::Profile;
@@ -80,6 +80,7 @@ pub fn assume(profile: &Profile, options: &Options, ui: &dyn Ui) -> Result<Crede
         MANDATORY_REFRESH.as_secs() as i64
     };
 
+    let started = Instant::now();
     let cache = options
         .cache_dir
         .as_ref()
@@ -88,16 +89,18 @@ pub fn assume(profile: &Profile, options: &Options, ui: &dyn Ui) -> Result<Crede
         .as_ref()
         .and_then(|c| lookup(c, &key, min_remaining, ui))
     {
-        tracing::debug!(profile = %profile.name, "cache hit");
+        tracing::debug!(profile = %profile.name, elapsed_us = micros(started), "cache hit");
         return Ok(creds);
     }
-    tracing::debug!(profile = %profile.name, "cache miss");
+    tracing::debug!(profile = %profile.name, elapsed_us = micros(started), "cache miss");
 
     // Single flight: one touch and one STS call per MFA device at a time. A
     // chain is locked on the device of its first hop, for the whole chain.
     let _lock = match (&options.cache_dir, &cache) {
         (Some(dir), Some(cache)) => {
+            let started = Instant::now();
             let lock = take_device_lock(dir, profile.first_hop(), ui)?;
+            tracing::debug!(elapsed_us = micros(started), "device lock taken");
             if let Some(creds) = lookup(cache, &key, min_remaining, ui) {
                 tracing::debug!("cache filled by another vegas while waiting");
                 return Ok(creds);
@@ -508,7 +511,19 @@ fn mfa_code(
     let last_used = cache.and_then(|c| c.last_step(&profile.mfa_serial.value).ok().flatten());
     wait_for_fresh_step(last_used.map(TimeStep), ui);
     let request = totp::CodeRequest::for_profile(profile, options.prompt);
-    Ok(totp::get_code(&request, cache, ui)?)
+    let started = Instant::now();
+    let code = totp::get_code(&request, cache, ui)?;
+    tracing::debug!(
+        elapsed_us = micros(started),
+        step = code.step.0,
+        "MFA code obtained"
+    );
+    Ok(code)
+}
+
+/// Microseconds since `started`, for the `--verbose` timings of each step.
+pub(crate) fn micros(started: Instant) -> u64 {
+    u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX)
 }
 
 /// If the current step's code was already used with STS for this device,

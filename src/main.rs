@@ -10,11 +10,16 @@ use vegas::error::Hint;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if cli.verbose {
+        use std::io::IsTerminal;
+        // Diagnostics go to stderr: colour only when that is a terminal.
+        let colour = !cli.no_color
+            && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+            && std::io::stderr().is_terminal();
         tracing_subscriber::fmt()
             .with_writer(std::io::stderr)
             .with_target(false)
             .with_max_level(tracing::Level::DEBUG)
-            .with_ansi(!cli.no_color && std::env::var_os("NO_COLOR").is_none())
+            .with_ansi(colour)
             .init();
     }
     let ui = vegas::ui::Terminal::default();

@@ -13,8 +13,14 @@ use crate::Error;
 
 /// `no_gui`: the global `--no-gui` (never show a dialog to ask for the code).
 pub fn run(args: &AssumeArgs, no_gui: bool, ui: &dyn Ui, out: &mut dyn Write) -> Result<(), Error> {
+    let started = std::time::Instant::now();
     let files = Files::load()?;
     let profile = files.resolve(&args.profile)?;
+    tracing::debug!(
+        profile = %profile.name,
+        elapsed_us = crate::assume::micros(started),
+        "configuration read and resolved"
+    );
     let options = Options {
         token_code: args.token_code.clone().map(Zeroizing::new),
         disable_mandatory_refresh: args.disable_mandatory_refresh,
