@@ -348,3 +348,35 @@ fn no_secret_appears_on_stderr_even_when_verbose() {
         assert!(!err.contains(&code), "TOTP code leaked on stderr:\n{err}");
     }
 }
+
+#[test]
+fn without_its_sts_helper_vegas_serves_hits_and_fails_misses_cleanly() {
+    let world = World::new();
+    let first = assume_json(&world, "admin");
+    // vegas alone in a folder, without vegas-sts beside it.
+    let alone = tempfile::tempdir().unwrap();
+    let lonely = alone.path().join("vegas");
+    std::fs::copy(vegas_bin(), &lonely).unwrap();
+    let out = run(std::process::Command::new(&lonely)
+        .args(["assume", "--profile", "admin"])
+        .env_clear()
+        .envs(world.env())
+        .stdin(std::process::Stdio::null()));
+    assert!(
+        out.status.success(),
+        "a hit needs no helper: {}",
+        stderr(&out)
+    );
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap(),
+        first
+    );
+
+    let out = run(std::process::Command::new(&lonely)
+        .args(["assume", "--profile", "readonly"])
+        .env_clear()
+        .envs(world.env())
+        .stdin(std::process::Stdio::null()));
+    let err = assert_clean_failure(&out);
+    assert!(err.contains("vegas-sts"), "{err}");
+}

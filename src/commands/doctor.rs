@@ -125,8 +125,29 @@ pub fn checks(options: &Options) -> Vec<Check> {
     }
     report.push(prompt_check(options.no_gui));
     cache_checks(&mut report);
+    report.push(sts_helper_check());
     sts_checks(&profiles, options.offline, &mut report);
     report
+}
+
+/// `vegas-sts`, which makes the STS calls on a cache miss, beside this binary.
+fn sts_helper_check() -> Check {
+    use std::os::unix::fs::PermissionsExt;
+    let label = "STS helper";
+    let Ok(exe) = std::env::current_exe() else {
+        return Check::fail(label, "cannot tell where vegas is", "reinstall vegas");
+    };
+    let helper = exe.with_file_name(crate::sts::helper::HELPER_NAME);
+    match std::fs::metadata(&helper) {
+        Ok(meta) if meta.is_file() && meta.permissions().mode() & 0o111 != 0 => {
+            Check::pass(label, helper.display().to_string())
+        }
+        _ => Check::fail(
+            label,
+            format!("{} is missing or not executable", helper.display()),
+            "reinstall vegas (`cargo install --path .` installs vegas and vegas-sts side by side)",
+        ),
+    }
 }
 
 // ---- configuration ---------------------------------------------------------

@@ -1,0 +1,125 @@
+//! `vegas` ⇄ `vegas-sts`: one STS call in a child process.
+//!
+//! `vegas` writes one [`Call`] as JSON to the helper's stdin and reads
+//! `Result<Credentials, Error>` as JSON from its stdout. Secrets (an MFA
+//! code, session credentials, the issued keys) cross only these two pipes:
+//! never the command line or the environment, where other processes of the
+//! user could read them. The helper inherits stderr, so its `--verbose`
+//! diagnostics reach the same place as vegas's.
+
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+use super::{sdk, AssumeRoleRequest, Error, SessionTokenRequest};
+use crate::credentials::Credentials;
+
+/// The helper's file name, beside the `vegas` binary.
+pub const HELPER_NAME: &str = "vegas-sts";
+
+/// One STS call, as sent to the helper.
+#[derive(Serialize, Deserialize)]
+pub enum Call {
+    AssumeRole(AssumeRoleRequest),
+    GetSessionToken(SessionTokenRequest),
+}
+
+/// Where the helper is: beside the running binary.
+fn helper_path() -> Result<PathBuf, Error> {
+    let exe = std::env::current_exe().map_err(|e| Error::HelperMissing {
+        path: HELPER_NAME.into(),
+        message: format!("cannot tell where vegas itself is: {e}"),
+    })?;
+    Ok(exe.with_file_name(HELPER_NAME))
+}
+
+/// Run the helper for `call` and wait for its answer.
+pub fn call(call: &Call) -> Result<Credentials, Error> {
+    let path = helper_path()?;
+    let mut command = Command::new(&path);
+    if tracing::enabled!(tracing::Level::DEBUG) {
+        command.arg("--verbose");
+    }
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|e| Error::HelperMissing {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })?;
+    let request = Zeroizing::new(serde_json::to_vec(call).map_err(|e| Error::Helper {
+        message: format!("cannot encode the request: {e}"),
+    })?);
+    let written = child
+        .stdin
+        .take()
+        .map(|mut stdin| stdin.write_all(&request))
+        .unwrap_or(Ok(()));
+    let mut answer = Zeroizing::new(Vec::new());
+    let read = child
+        .stdout
+        .take()
+        .map(|mut stdout| stdout.read_to_end(&mut answer).map(|_| ()))
+        .unwrap_or(Ok(()));
+    let status = child.wait().map_err(|e| Error::Helper {
+        message: e.to_string(),
+    })?;
+    match serde_json::from_slice::<Result<Credentials, Error>>(&answer) {
+        Ok(result) => result,
+        Err(_) => Err(Error::Helper {
+            message: match (written, read) {
+                (Err(e), _) | (_, Err(e)) => format!("{e} ({status})"),
+                _ => format!("no answer ({status})"),
+            },
+        }),
+    }
+}
+
+/// What `vegas-sts` does: read one call from `input`, make it, and write the
+/// result to `output`.
+pub fn serve(input: &mut dyn Read, output: &mut dyn Write) -> std::io::Result<()> {
+    let mut request = Zeroizing::new(Vec::new());
+    input.read_to_end(&mut request)?;
+    let result = match serde_json::from_slice::<Call>(&request) {
+        Ok(Call::AssumeRole(r)) => sdk::assume_role(&r),
+        Ok(Call::GetSessionToken(r)) => sdk::get_session_token(&r),
+        Err(e) => Err(Error::Helper {
+            message: format!("unreadable request: {e}"),
+        }),
+    };
+    let answer = Zeroizing::new(serde_json::to_vec(&result).map_err(std::io::Error::other)?);
+    output.write_all(&answer)?;
+    output.flush()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unreadable_request_is_answered_with_an_error_not_a_crash() {
+        let mut out = Vec::new();
+        serve(&mut &b"not json"[..], &mut out).unwrap();
+        let answer: Result<Credentials, Error> = serde_json::from_slice(&out).unwrap();
+        assert!(matches!(answer, Err(Error::Helper { .. })));
+    }
+
+    #[test]
+    fn errors_cross_the_pipe_intact() {
+        let sent: Result<Credentials, Error> = Err(Error::DurationTooLong {
+            role_arn: "arn:aws:iam::1:role/x".into(),
+            duration: 7200,
+        });
+        let json = serde_json::to_vec(&sent).unwrap();
+        let back: Result<Credentials, Error> = serde_json::from_slice(&json).unwrap();
+        assert!(matches!(
+            back,
+            Err(Error::DurationTooLong { duration: 7200, .. })
+        ));
+    }
+}
