@@ -93,11 +93,18 @@ pub(crate) fn inspect(conn: &Connection) -> rusqlite::Result<Shape> {
 /// to race: the check is repeated inside an immediate (write-locked)
 /// transaction, so only the first process builds.
 pub(crate) fn build(conn: &Connection) -> rusqlite::Result<()> {
-    // Entering WAL needs the file to itself; while other processes are
-    // opening the same new file, SQLite may say "busy" here without waiting
-    // in the busy handler (seen with 16 racing openers), so wait here.
+    // A rollback journal, not WAL. With WAL every vegas process (nearly
+    // always the only connection) created, sized and deleted `-wal` and
+    // `-shm` again, a write path on a read-only cache hit: measured, a hit
+    // took 2.5 ms with WAL and 2.0 ms without (docs/benchmarks.md). What WAL
+    // buys, readers running beside a writer, matters little here: writes
+    // are rare (a cache miss), short, and taken under the device lock, and
+    // readers wait them out in the busy handler. Changing the mode needs the
+    // file to itself; while other processes are opening the same new file,
+    // SQLite may say "busy" here without waiting in the busy handler (seen
+    // with 16 racing openers), so wait here.
     retry_while_busy(|| {
-        conn.query_row("PRAGMA journal_mode = WAL", [], |row| {
+        conn.query_row("PRAGMA journal_mode = DELETE", [], |row| {
             row.get::<_, String>(0)
         })
     })?;

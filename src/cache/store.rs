@@ -525,6 +525,18 @@ fn open_writable(db: &Path) -> Result<Connection, Failure> {
         | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn = Connection::open_with_flags(db, flags).map_err(|e| Failure::classify("open", e))?;
     configure(&conn).map_err(|e| Failure::classify("configure", e))?;
+    // Asked for read-write on a file it may not write (a read-only mount),
+    // SQLite quietly opens it read-only; say so, so that writes are refused
+    // up front as `Error::ReadOnly` rather than failing one by one.
+    if conn
+        .is_readonly(rusqlite::MAIN_DB)
+        .map_err(|e| Failure::classify("open", e))?
+    {
+        return Err(Failure::CannotWrite(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_READONLY),
+            Some("the database opened read-only".into()),
+        )));
+    }
     match schema::inspect(&conn).map_err(|e| Failure::classify("read the schema", e))? {
         Shape::Current => Ok(conn),
         Shape::Empty | Shape::OtherVersion(_) => {
@@ -537,8 +549,9 @@ fn open_writable(db: &Path) -> Result<Connection, Failure> {
     }
 }
 
-/// For a directory we cannot write. SQLite in WAL mode needs to create
-/// `-shm`/`-wal` beside the database even to read; when it cannot, the file
+/// For a directory we cannot write. A cache made in WAL mode (before vegas
+/// used a rollback journal) needs `-shm`/`-wal` beside the database even to
+/// read; when SQLite cannot make them, the file
 /// is opened `immutable` (read as it is on disk, without locking), which is
 /// right for a directory nobody can write.
 fn open_read_only(db: &Path) -> Result<Connection, Error> {
@@ -567,9 +580,10 @@ fn open_read_only(db: &Path) -> Result<Connection, Error> {
 
 fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.busy_timeout(BUSY_TIMEOUT)?;
-    // In WAL mode, NORMAL syncs at checkpoints only: a crash may lose the
-    // last cached row, never the database.
-    conn.pragma_update(None, "synchronous", "NORMAL")
+    // With a rollback journal only FULL keeps the database whole through a
+    // power cut; writes are rare (a cache miss), so the fsyncs cost nothing
+    // that matters, and a hit never writes.
+    conn.pragma_update(None, "synchronous", "FULL")
 }
 
 /// `file:<percent-encoded path>?immutable=1`.
