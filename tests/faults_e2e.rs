@@ -510,3 +510,49 @@ fn a_config_that_is_a_directory_or_not_utf8_is_one_clean_error_naming_it() {
     assert!(err.contains("nowhere/config"), "names the file: {err}");
     assert_eq!(world.sts.calls().len(), 0);
 }
+
+// ---------------------------------------------------------------------------
+// Secrets on the failure paths
+// ---------------------------------------------------------------------------
+
+/// The success paths are checked at --verbose in assume_e2e and
+/// consumers_e2e; here the failures: a broken card answer, then STS failing
+/// after the code was sent. Neither message nor log shows a secret.
+#[test]
+fn failures_at_verbose_show_no_secret() {
+    let world = World::new();
+    let start = unix_now();
+    world
+        .card_handle()
+        .fail_next(INS_CALCULATE, CardFault::Truncated);
+    let card_failure = run(world.vegas(&["--verbose", "assume", "--profile", "admin"]));
+    assert_eq!(
+        card_failure.status.code(),
+        Some(1),
+        "{}",
+        stderr(&card_failure)
+    );
+
+    world.sts.fail_all(Some(Fault::InternalFailure));
+    let sts_failure = run(world.vegas(&["--verbose", "assume", "--profile", "admin"]));
+    assert_eq!(
+        sts_failure.status.code(),
+        Some(1),
+        "{}",
+        stderr(&sts_failure)
+    );
+    assert!(
+        world.sts.count(&Action::AssumeRole) > 0,
+        "the code reached STS"
+    );
+
+    for out in [&card_failure, &sts_failure] {
+        assert!(out.stdout.is_empty());
+        let err = stderr(out);
+        assert!(err.lines().count() > 2, "verbose logs: {err}");
+        assert!(!err.contains(SOURCE_SECRET), "source secret key on stderr");
+        for code in world.codes_since(start.saturating_sub(30)) {
+            assert!(!err.contains(&code), "TOTP code {code} on stderr:\n{err}");
+        }
+    }
+}
