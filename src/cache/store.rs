@@ -474,26 +474,11 @@ fn open_database(
         Ok(conn) => Ok((conn, Access::ReadWrite)),
         Err(Failure::NotACache(reason)) => rebuild(dir, db, reason, warnings),
         Err(Failure::CannotWrite(_)) if exists => Ok((open_read_only(db)?, Access::ReadOnly)),
-        // A full disk stops SQLite making its `-shm`/`-wal` files, while the
-        // rows on disk still read: serve them rather than fetch again.
-        Err(Failure::Other(_, e)) if exists && is_out_of_space(&e) => {
-            Ok((open_read_only(db)?, Access::ReadOnly))
-        }
         Err(Failure::CannotWrite(_)) => Err(Error::ReadOnly {
             path: dir.to_path_buf(),
         }),
         Err(failure) => Err(failure.into_error(db)),
     }
-}
-
-/// SQLite's answer when the disk is full: `SQLITE_FULL`, or an I/O error
-/// from growing the shared-memory or WAL file.
-fn is_out_of_space(e: &rusqlite::Error) -> bool {
-    use rusqlite::ErrorCode;
-    matches!(
-        e.sqlite_error_code(),
-        Some(ErrorCode::DiskFull | ErrorCode::SystemIoFailure)
-    )
 }
 
 /// Set aside a database that is not a cache and start a new one, under a
