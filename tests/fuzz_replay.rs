@@ -1,6 +1,7 @@
 //! The fuzz targets (fuzz/bodies.rs) on stable Rust, in every `cargo test`:
 //! each seed of fixtures/fuzz/TARGET/ (and any crash input saved there),
-//! every truncation and every one-byte flip of it, then random inputs.
+//! every truncation and every one-byte flip of it (every 4th for cache rows),
+//! then random inputs.
 //! The long coverage-guided runs are `cargo fuzz` (docs/reliability.md).
 
 #[path = "../fuzz/bodies.rs"]
