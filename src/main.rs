@@ -1,5 +1,10 @@
 //! The `vegas` binary: parse, run, print the error with its hint, exit.
 
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
+)]
+
 use std::io::Write;
 use std::process::ExitCode;
 

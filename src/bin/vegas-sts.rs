@@ -6,6 +6,11 @@
 //! aws-lc and tokio live here, so the `vegas` binary that answers cache hits
 //! is a fraction of the size and starts faster.
 
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
+)]
+
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
