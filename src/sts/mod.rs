@@ -232,10 +232,11 @@ pub fn get_session_token(request: &SessionTokenRequest) -> Result<Credentials, E
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn request() -> AssumeRoleRequest {
+    /// An AssumeRole with MFA, for the tests of this module and of `sdk`.
+    pub(crate) fn request() -> AssumeRoleRequest {
         AssumeRoleRequest {
             signer: Signer::SourceProfile("src".into()),
             role_arn: "arn:aws:iam::222222222222:role/Admin".into(),

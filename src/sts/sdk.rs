@@ -272,25 +272,7 @@ fn credentials_failure<'a>(err: &'a (dyn std::error::Error + 'static)) -> Option
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sts::Mfa;
-
-    fn request() -> AssumeRoleRequest {
-        AssumeRoleRequest {
-            signer: Signer::SourceProfile("src".into()),
-            role_arn: "arn:aws:iam::222222222222:role/Admin".into(),
-            role_session_name: "alice".into(),
-            duration_seconds: 3600,
-            external_id: None,
-            mfa: Some(Mfa {
-                serial: "arn:aws:iam::111111111111:mfa/alice".into(),
-                token_code: Zeroizing::new("123456".into()),
-            }),
-            endpoint: Endpoint {
-                region: "eu-west-1".into(),
-                url: None,
-            },
-        }
-    }
+    use crate::sts::tests::request;
 
     fn context(r: &AssumeRoleRequest) -> Context<'_> {
         Context {
