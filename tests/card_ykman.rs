@@ -6,10 +6,10 @@
 mod support;
 
 use std::path::PathBuf;
-use std::process::Output;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 use support::card::{Account, Algorithm, TouchResponse, VirtualYubiKey};
 use support::pcscd::Pcscd;
+use support::run::{run_timed, Run};
 
 // ---------------------------------------------------------------------------
 // The card alone: code arithmetic and APDU details ykman does not exercise.
@@ -141,44 +141,6 @@ fn ykman_program() -> PathBuf {
         })
 }
 
-/// One ykman run, with the wall-clock interval it covered (for TOTP steps).
-struct Run {
-    output: Output,
-    started: u64,
-    finished: u64,
-}
-
-impl Run {
-    fn stdout(&self) -> String {
-        String::from_utf8_lossy(&self.output.stdout).into_owned()
-    }
-
-    fn stderr(&self) -> String {
-        String::from_utf8_lossy(&self.output.stderr).into_owned()
-    }
-
-    fn succeeded(&self) -> &Run {
-        assert!(
-            self.output.status.success(),
-            "ykman failed: {}\nstderr: {}",
-            self.output.status,
-            self.stderr()
-        );
-        self
-    }
-
-    fn lines(&self) -> Vec<String> {
-        self.stdout().lines().map(str::to_owned).collect()
-    }
-}
-
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
-
 /// ykman on reader slot 0 of `pcscd`, with a private HOME (no remembered passwords).
 struct Ykman {
     pcscd: Pcscd,
@@ -198,22 +160,13 @@ impl Ykman {
     }
 
     fn run_raw(&self, args: &[&str]) -> Run {
-        let started = unix_now();
-        let output = self
-            .pcscd
-            .command(ykman_program())
+        let mut command = self.pcscd.command(ykman_program());
+        command
             .args(args)
             .env("HOME", self.home.path())
             .env("XDG_CONFIG_HOME", self.home.path().join(".config"))
-            .env("XDG_DATA_HOME", self.home.path().join(".local/share"))
-            .stdin(std::process::Stdio::null())
-            .output()
-            .expect("run ykman");
-        Run {
-            output,
-            started,
-            finished: unix_now(),
-        }
+            .env("XDG_DATA_HOME", self.home.path().join(".local/share"));
+        run_timed(command, None)
     }
 
     /// `oath accounts code --single ID` and the code it printed.

@@ -10,79 +10,17 @@
 mod support;
 
 use std::collections::BTreeSet;
-use std::io::Write;
 use std::os::unix::process::CommandExt;
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use support::card::{Account, Algorithm, OathKind, TouchResponse, VirtualYubiKey};
 use support::pcscd::{env_without_pcscd, Pcscd};
-use support::world::{assert_clean_failure, unix_now, vegas_bin, venv_bin};
+use support::run::{run_timed, Run};
+use support::world::{vegas_bin, venv_bin};
 
 /// The limit the issue sets for an error that involves no waiting.
 const PROMPT_ERROR: Duration = Duration::from_secs(1);
-
-/// One finished process, with the wall-clock interval it covered: unix
-/// seconds for TOTP steps, and the elapsed time for the speed checks.
-struct Run {
-    output: Output,
-    started: u64,
-    finished: u64,
-    elapsed: Duration,
-}
-
-impl Run {
-    fn stdout(&self) -> String {
-        String::from_utf8_lossy(&self.output.stdout).into_owned()
-    }
-
-    fn stderr(&self) -> String {
-        String::from_utf8_lossy(&self.output.stderr).into_owned()
-    }
-
-    fn succeeded(&self) -> &Run {
-        assert!(
-            self.output.status.success(),
-            "failed with {}\nstdout: {}\nstderr: {}",
-            self.output.status,
-            self.stdout(),
-            self.stderr()
-        );
-        self
-    }
-
-    fn lines(&self) -> Vec<String> {
-        self.stdout().lines().map(str::to_owned).collect()
-    }
-
-    fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.stdout())
-            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", self.stdout()))
-    }
-
-    /// The code of a single-account `vegas oath code` or `ykman … --single`:
-    /// the last word of the only line.
-    fn single_code(&self) -> String {
-        let lines = self.succeeded().lines();
-        assert_eq!(lines.len(), 1, "one line expected:\n{}", self.stdout());
-        lines[0]
-            .split_whitespace()
-            .last()
-            .unwrap_or_default()
-            .to_owned()
-    }
-
-    /// An error the vegas way (exit 1, stdout empty, `vegas: …` then
-    /// `hint: …` last on stderr); returns (error line, hint line).
-    fn clean_failure(&self) -> (String, String) {
-        let stderr = assert_clean_failure(&self.output);
-        let lines: Vec<&str> = stderr.lines().collect();
-        let [.., error, hint] = lines.as_slice() else {
-            unreachable!("assert_clean_failure checked two lines");
-        };
-        (error.to_string(), hint.to_string())
-    }
-}
 
 /// A private pcscd and a HOME of nothing, for running vegas and ykman.
 struct Rig {
@@ -144,32 +82,6 @@ fn isolated(program: impl AsRef<std::ffi::OsStr>, home: &std::path::Path) -> Com
         });
     }
     command
-}
-
-/// Runs `command`, giving it `stdin` (else /dev/null), capturing its output.
-fn run_timed(mut command: Command, stdin: Option<&str>) -> Run {
-    command
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let started = unix_now();
-    let clock = Instant::now();
-    let mut child = command.spawn().expect("start the program");
-    if let Some(text) = stdin {
-        let mut pipe = child.stdin.take().expect("stdin is piped");
-        pipe.write_all(text.as_bytes()).expect("write stdin");
-    }
-    let output = child.wait_with_output().expect("wait for the program");
-    Run {
-        output,
-        elapsed: clock.elapsed(),
-        started,
-        finished: unix_now(),
-    }
 }
 
 /// The accounts most tests use: every algorithm, digit count and kind.

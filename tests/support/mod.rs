@@ -4,5 +4,6 @@
 
 pub mod card;
 pub mod pcscd;
+pub mod run;
 pub mod sts;
 pub mod world;
