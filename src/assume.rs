@@ -23,11 +23,12 @@
 //! one-line warning.
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
 
 use crate::cache::{self, Cache, CacheKey, EntryMeta};
 use crate::config::Profile;
 use crate::credentials::Credentials;
+use crate::platform::unix_now;
 use crate::sts::{self, AssumeRoleRequest, SessionTokenRequest, Signer};
 use crate::totp::{self, MfaCode, TimeStep};
 use crate::ui::Ui;
@@ -51,13 +52,6 @@ pub struct Options {
     pub cache_dir: Option<PathBuf>,
     /// How a person may be asked for the code (none by default).
     pub prompt: totp::PromptWays,
-}
-
-fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
 }
 
 /// The kind of the encrypted cache rows that hold MFA sessions (their ids:

@@ -243,7 +243,7 @@ pub enum Error {
     NoHome,
 }
 
-impl crate::error::Hint for Error {
+impl crate::hint::Hint for Error {
     fn hint(&self) -> Cow<'_, str> {
         match self {
             Error::Read { path, .. } => Cow::Owned(format!(
@@ -1273,7 +1273,7 @@ duration_seconds = 7200
                         matches!(e, Error::Invalid { key: k, .. } if k == key),
                         "{e}"
                     );
-                    assert!(!crate::error::Hint::hint(&e).is_empty());
+                    assert!(!crate::hint::Hint::hint(&e).is_empty());
                 }
                 other => panic!("{key} = {bad}: {other:?}"),
             }

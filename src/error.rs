@@ -7,10 +7,7 @@
 
 use std::borrow::Cow;
 
-/// What to do about an error, one line, shown after it.
-pub trait Hint {
-    fn hint(&self) -> Cow<'_, str>;
-}
+use crate::hint::Hint;
 
 /// Exit code for errors (usage errors are 2, from clap).
 pub const EXIT_ERROR: i32 = 1;

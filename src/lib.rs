@@ -4,7 +4,7 @@
 //!
 //! The library never writes to stdout, never exits the process and never
 //! prompts by itself: everything a user sees goes through [`ui::Ui`], and
-//! every error carries a hint ([`error::Hint`]). `main.rs` prints.
+//! every error carries a hint ([`hint::Hint`]). `main.rs` prints.
 
 #![cfg_attr(
     not(test),
@@ -12,6 +12,8 @@
 )]
 
 pub mod error;
+pub mod hint;
+pub mod platform;
 pub mod ui;
 
 pub mod cli;
@@ -25,4 +27,5 @@ pub mod oath;
 pub mod sts;
 pub mod totp;
 
-pub use error::{Error, Hint};
+pub use error::Error;
+pub use hint::Hint;

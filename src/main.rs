@@ -10,16 +10,14 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use vegas::cli::Cli;
-use vegas::error::Hint;
+use vegas::hint::Hint;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if cli.verbose {
         use std::io::IsTerminal;
         // Diagnostics go to stderr: colour only when that is a terminal.
-        let colour = !cli.no_color
-            && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-            && std::io::stderr().is_terminal();
+        let colour = vegas::platform::colour(cli.no_color, std::io::stderr().is_terminal());
         tracing_subscriber::fmt()
             .with_writer(std::io::stderr)
             .with_target(false)

@@ -48,11 +48,7 @@ pub struct Terminal {
 
 impl Terminal {
     fn tty() -> Option<std::fs::File> {
-        std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open("/dev/tty")
-            .ok()
+        crate::platform::open_tty().ok()
     }
 
     /// Whether a controlling terminal can be opened.

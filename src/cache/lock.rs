@@ -198,7 +198,7 @@ mod tests {
             Error::LockTimeout { path, .. } => assert_eq!(path, &lock_path(tmp.path(), SERIAL)),
             other => panic!("expected a lock timeout, got {other:?}"),
         }
-        use crate::error::Hint;
+        use crate::hint::Hint;
         assert!(err
             .hint()
             .contains(&lock_path(tmp.path(), SERIAL).display().to_string()));

@@ -234,7 +234,7 @@ pub enum Error {
     LockTimeout { path: PathBuf, waited: Duration },
 }
 
-impl crate::error::Hint for Error {
+impl crate::hint::Hint for Error {
     fn hint(&self) -> Cow<'_, str> {
         match self {
             Error::NoDirectory => Cow::Borrowed("set VEGAS_CACHE_DIR (or HOME) to say where the cache lives"),
@@ -284,7 +284,7 @@ impl crate::error::Hint for Error {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::Hint;
+    use crate::hint::Hint;
 
     #[test]
     fn cache_key_ignores_field_order_but_not_values() {

@@ -21,6 +21,7 @@ use super::{
 };
 use super::{BUSY_TIMEOUT, DB_FILE_NAME};
 use crate::credentials::Credentials;
+use crate::platform::unix_now;
 
 /// Held while a database that is not a cache is set aside, so that two
 /// processes finding it at once do not set aside each other's new one.
@@ -584,13 +585,6 @@ fn immutable_uri(db: &Path) -> String {
     }
     uri.push_str("?immutable=1");
     uri
-}
-
-fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
 }
 
 #[cfg(test)]

@@ -4,12 +4,12 @@
 
 use std::io::Write;
 use std::path::PathBuf;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::assume::{parse_mfa_session_id, MFA_SESSION_KIND};
 use crate::cache::{self, Cache, EntryInfo, SecretInfo};
 use crate::cli::CacheCommand;
 use crate::credentials::format_unix_rfc3339;
+use crate::platform::unix_now;
 use crate::ui::Ui;
 use crate::Error;
 
@@ -61,13 +61,6 @@ fn open(dir: &std::path::Path, ui: &dyn Ui) -> Result<Cache, Error> {
         ui.warn(&w.to_string());
     }
     Ok(cache)
-}
-
-fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
 }
 
 /// `1h 05m`, `12m`, `40s`.

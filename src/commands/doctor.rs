@@ -16,8 +16,9 @@ use serde::Serialize;
 
 use crate::cache::{self, Cache};
 use crate::config::{Backend, Files, Profile};
-use crate::error::Hint;
+use crate::hint::Hint;
 use crate::oath::{self, KeySelector};
+use crate::platform::unix_now;
 use crate::Error;
 
 /// How long the STS endpoint gets to accept a TCP connection.
@@ -348,17 +349,7 @@ fn profile_argument<'a>(words: &[&'a str]) -> Option<&'a str> {
 
 /// A program as the shell would find it: a path, or a name on PATH.
 fn find_program(program: &str) -> Option<PathBuf> {
-    if program.is_empty() {
-        return None;
-    }
-    if program.contains('/') {
-        let path = PathBuf::from(program);
-        return path.is_file().then_some(path);
-    }
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join(program))
-        .find(|candidate| candidate.is_file())
+    crate::platform::find_program(program)
 }
 
 fn same_file(a: &Path, b: Option<&Path>) -> bool {
@@ -430,7 +421,7 @@ fn account_check(profile: &Profile) -> Check {
     let wanted = &profile.yubikey_label.value;
     let selector = KeySelector {
         serial: profile.yubikey_serial.as_ref().map(|s| s.value),
-        reader: std::env::var("VEGAS_READER").ok().filter(|r| !r.is_empty()),
+        reader: crate::platform::reader_from_env(),
     };
     let (info, mut session) = match oath::open_key(&selector) {
         Ok(key) => key,
@@ -712,13 +703,6 @@ fn private_dir(dir: &Path) -> bool {
     // SAFETY: geteuid has no preconditions and cannot fail.
     let me = unsafe { libc::geteuid() };
     std::fs::metadata(dir).is_ok_and(|m| m.is_dir() && m.uid() == me && m.mode() & 0o077 == 0)
-}
-
-fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
 }
 
 // ---- STS -------------------------------------------------------------------

@@ -49,7 +49,5 @@ pub fn emit(out: &mut dyn Write, text: &str) -> Result<(), Error> {
 /// Colour only on a terminal, and never with `--no-color` or `NO_COLOR`.
 pub fn wants_color(cli: &Cli) -> bool {
     use std::io::IsTerminal;
-    !cli.no_color
-        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-        && std::io::stdout().is_terminal()
+    crate::platform::colour(cli.no_color, std::io::stdout().is_terminal())
 }

@@ -413,7 +413,7 @@ mod tests {
 
     #[test]
     fn password_prompt_without_a_terminal_is_an_error_with_a_hint() {
-        use crate::error::Hint;
+        use crate::hint::Hint;
         let info = KeyInfo {
             reader: "R".into(),
             serial: Some(42),

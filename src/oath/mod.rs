@@ -102,7 +102,7 @@ fn ins_name(ins: u8) -> &'static str {
     }
 }
 
-impl crate::error::Hint for Error {
+impl crate::hint::Hint for Error {
     fn hint(&self) -> Cow<'_, str> {
         match self {
             Error::PcscdNotRunning => {

@@ -182,7 +182,7 @@ pub enum Error {
     Helper { message: String },
 }
 
-impl crate::error::Hint for Error {
+impl crate::hint::Hint for Error {
     fn hint(&self) -> Cow<'_, str> {
         match self {
             Error::InvalidMfaCode { .. } => Cow::Borrowed(

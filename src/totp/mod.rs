@@ -147,7 +147,7 @@ impl CodeRequest {
             label: profile.yubikey_label.value.clone(),
             key: KeySelector {
                 serial: profile.yubikey_serial.as_ref().map(|s| s.value),
-                reader: std::env::var("VEGAS_READER").ok().filter(|r| !r.is_empty()),
+                reader: crate::platform::reader_from_env(),
             },
             backend: profile.yubikey_backend.value,
             prompt,
@@ -376,7 +376,7 @@ impl Error {
     }
 }
 
-impl crate::error::Hint for Error {
+impl crate::hint::Hint for Error {
     fn hint(&self) -> Cow<'_, str> {
         match self {
             Error::MalformedCode => Cow::Borrowed("give the code shown by your authenticator, e.g. --token-code 123456"),

@@ -44,15 +44,8 @@ impl std::fmt::Debug for TerminalPrompt {
 /// The controlling terminal, if vegas has one and may read it: a process in
 /// the background would be stopped by the read, so that counts as none.
 pub fn terminal() -> Result<File, String> {
-    let tty = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open("/dev/tty")
-        .map_err(|_| "no terminal".to_string())?;
-    let fd = tty.as_raw_fd();
-    // SAFETY: plain queries on a descriptor we own.
-    let foreground = unsafe { libc::tcgetpgrp(fd) == libc::getpgrp() };
-    if !foreground {
+    let tty = crate::platform::open_tty().map_err(|_| "no terminal".to_string())?;
+    if !crate::platform::in_foreground(&tty) {
         return Err("vegas runs in the background of its terminal".into());
     }
     Ok(tty)

@@ -27,15 +27,7 @@ const PASSWORD_PROMPT: &str = "Enter the password";
 
 /// `ykman` on PATH, if any.
 pub fn program() -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join("ykman"))
-        .find(|candidate| is_executable(candidate))
-}
-
-fn is_executable(path: &std::path::Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    crate::platform::find_program("ykman")
 }
 
 /// One `ykman … oath accounts code --single LABEL` run as a [`Source`].

@@ -10,13 +10,14 @@
 //! waits, and that is what [`YubiKey`] as a [`Source`] does.
 
 use std::sync::Mutex;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use zeroize::Zeroizing;
 
 use super::{CodeRequest, Error, MfaCode, Source, TimeStep};
 use crate::cache::Cache;
 use crate::oath::{self, AccessKey, Account, AccountId, KeyInfo, PcscTransport, Session};
+use crate::platform::unix_now;
 use crate::ui::Ui;
 
 /// The cache's name for OATH access keys (`Cache::put_secret` kind).
@@ -112,13 +113,6 @@ fn find_account(
             })
         }
     }
-}
-
-fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
 }
 
 /// Unlock a password-protected applet: the cached access key first, else the
