@@ -308,6 +308,38 @@ fn loop_text(profiles: &[String]) -> String {
         .join(" → ")
 }
 
+/// The two keys of long-term credentials.
+const KEY_NAMES: [&str; 2] = ["aws_access_key_id", "aws_secret_access_key"];
+
+/// Keys of a profile through which the SDK gets credentials some other way;
+/// vegas does not try them, it trusts the SDK to.
+const OTHER_PROVIDERS: [&str; 6] = [
+    "credential_process",
+    "sso_session",
+    "sso_start_url",
+    "credential_source",
+    "web_identity_token_file",
+    "role_arn",
+];
+
+/// Where a source profile's long-term credentials come from
+/// ([`Files::source_credentials`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SourceCredentials {
+    /// Both keys in the profile's section of the credentials file.
+    CredentialsFile,
+    /// Both keys in the profile's section of the config file.
+    ConfigFile,
+    /// Another provider the SDK runs (this key names it); not tried here.
+    OtherProvider(&'static str),
+    /// None: `missing` names the absent keys; `section_in_credentials` says
+    /// whether the credentials file has a section for the profile at all.
+    Missing {
+        missing: Vec<&'static str>,
+        section_in_credentials: bool,
+    },
+}
+
 /// The shared config and credentials files, parsed.
 #[derive(Debug)]
 pub struct Files {
@@ -404,6 +436,44 @@ impl Files {
         self.credentials
             .as_ref()
             .is_some_and(|c| c.section(Some(profile)).is_some())
+    }
+
+    /// Where the long-term credentials of `source` come from, as far as the
+    /// files tell. Read-only, and never the values: `vegas assume` checks it
+    /// before asking for a code (a touch is not spent on a call that cannot
+    /// be signed), and `vegas doctor` reports it.
+    pub fn source_credentials(&self, source: &str) -> SourceCredentials {
+        let in_credentials = self
+            .credentials
+            .as_ref()
+            .and_then(|c| c.section(Some(source)));
+        let has = |key: &str| {
+            in_credentials
+                .and_then(|s| s.get(key))
+                .map(strip_inline_comment)
+                .is_some_and(|v| !v.is_empty())
+        };
+        let missing: Vec<&'static str> = KEY_NAMES.into_iter().filter(|k| !has(k)).collect();
+        if in_credentials.is_some() && missing.is_empty() {
+            return SourceCredentials::CredentialsFile;
+        }
+        if KEY_NAMES.iter().all(|k| self.get(source, k).is_some()) {
+            return SourceCredentials::ConfigFile;
+        }
+        if let Some(key) = OTHER_PROVIDERS
+            .iter()
+            .find(|k| self.get(source, k).is_some())
+        {
+            return SourceCredentials::OtherProvider(key);
+        }
+        SourceCredentials::Missing {
+            missing: if in_credentials.is_some() {
+                missing
+            } else {
+                KEY_NAMES.to_vec()
+            },
+            section_in_credentials: in_credentials.is_some(),
+        }
     }
 
     /// Every profile with `vegas_role_arn` (for doctor and listings).
@@ -965,6 +1035,47 @@ s3 =
         Files::from_strs(config, Some("[work-source]\naws_access_key_id = AKIA\n")).unwrap()
     }
 
+    #[test]
+    fn source_credentials_say_where_the_keys_are_and_which_are_missing() {
+        let config = "[profile cfg]\naws_access_key_id = AKIA\naws_secret_access_key = s\n\
+                      [profile sso]\nsso_session = corp\n[profile none]\nregion = eu-west-1\n";
+        let credentials = "[full]\naws_access_key_id = AKIA\naws_secret_access_key = s\n\
+                           [half]\naws_access_key_id = AKIA\n[blank]\naws_access_key_id = AKIA\naws_secret_access_key =\n";
+        let files = Files::from_strs(config, Some(credentials)).unwrap();
+        assert_eq!(
+            files.source_credentials("full"),
+            SourceCredentials::CredentialsFile
+        );
+        assert_eq!(
+            files.source_credentials("cfg"),
+            SourceCredentials::ConfigFile
+        );
+        assert_eq!(
+            files.source_credentials("sso"),
+            SourceCredentials::OtherProvider("sso_session")
+        );
+        assert_eq!(
+            files.source_credentials("half"),
+            SourceCredentials::Missing {
+                missing: vec!["aws_secret_access_key"],
+                section_in_credentials: true
+            }
+        );
+        assert_eq!(
+            files.source_credentials("blank"),
+            SourceCredentials::Missing {
+                missing: vec!["aws_secret_access_key"],
+                section_in_credentials: true
+            }
+        );
+        assert_eq!(
+            files.source_credentials("none"),
+            SourceCredentials::Missing {
+                missing: vec!["aws_access_key_id", "aws_secret_access_key"],
+                section_in_credentials: false
+            }
+        );
+    }
     #[test]
     fn resolves_target_and_source_keys_with_origins() {
         let p = files(CONFIG).resolve("work-admin").unwrap();

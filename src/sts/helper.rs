@@ -36,6 +36,20 @@ fn helper_path() -> Result<PathBuf, Error> {
     Ok(exe.with_file_name(HELPER_NAME))
 }
 
+/// The helper, if it is there and executable: checked by `vegas assume`
+/// before a code is asked for, and reported by `vegas doctor`.
+pub fn locate() -> Result<PathBuf, Error> {
+    let path = helper_path()?;
+    if crate::platform::is_executable(&path) {
+        Ok(path)
+    } else {
+        Err(Error::HelperMissing {
+            message: "missing or not executable".into(),
+            path: path.display().to_string(),
+        })
+    }
+}
+
 /// Run the helper for `call` and wait for its answer.
 pub fn call(call: &Call) -> Result<Credentials, Error> {
     let path = helper_path()?;
