@@ -19,10 +19,10 @@ pub mod ui;
 pub mod cli;
 pub mod commands;
 
-pub mod assume;
 pub mod cache;
 pub mod config;
 pub mod credentials;
+pub mod flow;
 pub mod oath;
 pub mod sts;
 pub mod totp;

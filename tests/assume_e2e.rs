@@ -278,6 +278,23 @@ fn missing_source_keys_are_named() {
     let out = run(world.vegas(&["assume", "--profile", "admin"]));
     let err = assert_clean_failure(&out);
     assert!(err.contains("'src'"), "{err}");
+    assert!(err.contains("aws_access_key_id"), "names the missing keys: {err}");
+}
+
+/// Issue #11, bug 1: a call that cannot be signed must not cost a touch.
+/// Everything that can fail without the key is checked before a code is
+/// asked for: the card sees no CALCULATE, and no time step is used up.
+#[test]
+fn missing_source_keys_fail_before_the_yubikey_is_asked_for_a_code() {
+    let world = World::new();
+    world.write_credentials("[src]\naws_access_key_id = AKIAX\n");
+    let out = run(world.vegas(&["assume", "--profile", "admin"]));
+    let err = assert_clean_failure(&out);
+    assert!(err.contains("has no aws_secret_access_key"), "{err}");
+    let card = world.card_handle.as_ref().expect("the world has a card");
+    assert_eq!(card.total_calculations(), 0, "no code was calculated");
+    assert_eq!(card.calculate_alls(), 0);
+    assert_eq!(world.sts.count(&Action::AssumeRole), 0);
 }
 
 #[test]

@@ -447,6 +447,32 @@ fn no_terminal_no_gui_no_key_fails_within_a_second_naming_the_three_ways() {
     assert_eq!(world.sts.count(&Action::AssumeRole), 0);
 }
 
+/// Issue #11, bug 2: right after another call used the current time step,
+/// "no way to get a code" must still fail at once, not wait for the next
+/// step first.
+#[test]
+fn no_way_to_get_a_code_fails_at_once_even_right_after_a_step_was_used() {
+    let world = World::new();
+    let code = world.account.totp_code_at(unix_now());
+    let (out, _) = run(&mut world.vegas(&["assume", "--profile", "admin", "--token-code", &code]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let (out, _) = run(&mut world.vegas(&["cache", "clean", "--profile", "admin"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    let scratch = tempfile::tempdir().unwrap();
+    let mut cmd = world.vegas(&["--no-gui", "assume", "--profile", "admin"]);
+    cmd.env("PATH", BARE_PATH).env(
+        "PCSCLITE_CSOCK_NAME",
+        scratch.path().join("no-pcscd/pcscd.comm"),
+    );
+    let (out, elapsed) = run(&mut cmd);
+    let err = assert_clean_failure(&out);
+    assert!(err.contains("no way to get an MFA code"), "{err}");
+    assert!(!err.contains("Waiting"), "no wait for a fresh step first: {err}");
+    assert!(elapsed < 5 * SECOND, "took {elapsed:?}");
+    assert_eq!(world.sts.count(&Action::AssumeRole), 1, "only the first call");
+}
+
 #[test]
 fn auto_falls_back_to_ykman_when_pcscd_is_unreachable_for_vegas() {
     // vegas's own PC/SC sees no pcscd; ykman (given the socket in its own

@@ -25,11 +25,13 @@ mod files;
 mod identity;
 mod lock;
 mod schema;
+mod secrets;
 mod store;
 
 pub use identity::MachineIdentity;
 pub use lock::{lock_device, lock_path, DeviceLock};
-pub use store::Cache;
+pub use secrets::{MfaSessionId, SecretInfo, SecretKind, SecretSubject, ACCESS_KEY_LIFETIME};
+pub use store::{Cache, FUTURE_TOLERANCE};
 
 /// The database file inside the cache directory.
 pub const DB_FILE_NAME: &str = "vegas.db";
@@ -68,6 +70,13 @@ impl CacheKey {
     /// The key as stored: `<profile>:<64 hex digits>`.
     pub fn as_str(&self) -> &str {
         &self.key
+    }
+
+    /// The 64 hex digits of the configuration's digest.
+    pub fn digest_hex(&self) -> &str {
+        self.key
+            .get(self.profile.len().saturating_add(1)..)
+            .unwrap_or_default()
     }
 
     pub fn profile(&self) -> &str {
@@ -112,17 +121,6 @@ pub struct EntryInfo {
     pub profile: String,
     pub role_arn: String,
     pub mfa_serial: String,
-    /// Unix seconds.
-    pub created_at: i64,
-    /// Unix seconds.
-    pub expires_at: i64,
-}
-
-/// One secret row of `vegas cache list` (an MFA session…): its id and
-/// times, never its contents.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SecretInfo {
-    pub id: String,
     /// Unix seconds.
     pub created_at: i64,
     /// Unix seconds.

@@ -15,7 +15,7 @@ use super::BUSY_TIMEOUT;
 /// "vega" in ASCII, in the database header.
 pub(crate) const APPLICATION_ID: i32 = 0x7665_6761;
 /// Bump on any change to the tables or to the sealing format.
-pub(crate) const SCHEMA_VERSION: i32 = 1;
+pub(crate) const SCHEMA_VERSION: i32 = 2;
 
 const CREATE_TABLES: &str = "
 CREATE TABLE credentials (
@@ -34,6 +34,8 @@ CREATE INDEX credentials_expires_at ON credentials (expires_at);
 CREATE TABLE secrets (
     kind       TEXT NOT NULL,
     id         TEXT NOT NULL,
+    profile    TEXT NOT NULL DEFAULT '',
+    mfa_serial TEXT NOT NULL DEFAULT '',
     created_at INTEGER NOT NULL,
     expires_at INTEGER NOT NULL,
     iv         BLOB NOT NULL,
@@ -45,9 +47,25 @@ CREATE INDEX secrets_expires_at ON secrets (expires_at);
 
 CREATE TABLE mfa_devices (
     mfa_serial TEXT PRIMARY KEY NOT NULL,
-    last_step  INTEGER NOT NULL,
+    used_until INTEGER NOT NULL,
     updated_at INTEGER NOT NULL
 ) STRICT;
+";
+
+/// From version 1: the step record becomes the end of the used step in
+/// seconds (version 1 counted 30-second steps), kept, since forgetting it
+/// could make the next call send STS a code it has seen; secret rows get
+/// their subject in clear. Version 1 MFA sessions carried their subject only
+/// inside the id, so they go (the next call starts a new one, one touch);
+/// credentials and access keys stay. A step beyond any plausible date
+/// becomes 0 (no wait) rather than overflowing.
+const FROM_VERSION_1: &str = "
+ALTER TABLE mfa_devices RENAME COLUMN last_step TO used_until;
+UPDATE mfa_devices SET used_until =
+    CASE WHEN used_until BETWEEN 0 AND 1000000000 THEN (used_until + 1) * 30 ELSE 0 END;
+ALTER TABLE secrets ADD COLUMN profile TEXT NOT NULL DEFAULT '';
+ALTER TABLE secrets ADD COLUMN mfa_serial TEXT NOT NULL DEFAULT '';
+DELETE FROM secrets WHERE kind = 'mfa-session';
 ";
 
 /// What an opened database file turned out to be.
@@ -109,8 +127,14 @@ pub(crate) fn build(conn: &Connection) -> rusqlite::Result<()> {
         })
     })?;
     let tx = retry_while_busy(|| Transaction::new_unchecked(conn, TransactionBehavior::Immediate))?;
-    if inspect(&tx)? == Shape::Current {
-        return tx.commit();
+    match inspect(&tx)? {
+        Shape::Current => return tx.commit(),
+        Shape::OtherVersion(1) => {
+            tx.execute_batch(FROM_VERSION_1)?;
+            tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+            return tx.commit();
+        }
+        _ => {}
     }
     for table in table_names(&tx)? {
         tx.execute_batch(&format!(

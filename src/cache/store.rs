@@ -16,16 +16,20 @@ use zeroize::Zeroizing;
 
 use super::crypto::{RowAddress, RowKeys, SealedRow};
 use super::schema::{self, Shape};
-use super::{
-    files, lock, CacheKey, EntryInfo, EntryMeta, Error, MachineIdentity, SecretInfo, Warning,
-};
+use super::secrets::{SecretInfo, SecretKind, SecretSubject};
+use super::{files, lock, CacheKey, EntryInfo, EntryMeta, Error, MachineIdentity, Warning};
 use super::{BUSY_TIMEOUT, DB_FILE_NAME};
 use crate::credentials::Credentials;
+use crate::oath::TimeStep;
 use crate::platform::unix_now;
 
 /// Held while a database that is not a cache is set aside, so that two
 /// processes finding it at once do not set aside each other's new one.
 const REBUILD_LOCK_NAME: &str = "vegas.db.rebuild-lock";
+
+/// How far in the future a step record may lie before it is taken for a
+/// clock that jumped (or a tampered row) and replaced: two STS periods.
+pub const FUTURE_TOLERANCE: i64 = 60;
 
 /// The encrypted credential cache in one directory.
 pub struct Cache {
@@ -209,30 +213,39 @@ impl Cache {
     }
 
     /// The secrets of `kind` still valid at `now` that this machine can read:
-    /// their ids and times, never their contents (for `vegas cache list`).
-    pub fn list_secrets(&self, kind: &str, now: i64) -> Result<Vec<SecretInfo>, Error> {
+    /// their subjects and times, never their contents (for `vegas cache list`).
+    pub(super) fn list_secrets(
+        &self,
+        kind: SecretKind,
+        now: i64,
+    ) -> Result<Vec<SecretInfo>, Error> {
+        let kind = kind.as_str();
         let read = || -> rusqlite::Result<Vec<SecretInfo>> {
             let mut stmt = self.conn.prepare(
-                "SELECT id, created_at, expires_at, iv, ciphertext, mac
-                 FROM secrets WHERE kind = ?1 AND expires_at > ?2 ORDER BY id, expires_at",
+                "SELECT id, profile, mfa_serial, created_at, expires_at, iv, ciphertext, mac
+                 FROM secrets WHERE kind = ?1 AND expires_at > ?2 ORDER BY profile, mfa_serial, expires_at",
             )?;
             let rows = stmt.query_map(params![kind, now], |row| {
+                let id: String = row.get(0)?;
                 let info = SecretInfo {
-                    id: row.get(0)?,
-                    created_at: row.get(1)?,
-                    expires_at: row.get(2)?,
+                    subject: SecretSubject {
+                        profile: row.get(1)?,
+                        mfa_serial: row.get(2)?,
+                    },
+                    created_at: row.get(3)?,
+                    expires_at: row.get(4)?,
                 };
                 let sealed = SealedRow {
-                    iv: row.get(3)?,
-                    ciphertext: row.get(4)?,
-                    mac: row.get(5)?,
+                    iv: row.get(5)?,
+                    ciphertext: row.get(6)?,
+                    mac: row.get(7)?,
                 };
-                Ok((info, sealed))
+                Ok((id, info, sealed))
             })?;
             let mut entries = Vec::new();
             for row in rows {
-                let (info, sealed) = row?;
-                let address = RowAddress::Secret { kind, id: &info.id };
+                let (id, info, sealed) = row?;
+                let address = RowAddress::Secret { kind, id: &id };
                 if self.keys.authentic(address, info.expires_at, &sealed) {
                     entries.push(info);
                 }
@@ -255,39 +268,65 @@ impl Cache {
         })
     }
 
-    /// Store another kind of secret (an OATH access key, an MFA session…)
-    /// under `(kind, id)` until `expires_at`, purging expired rows.
-    pub fn put_secret(
+    /// Store a secret of `kind` under `id` until `expires_at`, with its
+    /// subject in clear beside it, purging expired rows. The typed faces are
+    /// in secrets.rs.
+    pub(super) fn put_secret(
         &self,
-        kind: &str,
+        kind: SecretKind,
         id: &str,
+        subject: &SecretSubject,
         secret: &[u8],
-        expires_at: i64,
-        now: i64,
+        (expires_at, now): (i64, i64),
     ) -> Result<(), Error> {
         self.writable()?;
+        let kind = kind.as_str();
         let sealed = self
             .keys
             .seal(RowAddress::Secret { kind, id }, expires_at, secret)?;
         self.write("store a secret", |tx| {
             purge_expired(tx, now)?;
             tx.execute(
-                "INSERT OR REPLACE INTO secrets (kind, id, created_at, expires_at, iv, ciphertext, mac)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![kind, id, now, expires_at, sealed.iv, sealed.ciphertext, sealed.mac],
+                "INSERT OR REPLACE INTO secrets
+                     (kind, id, profile, mfa_serial, created_at, expires_at, iv, ciphertext, mac)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                params![
+                    kind,
+                    id,
+                    subject.profile,
+                    subject.mfa_serial,
+                    now,
+                    expires_at,
+                    sealed.iv,
+                    sealed.ciphertext,
+                    sealed.mac
+                ],
             )?;
             Ok(())
         })
     }
 
-    /// The secret stored under `(kind, id)`, if still valid at `now`; like
+    /// Forget the secret of `kind` under `id`, if there is one.
+    pub(super) fn remove_secret(&self, kind: SecretKind, id: &str) -> Result<(), Error> {
+        self.writable()?;
+        self.write("remove a secret", |tx| {
+            tx.execute(
+                "DELETE FROM secrets WHERE kind = ?1 AND id = ?2",
+                params![kind.as_str(), id],
+            )
+        })
+        .map(|_| ())
+    }
+
+    /// The secret of `kind` stored under `id`, if still valid at `now`; like
     /// [`Cache::get`], an unreadable row is a miss and is deleted.
-    pub fn get_secret(
+    pub(super) fn get_secret(
         &self,
-        kind: &str,
+        kind: SecretKind,
         id: &str,
         now: i64,
     ) -> Result<Option<Zeroizing<Vec<u8>>>, Error> {
+        let kind = kind.as_str();
         let row = self
             .conn
             .prepare_cached(
@@ -315,31 +354,38 @@ impl Cache {
         Ok(secret)
     }
 
-    /// The last TOTP time step used with STS for `mfa_serial`.
-    pub fn last_step(&self, mfa_serial: &str) -> Result<Option<u64>, Error> {
-        let step: Option<i64> = self
-            .conn
+    /// Until when (unix seconds) the codes of `mfa_serial` are used up: the
+    /// end of the last time step whose code STS has seen.
+    pub fn used_until(&self, mfa_serial: &str) -> Result<Option<i64>, Error> {
+        self.conn
             .query_row(
-                "SELECT last_step FROM mfa_devices WHERE mfa_serial = ?1",
+                "SELECT used_until FROM mfa_devices WHERE mfa_serial = ?1",
                 [mfa_serial],
                 |row| row.get(0),
             )
             .optional()
-            .map_err(|e| self.sqlite_error("read the last TOTP step", e))?;
-        Ok(step.and_then(|step| u64::try_from(step).ok()))
+            .map_err(|e| self.sqlite_error("read the last TOTP step", e))
     }
 
-    /// Remember that `step` was used with STS for `mfa_serial`. Never moves
-    /// backwards: the highest step recorded wins.
-    pub fn record_step(&self, mfa_serial: &str, step: u64, now: i64) -> Result<(), Error> {
+    /// Remember that the code of `step` was sent to STS for `mfa_serial`:
+    /// its codes are used up until the step ends. The record never moves
+    /// backwards, except when it lies further in the future than
+    /// [`FUTURE_TOLERANCE`] (the clock jumped back, or the row was tampered
+    /// with): then the new one replaces it.
+    pub fn record_used(&self, mfa_serial: &str, step: TimeStep, now: i64) -> Result<(), Error> {
         self.writable()?;
-        let step = i64::try_from(step).map_err(|_| Error::StepOutOfRange { step })?;
+        let end = step.end();
+        let used_until = i64::try_from(end).map_err(|_| Error::StepOutOfRange { step: end })?;
         self.write("record the TOTP step", |tx| {
             tx.execute(
-                "INSERT INTO mfa_devices (mfa_serial, last_step, updated_at) VALUES (?1, ?2, ?3)
+                "INSERT INTO mfa_devices (mfa_serial, used_until, updated_at) VALUES (?1, ?2, ?3)
                  ON CONFLICT (mfa_serial) DO UPDATE
-                 SET last_step = max(last_step, excluded.last_step), updated_at = excluded.updated_at",
-                params![mfa_serial, step, now],
+                 SET used_until = CASE
+                         WHEN used_until > ?3 + ?4 THEN excluded.used_until
+                         ELSE max(used_until, excluded.used_until)
+                     END,
+                     updated_at = excluded.updated_at",
+                params![mfa_serial, used_until, now, FUTURE_TOLERANCE],
             )
         })
         .map(|_| ())

@@ -2,6 +2,8 @@
 //! directories.
 
 use super::*;
+use crate::cache::MfaSessionId;
+use crate::oath::AccessKey;
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
@@ -242,7 +244,7 @@ fn expired_row_is_a_miss_but_is_not_deleted_by_reading() {
 fn expired_rows_are_purged_on_write() {
     let (tmp, cache) = cache_with_admin();
     cache
-        .put_secret("oath-access-key", "device-1", b"k", NOW + 60, NOW)
+        .put_mfa_session(&session_id("src"), &credentials(NOW + 60), NOW)
         .unwrap();
     cache
         .put(
@@ -301,9 +303,9 @@ fn remove_drops_one_profile_or_everything_but_keeps_totp_steps() {
         .put(&key("dev"), &meta("dev"), &credentials(NOW + HOUR), NOW)
         .unwrap();
     cache
-        .put_secret("mfa-session", "src+dev", b"s", NOW + HOUR, NOW)
+        .put_mfa_session(&session_id("src"), &credentials(NOW + HOUR), NOW)
         .unwrap();
-    cache.record_step("m", 7, NOW).unwrap();
+    cache.record_used("m", step(7), NOW).unwrap();
 
     assert_eq!(cache.remove(Some("dev")).unwrap(), 1);
     assert_eq!(cache.get(&key("dev"), NOW).unwrap(), None);
@@ -315,64 +317,132 @@ fn remove_drops_one_profile_or_everything_but_keeps_totp_steps() {
         count(tmp.path(), "credentials") + count(tmp.path(), "secrets"),
         0
     );
-    assert_eq!(cache.last_step("m").unwrap(), Some(7));
+    assert_eq!(cache.used_until("m").unwrap(), Some(8 * 30));
 }
 
 #[test]
-fn secrets_round_trip_and_are_bound_to_kind_and_id() {
+fn access_keys_round_trip_and_are_bound_to_kind_and_id() {
     let (tmp, cache) = cache_with_admin();
-    cache
-        .put_secret(
-            "oath-access-key",
-            "device-1",
-            b"\x00key bytes",
-            NOW + 12 * HOUR,
-            NOW,
+    let key = AccessKey::from_bytes(*b"\x00sixteen bytes!!");
+    cache.put_access_key("device-1", &key, NOW).unwrap();
+    let got = cache.get_access_key("device-1", NOW).unwrap().unwrap();
+    assert_eq!(got.expose(), key.expose());
+    assert!(cache.get_access_key("device-2", NOW).unwrap().is_none());
+    let lifetime = super::super::ACCESS_KEY_LIFETIME;
+    assert!(cache
+        .get_access_key("device-1", NOW + lifetime - 1)
+        .unwrap()
+        .is_some());
+    assert!(cache
+        .get_access_key("device-1", NOW + lifetime)
+        .unwrap()
+        .is_none());
+    // Sealed for (kind, id): the same bytes under another kind do not open.
+    raw(tmp.path())
+        .execute("UPDATE secrets SET kind = 'mfa-session', id = 'x'", [])
+        .unwrap();
+    assert!(cache
+        .get_mfa_session(&session_id("x"), NOW)
+        .unwrap()
+        .is_none());
+
+    cache.put_access_key("device-1", &key, NOW).unwrap();
+    raw(tmp.path())
+        .execute(
+            "UPDATE secrets SET id = 'device-2' WHERE kind = 'oath-access-key'",
+            [],
         )
         .unwrap();
-    let got = cache
-        .get_secret("oath-access-key", "device-1", NOW)
-        .unwrap()
-        .unwrap();
-    assert_eq!(got.as_slice(), b"\x00key bytes");
-    assert_eq!(
-        cache
-            .get_secret("oath-access-key", "device-2", NOW)
-            .unwrap(),
-        None
-    );
-    assert_eq!(
-        cache
-            .get_secret("oath-access-key", "device-1", NOW + 12 * HOUR)
-            .unwrap(),
-        None
-    );
-
-    raw(tmp.path())
-        .execute("UPDATE secrets SET id = 'device-2'", [])
-        .unwrap();
-    assert_eq!(
-        cache
-            .get_secret("oath-access-key", "device-2", NOW)
-            .unwrap(),
-        None
-    );
-    assert_eq!(count(tmp.path(), "secrets"), 0, "the moved row was deleted");
+    assert!(cache.get_access_key("device-2", NOW).unwrap().is_none());
+    assert_eq!(count(tmp.path(), "secrets"), 1, "the moved row was deleted");
+    cache.put_access_key("device-1", &key, NOW).unwrap();
+    cache.forget_access_key("device-1").unwrap();
+    assert!(cache.get_access_key("device-1", NOW).unwrap().is_none());
 }
 
 #[test]
-fn last_step_is_remembered_per_device_and_never_goes_back() {
+fn mfa_sessions_round_trip_and_list_their_subject_without_parsing_ids() {
+    let (_tmp, cache) = cache_with_admin();
+    let id = session_id("we|ird");
+    cache
+        .put_mfa_session(&id, &credentials(NOW + HOUR), NOW)
+        .unwrap();
+    assert_eq!(
+        cache.get_mfa_session(&id, NOW).unwrap(),
+        Some(credentials(NOW + HOUR))
+    );
+    let listed = cache.list_mfa_sessions(NOW).unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].subject.profile, "we|ird");
+    assert_eq!(
+        listed[0].subject.mfa_serial,
+        "arn:aws:iam::111111111111:mfa/alice"
+    );
+    assert_eq!(listed[0].expires_at, NOW + HOUR);
+}
+
+fn session_id(source: &str) -> MfaSessionId {
+    MfaSessionId::new(
+        source,
+        "arn:aws:iam::111111111111:mfa/alice",
+        &[("region", "eu-west-1")],
+    )
+}
+
+fn step(index: u64) -> TimeStep {
+    TimeStep::at(index * 30, 30)
+}
+
+#[test]
+fn used_steps_are_remembered_per_device_in_seconds_and_never_go_back() {
     let tmp = private_tempdir();
     let cache = open(tmp.path());
-    assert_eq!(cache.last_step("alice").unwrap(), None);
-    cache.record_step("alice", 60_000_000, NOW).unwrap();
-    cache.record_step("alice", 59_999_999, NOW).unwrap();
-    assert_eq!(cache.last_step("alice").unwrap(), Some(60_000_000));
-    cache.record_step("alice", 60_000_001, NOW).unwrap();
-    assert_eq!(cache.last_step("alice").unwrap(), Some(60_000_001));
-    assert_eq!(cache.last_step("bob").unwrap(), None);
-    let err = cache.record_step("alice", u64::MAX, NOW).unwrap_err();
+    assert_eq!(cache.used_until("alice").unwrap(), None);
+    let now = 60_000_000 * 30;
+    cache.record_used("alice", step(60_000_000), now).unwrap();
+    cache.record_used("alice", step(59_999_999), now).unwrap();
+    assert_eq!(cache.used_until("alice").unwrap(), Some(60_000_001 * 30));
+    cache.record_used("alice", step(60_000_001), now).unwrap();
+    assert_eq!(cache.used_until("alice").unwrap(), Some(60_000_002 * 30));
+    assert_eq!(cache.used_until("bob").unwrap(), None);
+    let err = cache
+        .record_used("alice", TimeStep::at(u64::MAX, 1), now)
+        .unwrap_err();
     assert!(matches!(err, Error::StepOutOfRange { .. }), "{err:?}");
+}
+
+#[test]
+fn steps_of_other_periods_are_recorded_by_when_they_end() {
+    let tmp = private_tempdir();
+    let cache = open(tmp.path());
+    let now = 1_800_000_000;
+    cache
+        .record_used("sixty", TimeStep::at(now, 60), now as i64)
+        .unwrap();
+    cache
+        .record_used("fifteen", TimeStep::at(now, 15), now as i64)
+        .unwrap();
+    assert_eq!(cache.used_until("sixty").unwrap(), Some(1_800_000_060));
+    assert_eq!(cache.used_until("fifteen").unwrap(), Some(1_800_000_015));
+}
+
+#[test]
+fn a_step_record_far_in_the_future_is_replaced_not_kept() {
+    let tmp = private_tempdir();
+    let cache = open(tmp.path());
+    let now: u64 = 1_800_000_000;
+    // The clock had jumped a day ahead when this was recorded.
+    cache
+        .record_used(
+            "alice",
+            TimeStep::at(now + 86_400, 30),
+            (now + 86_400) as i64,
+        )
+        .unwrap();
+    cache
+        .record_used("alice", TimeStep::at(now, 30), now as i64)
+        .unwrap();
+    assert_eq!(cache.used_until("alice").unwrap(), Some(1_800_000_030));
 }
 
 /// Write `bytes` as the database, open the cache, and check it was moved
@@ -462,7 +532,50 @@ fn cache_of_another_version_is_rebuilt_quietly() {
         raw(tmp.path())
             .pragma_query_value(None, "user_version", |r| r.get::<_, i32>(0))
             .unwrap(),
-        1
+        super::schema::SCHEMA_VERSION
+    );
+}
+
+#[test]
+fn a_version_1_cache_keeps_its_credentials_access_keys_and_step_records() {
+    let (tmp, cache) = cache_with_admin();
+    let access_key = AccessKey::from_bytes([7; 16]);
+    cache.put_access_key("device-1", &access_key, NOW).unwrap();
+    cache
+        .put_mfa_session(&session_id("src"), &credentials(NOW + HOUR), NOW)
+        .unwrap();
+    drop(cache);
+    // Back to version 1's layout: steps counted in 30-second units, no
+    // subject columns on secrets.
+    raw(tmp.path())
+        .execute_batch(
+            "INSERT INTO mfa_devices (mfa_serial, used_until, updated_at) VALUES ('alice', 59999999, 0);
+             INSERT INTO mfa_devices (mfa_serial, used_until, updated_at) VALUES ('tampered', 9223372036854775807, 0);
+             ALTER TABLE mfa_devices RENAME COLUMN used_until TO last_step;
+             ALTER TABLE secrets DROP COLUMN profile;
+             ALTER TABLE secrets DROP COLUMN mfa_serial;
+             PRAGMA user_version = 1;",
+        )
+        .unwrap();
+    let (cache, warnings) = cache_in(tmp.path());
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert_eq!(
+        cache.get(&key("admin"), NOW).unwrap(),
+        Some(credentials(NOW + HOUR))
+    );
+    assert_eq!(
+        cache
+            .get_access_key("device-1", NOW)
+            .unwrap()
+            .map(|k| k.expose().to_vec()),
+        Some(vec![7; 16])
+    );
+    assert_eq!(cache.used_until("alice").unwrap(), Some(60_000_000 * 30));
+    assert_eq!(cache.used_until("tampered").unwrap(), Some(0));
+    assert_eq!(
+        cache.get_mfa_session(&session_id("src"), NOW).unwrap(),
+        None,
+        "version 1 sessions had no subject in clear; they go"
     );
 }
 
@@ -536,7 +649,7 @@ fn sixteen_processes_worth_of_connections_never_see_a_locked_database() {
                         now,
                     )?;
                     assert!(cache.get(&key("shared"), now)?.is_some());
-                    cache.record_step("alice", u64::try_from(now).unwrap(), now)?;
+                    cache.record_used("alice", step(u64::try_from(now).unwrap()), now)?;
                 }
                 Ok(())
             })
@@ -559,7 +672,7 @@ fn read_only_directory_serves_hits_and_refuses_writes() {
         return;
     }
     let (tmp, cache) = cache_with_admin();
-    cache.record_step("alice", 5, NOW).unwrap();
+    cache.record_used("alice", step(5), NOW).unwrap();
     drop(cache);
     let empty = private_tempdir();
     make_read_only(tmp.path());
@@ -572,14 +685,14 @@ fn read_only_directory_serves_hits_and_refuses_writes() {
         cache.get(&key("admin"), NOW).unwrap(),
         Some(credentials(NOW + HOUR))
     );
-    assert_eq!(cache.last_step("alice").unwrap(), Some(5));
+    assert_eq!(cache.used_until("alice").unwrap(), Some(6 * 30));
     assert_eq!(cache.list(NOW).unwrap().len(), 1);
     let refused = cache
         .put(&key("dev"), &meta("dev"), &credentials(NOW + HOUR), NOW)
         .unwrap_err();
     assert!(matches!(refused, Error::ReadOnly { .. }), "{refused:?}");
     assert!(matches!(
-        cache.record_step("alice", 6, NOW),
+        cache.record_used("alice", step(6), NOW),
         Err(Error::ReadOnly { .. })
     ));
     assert!(matches!(cache.remove(None), Err(Error::ReadOnly { .. })));

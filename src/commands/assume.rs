@@ -4,9 +4,9 @@ use std::io::Write;
 
 use zeroize::Zeroizing;
 
-use crate::assume::{self, Options};
 use crate::cli::AssumeArgs;
 use crate::config::Files;
+use crate::flow::{self, Options, SourceKeys};
 use crate::totp::PromptWays;
 use crate::ui::Ui;
 use crate::Error;
@@ -18,7 +18,7 @@ pub fn run(args: &AssumeArgs, no_gui: bool, ui: &dyn Ui, out: &mut dyn Write) ->
     let profile = files.resolve(&args.profile)?;
     tracing::debug!(
         profile = %profile.name,
-        elapsed_us = crate::assume::micros(started),
+        elapsed_us = flow::micros(started),
         "configuration read and resolved"
     );
     let options = Options {
@@ -29,8 +29,12 @@ pub fn run(args: &AssumeArgs, no_gui: bool, ui: &dyn Ui, out: &mut dyn Write) ->
             terminal: true,
             gui: !no_gui,
         },
+        source_keys: Some(SourceKeys {
+            found: files.source_credentials(&profile.long_term_source().value),
+            credentials_file: files.credentials_path.clone(),
+        }),
     };
-    let creds = assume::assume(&profile, &options, ui)?;
+    let creds = flow::assume(&profile, &options, ui)?;
     let mut json = creds.to_process_json();
     json.push('\n');
     super::emit(out, &json)

@@ -5,8 +5,7 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use crate::assume::{parse_mfa_session_id, MFA_SESSION_KIND};
-use crate::cache::{self, Cache, EntryInfo, SecretInfo};
+use crate::cache::{self, Cache, EntryInfo, SecretInfo, SecretKind};
 use crate::cli::CacheCommand;
 use crate::credentials::format_unix_rfc3339;
 use crate::platform::unix_now;
@@ -24,7 +23,7 @@ pub fn run(cmd: &CacheCommand, ui: &dyn Ui, out: &mut dyn Write) -> Result<(), E
             }
             let cache = open(&dir, ui)?;
             let entries = cache.list(now)?;
-            let sessions = cache.list_secrets(MFA_SESSION_KIND, now)?;
+            let sessions = cache.list_mfa_sessions(now)?;
             let text = if *json {
                 to_json(&entries, &sessions, now)
             } else {
@@ -86,10 +85,9 @@ fn to_tables(entries: &[EntryInfo], sessions: &[SecretInfo], now: i64) -> String
         ]
     });
     let sessions = sessions.iter().map(|s| {
-        let (source, serial) = parse_mfa_session_id(&s.id).unwrap_or((s.id.as_str(), ""));
         vec![
-            source.to_string(),
-            serial.to_string(),
+            s.subject.profile.clone(),
+            s.subject.mfa_serial.clone(),
             format_unix_rfc3339(s.expires_at),
             human_duration(s.expires_at - now),
         ]
@@ -144,11 +142,10 @@ fn to_json(entries: &[EntryInfo], sessions: &[SecretInfo], now: i64) -> String {
         })
     });
     let sessions = sessions.iter().map(|s| {
-        let (source, serial) = parse_mfa_session_id(&s.id).unwrap_or((s.id.as_str(), ""));
         serde_json::json!({
-            "kind": MFA_SESSION_KIND,
-            "source_profile": source,
-            "mfa_serial": serial,
+            "kind": SecretKind::MfaSession.as_str(),
+            "source_profile": s.subject.profile,
+            "mfa_serial": s.subject.mfa_serial,
             "created_at": format_unix_rfc3339(s.created_at),
             "expires_at": format_unix_rfc3339(s.expires_at),
             "expires_in_seconds": (s.expires_at - now).max(0),
@@ -181,7 +178,10 @@ mod tests {
             expires_at: 3600,
         };
         let session = SecretInfo {
-            id: "src|arn:aws:iam::111111111111:mfa/alice|0123".into(),
+            subject: cache::SecretSubject {
+                profile: "src".into(),
+                mfa_serial: "arn:aws:iam::111111111111:mfa/alice".into(),
+            },
             created_at: 0,
             expires_at: 43_200,
         };

@@ -43,10 +43,10 @@ fn rows(p: &Profile) -> Vec<(&'static str, String, String)> {
         }
     }
     let mut duration = row("duration_seconds", &p.duration_seconds);
-    if p.is_chained() && p.duration_seconds.value > crate::assume::ROLE_CHAIN_MAX_DURATION {
+    if p.is_chained() && p.duration_seconds.value > crate::flow::ROLE_CHAIN_MAX_DURATION {
         duration.2.push_str(&format!(
             "; clamped to {} (role chain)",
-            crate::assume::ROLE_CHAIN_MAX_DURATION
+            crate::flow::ROLE_CHAIN_MAX_DURATION
         ));
     }
     let mut rows = vec![

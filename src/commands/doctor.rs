@@ -500,17 +500,10 @@ fn unlock_with_cached_key(
     let Ok((cache, _)) = Cache::open(&dir) else {
         return false;
     };
-    let Ok(Some(bytes)) =
-        cache.get_secret(crate::totp::yubikey::ACCESS_KEY_KIND, device_id, unix_now())
-    else {
+    let Ok(Some(key)) = cache.get_access_key(device_id, unix_now()) else {
         return false;
     };
-    let Ok(bytes) = <[u8; oath::crypto::ACCESS_KEY_LEN]>::try_from(bytes.as_slice()) else {
-        return false;
-    };
-    session
-        .unlock_with_key(&oath::AccessKey::from_bytes(bytes))
-        .is_ok()
+    session.unlock_with_key(&key).is_ok()
 }
 
 /// `ykman` on PATH: required when a profile's backend is ykman, a mere

@@ -21,7 +21,9 @@ pub fn unix_seconds(now: SystemTime) -> u64 {
 }
 
 /// A TOTP time step: `floor(unix_time / period)` (RFC 6238 §4.2), with the
-/// period it was counted in.
+/// period it was counted in. The one step type of vegas: a code from the key,
+/// from ykman or typed by a person carries one, and the cache records when
+/// it ends ([`TimeStep::end`]), in seconds, whatever its period.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct TimeStep {
     pub index: u64,
@@ -39,6 +41,11 @@ impl TimeStep {
         }
     }
 
+    /// The step containing `time` (times before the epoch count as 0).
+    pub fn at_time(time: std::time::SystemTime, period: u32) -> Self {
+        TimeStep::at(unix_seconds(time), period)
+    }
+
     /// The CALCULATE challenge: the step as 8 bytes big-endian.
     pub fn challenge(self) -> [u8; 8] {
         self.index.to_be_bytes()
@@ -52,6 +59,14 @@ impl TimeStep {
     /// First second after the step.
     pub fn end(self) -> u64 {
         self.start().saturating_add(u64::from(self.period))
+    }
+
+    /// The step after this one, in the same period.
+    pub fn next(self) -> Self {
+        TimeStep {
+            index: self.index.saturating_add(1),
+            period: self.period,
+        }
     }
 }
 

@@ -17,7 +17,7 @@
 use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
 
 use zeroize::Zeroizing;
 
@@ -33,40 +33,21 @@ pub mod race;
 pub mod ykman;
 pub mod yubikey;
 
-/// STS's MFA time step: 30 seconds.
-pub const STEP_SECONDS: u64 = 30;
+/// The period of the codes STS accepts for an MFA device: 30 seconds.
+pub const STS_PERIOD: u32 = 30;
 
 /// How often a typed code may be malformed before the prompt gives up.
 pub const TYPING_TRIES: u32 = 3;
 
-/// A TOTP time step, `floor(unix_time / 30)`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct TimeStep(pub u64);
+pub use crate::oath::TimeStep;
 
-impl TimeStep {
-    pub fn at(time: SystemTime) -> TimeStep {
-        let secs = time
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
-        TimeStep(secs / STEP_SECONDS)
-    }
-
-    pub fn now() -> TimeStep {
-        TimeStep::at(SystemTime::now())
-    }
-
-    /// When this step begins.
-    pub fn start(self) -> SystemTime {
-        UNIX_EPOCH + Duration::from_secs(self.0.saturating_mul(STEP_SECONDS))
-    }
-
-    pub fn next(self) -> TimeStep {
-        TimeStep(self.0.saturating_add(1))
-    }
+/// The 30-second step STS counts in, now: the step of a code typed by a
+/// person or printed by ykman, which say nothing of their own.
+pub fn sts_step_now() -> TimeStep {
+    TimeStep::at_time(SystemTime::now(), STS_PERIOD)
 }
 
-/// An MFA code and the time step it was made for.
+/// An MFA code and the time step it was made for (in its account's period).
 pub struct MfaCode {
     pub digits: Zeroizing<String>,
     pub step: TimeStep,
@@ -91,7 +72,7 @@ impl MfaCode {
         }
         Ok(MfaCode {
             digits: Zeroizing::new(code.to_string()),
-            step: TimeStep::now(),
+            step: sts_step_now(),
         })
     }
 }
@@ -226,6 +207,31 @@ pub fn get_code(
         }
         other => other,
     }
+}
+
+/// Fail at once when no code could be had for `request`: no key to ask
+/// (the backend is `none`) and no way to ask a person. Asks nothing,
+/// touches nothing.
+pub fn ensure_a_way(request: &CodeRequest) -> Result<(), Error> {
+    let typed = match race::TypedWay::find(request) {
+        Ok(_) => return Ok(()),
+        Err(why) => why,
+    };
+    if request.backend != Backend::None {
+        return Ok(());
+    }
+    Err(Error::NoWay {
+        tried: vec![
+            Tried {
+                way: "YubiKey",
+                why: "not used (vegas_yubikey_backend = none)".into(),
+            },
+            Tried {
+                way: "typed code",
+                why: typed,
+            },
+        ],
+    })
 }
 
 /// What the backend's key source came to before any waiting.
@@ -436,10 +442,11 @@ mod tests {
     }
 
     #[test]
-    fn time_steps_are_thirty_seconds() {
-        let t = UNIX_EPOCH + Duration::from_secs(59);
-        assert_eq!(TimeStep::at(t), TimeStep(1));
-        assert_eq!(TimeStep(2).start(), UNIX_EPOCH + Duration::from_secs(60));
+    fn a_given_code_belongs_to_the_current_thirty_second_step() {
+        let before = sts_step_now();
+        let code = MfaCode::given("123456").unwrap();
+        assert_eq!(code.step.period, STS_PERIOD);
+        assert!(code.step.index == before.index || code.step.index == before.index + 1);
     }
 
     #[test]

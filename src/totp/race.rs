@@ -242,7 +242,7 @@ mod tests {
     use super::*;
     use crate::config::Backend;
     use crate::oath::KeySelector;
-    use crate::totp::{PromptWays, TimeStep};
+    use crate::totp::PromptWays;
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::Mutex;
     use std::time::Duration;
@@ -284,7 +284,7 @@ mod tests {
             let answer = self.answer.lock().unwrap().take().unwrap();
             answer.map(|d| MfaCode {
                 digits: Zeroizing::new(d.into()),
-                step: TimeStep::now(),
+                step: crate::totp::sts_step_now(),
             })
         }
         fn cancel(&self) {

@@ -18,7 +18,7 @@ use std::process::{Command, Stdio};
 use zeroize::Zeroizing;
 
 use super::child::{Killable, Pipes};
-use super::{CodeRequest, Error, MfaCode, Source, TimeStep};
+use super::{CodeRequest, Error, MfaCode, Source};
 
 /// What ykman writes on stderr when it waits for a touch.
 const TOUCH_PROMPT: &str = "Touch your YubiKey";
@@ -176,7 +176,7 @@ fn parse_code(stdout: &[u8]) -> Result<MfaCode, Error> {
         .map_err(|_| Error::YkmanFailed("its output is not text".into()))?;
     let mut code =
         MfaCode::given(text.trim()).map_err(|_| Error::YkmanFailed("it printed no code".into()))?;
-    code.step = TimeStep::now();
+    code.step = super::sts_step_now();
     Ok(code)
 }
 

@@ -20,11 +20,6 @@ use crate::oath::{self, AccessKey, Account, AccountId, KeyInfo, PcscTransport, S
 use crate::platform::unix_now;
 use crate::ui::Ui;
 
-/// The cache's name for OATH access keys (`Cache::put_secret` kind).
-pub const ACCESS_KEY_KIND: &str = "oath-access-key";
-/// How long an access key is kept once the password was typed.
-pub const ACCESS_KEY_LIFETIME_SECONDS: i64 = 12 * 60 * 60;
-
 /// A YubiKey opened and unlocked, with the account found.
 pub struct YubiKey {
     account: Account,
@@ -69,10 +64,10 @@ impl YubiKey {
             .ok_or(Error::Cancelled)?;
         let at = SystemTime::now();
         let code = session.calculate(&self.account, at)?;
+        // An HOTP account has no step: take STS's current one.
         let step = code
             .step
-            .map(|s| TimeStep(s.index))
-            .unwrap_or_else(|| TimeStep::at(at));
+            .unwrap_or_else(|| TimeStep::at_time(at, super::STS_PERIOD));
         Ok(MfaCode {
             digits: Zeroizing::new(code.expose().to_string()),
             step,
@@ -158,12 +153,8 @@ fn unlock(
 }
 
 fn cached_access_key(cache: &Cache, device_id: &str) -> Option<AccessKey> {
-    match cache.get_secret(ACCESS_KEY_KIND, device_id, unix_now()) {
-        Ok(Some(bytes)) => {
-            let bytes: [u8; oath::crypto::ACCESS_KEY_LEN] = bytes.as_slice().try_into().ok()?;
-            Some(AccessKey::from_bytes(bytes))
-        }
-        Ok(None) => None,
+    match cache.get_access_key(device_id, unix_now()) {
+        Ok(key) => key,
         Err(e) => {
             tracing::debug!("cannot read the cached access key: {e}");
             None
@@ -172,20 +163,16 @@ fn cached_access_key(cache: &Cache, device_id: &str) -> Option<AccessKey> {
 }
 
 fn remember_access_key(cache: &Cache, device_id: &str, key: &AccessKey, ui: &dyn Ui) {
-    let now = unix_now();
-    let expires_at = now.saturating_add(ACCESS_KEY_LIFETIME_SECONDS);
-    if let Err(e) = cache.put_secret(ACCESS_KEY_KIND, device_id, key.expose(), expires_at, now) {
+    if let Err(e) = cache.put_access_key(device_id, key, unix_now()) {
         ui.warn(&format!(
             "cannot keep the OATH access key in the cache (the password will be asked again): {e}"
         ));
     }
 }
 
-/// Replace the refused key with one that has already expired: a miss from
-/// now on, purged with the next write.
+/// Drop the key the card refused.
 fn forget_access_key(cache: &Cache, device_id: &str, ui: &dyn Ui) {
-    let now = unix_now();
-    if let Err(e) = cache.put_secret(ACCESS_KEY_KIND, device_id, &[], now, now) {
+    if let Err(e) = cache.forget_access_key(device_id) {
         ui.warn(&format!(
             "cannot drop the old OATH access key from the cache: {e}"
         ));
