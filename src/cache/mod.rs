@@ -23,6 +23,7 @@ use sha2::{Digest, Sha256};
 mod crypto;
 mod files;
 mod identity;
+pub mod inspect;
 mod lock;
 mod schema;
 mod store;
