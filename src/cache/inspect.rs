@@ -35,6 +35,9 @@ const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
 /// format versions, both 2 in WAL mode).
 const HEADER_LEN: usize = 100;
 const WAL_FORMAT_OFFSETS: [usize; 2] = [18, 19];
+/// The schema version this vegas writes ([`Database::OtherVersion`] is any
+/// other).
+pub const CURRENT_SCHEMA: i32 = schema::SCHEMA_VERSION;
 /// Mode bits that let anyone but the owner in.
 const OTHERS: u32 = 0o077;
 
@@ -42,6 +45,8 @@ const OTHERS: u32 = 0o077;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Inspection {
     pub dir: PathBuf,
+    /// The user the cache must belong to (this process's effective uid).
+    pub uid: u32,
     pub place: Place,
 }
 
@@ -190,6 +195,7 @@ pub fn inspect_with_identity(
 ) -> Inspection {
     Inspection {
         dir: dir.to_path_buf(),
+        uid: super::files::effective_uid(),
         place: look_at_dir(dir, identity, now),
     }
 }
@@ -206,7 +212,8 @@ pub fn remembered_secret(dir: &Path, kind: &str, id: &str, now: i64) -> Result<R
         Opened::Database { conn, .. } => conn,
         Opened::EmptyFile | Opened::NotADatabase(_) => return Ok(Remembered::None),
     };
-    if schema::inspect(&conn).map_err(|e| sqlite_error(&db, "read the schema", e))? != Shape::Current
+    if schema::inspect(&conn).map_err(|e| sqlite_error(&db, "read the schema", e))?
+        != Shape::Current
     {
         return Ok(Remembered::None);
     }
@@ -372,7 +379,10 @@ fn read_contents(
             secrets.push((kind.clone(), RowCounts::default()));
         }
         if let Some((_, counts)) = secrets.last_mut() {
-            let address = RowAddress::Secret { kind: &kind, id: &id };
+            let address = RowAddress::Secret {
+                kind: &kind,
+                id: &id,
+            };
             counts.count(keys_ref, address, expires_at, &sealed, now);
         }
     }
@@ -420,7 +430,10 @@ fn count_all_rows(conn: &Connection) -> rusqlite::Result<u64> {
 
 /// What opening the file read-only gave.
 enum Opened {
-    Database { conn: Connection, wal: bool },
+    Database {
+        conn: Connection,
+        wal: bool,
+    },
     /// A file of zero bytes (SQLite would call it an empty database).
     EmptyFile,
     /// The file is not an SQLite database: why.

@@ -81,7 +81,9 @@ fn filled_cache() -> tempfile::TempDir {
     cache
         .put_secret("oath-access-key", "dev1", &[7; 16], NOW + HOUR, NOW)
         .unwrap();
-    cache.record_step("arn:aws:iam::111111111111:mfa/alice", 5, NOW).unwrap();
+    cache
+        .record_step("arn:aws:iam::111111111111:mfa/alice", 5, NOW)
+        .unwrap();
     // Last, and written "an hour ago", so that no later write purges it.
     cache
         .put(&old, &meta("old"), &credentials(NOW - 10), NOW - HOUR)
@@ -112,7 +114,9 @@ fn a_current_cache_is_counted_row_by_row_without_a_change() {
         panic!()
     };
     assert_eq!(*mode, 0o700);
-    assert!(files.iter().any(|f| f.name == DB_FILE_NAME && f.mode == 0o600));
+    assert!(files
+        .iter()
+        .any(|f| f.name == DB_FILE_NAME && f.mode == 0o600));
 }
 
 #[test]
@@ -193,10 +197,7 @@ fn another_programs_database_is_foreign() {
         .unwrap();
     drop(conn);
     let found = inspect_unchanged(tmp.path(), identity());
-    assert_eq!(
-        *database(&found),
-        Database::Foreign { application_id: 42 }
-    );
+    assert_eq!(*database(&found), Database::Foreign { application_id: 42 });
 }
 
 #[test]

@@ -24,7 +24,10 @@ pub enum AccountProbe<T: Transport = PcscTransport> {
     },
     /// The key holds no account with that id; `accounts` is what it holds
     /// (hidden ones included).
-    NotFound { key: KeyInfo, accounts: Vec<Account> },
+    NotFound {
+        key: KeyInfo,
+        accounts: Vec<Account>,
+    },
     /// The applet has a password, and no access key was at hand or the one
     /// at hand was refused (`refused`; the applet is selected afresh, as a
     /// refused VALIDATE may end the card's challenge).

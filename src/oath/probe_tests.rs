@@ -90,7 +90,8 @@ fn a_locked_key_without_an_access_key_is_reported_without_a_list() {
     .unwrap();
     assert!(
         matches!(probe, AccountProbe::Locked { refused: false, .. }),
-        "{}", what(&probe)
+        "{}",
+        what(&probe)
     );
     assert_eq!(asked_for.as_deref(), Some("ZoQN2hVOihE8Md0K0y9/Og"));
     drop(probe);
@@ -114,7 +115,8 @@ fn a_refused_access_key_is_reported_and_the_applet_selected_again() {
     .unwrap();
     assert!(
         matches!(probe, AccountProbe::Locked { refused: true, .. }),
-        "{}", what(&probe)
+        "{}",
+        what(&probe)
     );
     drop(probe);
     card.assert_done();
