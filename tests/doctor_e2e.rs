@@ -694,9 +694,9 @@ fn doctor_leaves_the_cache_alone(world: &World, case: &str) -> (i32, serde_json:
     assert!(before.len() > 1, "{case}: a cache to look at");
     let (code, report) = doctor_json(world, &["--offline"], &[]);
     let after = snapshot(&world.cache_dir());
-    let changed: Vec<&String> = before
-        .keys()
-        .chain(after.keys())
+    let names: std::collections::BTreeSet<&String> = before.keys().chain(after.keys()).collect();
+    let changed: Vec<&String> = names
+        .into_iter()
         .filter(|name| before.get(*name) != after.get(*name))
         .collect();
     assert!(changed.is_empty(), "{case}: doctor changed {changed:?}");
@@ -712,23 +712,27 @@ fn set_mode(path: &Path, mode: u32) {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
 }
 
-/// Regression (issue 11, bug 4): doctor opened the cache with `Cache::open`,
-/// which rebuilt an older schema (dropping its TOTP step records), set a
-/// damaged file aside and tightened modes. It must report each and change
-/// nothing.
-#[test]
-fn doctor_reports_an_old_damaged_or_open_cache_and_changes_nothing() {
+/// A world whose cache holds what one `vegas assume` left: a credential
+/// and the TOTP step it used.
+fn world_with_a_warm_cache() -> World {
     let world = World::new();
     let out = run(world.vegas(&["assume", "--profile", "admin"]));
     assert!(out.status.success(), "{}", stderr(&out));
-
-    // (a) A cache of an older schema, with a step record.
     let conn = rusqlite::Connection::open(db_path(&world)).unwrap();
     let steps: i64 = conn
         .query_row("SELECT count(*) FROM mfa_devices", [], |r| r.get(0))
         .unwrap();
     assert_eq!(steps, 1, "assume recorded the step it used");
-    conn.execute_batch("PRAGMA user_version = 0").unwrap();
+    world
+}
+
+/// Regression (issue 11, bug 4): doctor opened the cache with `Cache::open`,
+/// which rebuilt a cache of an older schema, dropping its TOTP step records.
+#[test]
+fn doctor_reports_an_older_schema_and_keeps_its_step_records() {
+    let world = world_with_a_warm_cache();
+    let conn = rusqlite::Connection::open(db_path(&world)).unwrap();
+    conn.pragma_update(None, "user_version", 0).unwrap();
     drop(conn);
     let (code, c) = doctor_leaves_the_cache_alone(&world, "older schema");
     assert_eq!(code, 0, "{c}");
@@ -738,9 +742,24 @@ fn doctor_reports_an_old_damaged_or_open_cache_and_changes_nothing() {
         detail.contains("older vegas") && detail.contains("last TOTP step of 1 MFA device"),
         "{c}"
     );
+}
 
-    // (c) The database open to group and others (in a closed directory).
-    conn_set_version(&world, 1);
+/// Regression (issue 11, bug 4): doctor set a damaged database aside.
+#[test]
+fn doctor_reports_a_damaged_database_and_leaves_it_in_place() {
+    let world = world_with_a_warm_cache();
+    std::fs::write(db_path(&world), b"not a database at all").unwrap();
+    let (code, c) = doctor_leaves_the_cache_alone(&world, "damaged");
+    assert_eq!(code, 0, "{c}");
+    assert_eq!(c["level"], "warn", "{c}");
+    assert!(c["detail"].as_str().unwrap().contains("damaged"), "{c}");
+}
+
+/// Regression (issue 11, bug 4): doctor tightened a database file open to
+/// group and others (in a closed directory, which it did not look past).
+#[test]
+fn doctor_reports_a_database_open_to_others_and_leaves_its_mode() {
+    let world = world_with_a_warm_cache();
     set_mode(&db_path(&world), 0o644);
     let (code, c) = doctor_leaves_the_cache_alone(&world, "open file");
     assert_eq!(code, 1, "{c}");
@@ -750,24 +769,17 @@ fn doctor_reports_an_old_damaged_or_open_cache_and_changes_nothing() {
         c["fix"].as_str().unwrap(),
         format!("chmod 600 {}", db_path(&world).display())
     );
-    // … and in an open directory too.
+    // … and in a directory open to the group too: both named, neither changed.
     set_mode(&world.cache_dir(), 0o750);
+    let (code, report) = doctor_json(&world, &["--offline"], &[]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        failed(&report),
+        ["cache directory", "cache database"],
+        "{report:#?}"
+    );
     let (code, _) = doctor_leaves_the_cache_alone(&world, "open directory and file");
     assert_eq!(code, 1);
-    set_mode(&world.cache_dir(), 0o700);
-    set_mode(&db_path(&world), 0o600);
-
-    // (b) A damaged database.
-    std::fs::write(db_path(&world), b"not a database at all").unwrap();
-    let (code, c) = doctor_leaves_the_cache_alone(&world, "damaged");
-    assert_eq!(code, 0, "{c}");
-    assert_eq!(c["level"], "warn", "{c}");
-    assert!(c["detail"].as_str().unwrap().contains("damaged"), "{c}");
-}
-
-fn conn_set_version(world: &World, version: i32) {
-    let conn = rusqlite::Connection::open(db_path(world)).unwrap();
-    conn.pragma_update(None, "user_version", version).unwrap();
 }
 
 /// Regression (issue 11, bug 4): with a password-protected key, doctor read
