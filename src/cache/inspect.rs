@@ -162,7 +162,7 @@ pub struct RowCounts {
 /// A secret looked up without touching the cache.
 pub enum Remembered {
     /// No row.
-    None,
+    Absent,
     /// A row past its expiry.
     Expired,
     /// A row this machine's keys do not open.
@@ -173,7 +173,7 @@ pub enum Remembered {
 impl std::fmt::Debug for Remembered {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
-            Remembered::None => "None",
+            Remembered::Absent => "Absent",
             Remembered::Expired => "Expired",
             Remembered::Unreadable => "Unreadable",
             Remembered::Present(_) => "Present(<redacted>)",
@@ -206,16 +206,16 @@ pub fn remembered_secret(dir: &Path, kind: &str, id: &str, now: i64) -> Result<R
     let keys = RowKeys::derive(&MachineIdentity::current()?)?;
     let db = dir.join(DB_FILE_NAME);
     if fs::symlink_metadata(&db).is_err() {
-        return Ok(Remembered::None);
+        return Ok(Remembered::Absent);
     }
     let conn = match open_read_only(&db)? {
         Opened::Database { conn, .. } => conn,
-        Opened::EmptyFile | Opened::NotADatabase(_) => return Ok(Remembered::None),
+        Opened::EmptyFile | Opened::NotADatabase(_) => return Ok(Remembered::Absent),
     };
     if schema::inspect(&conn).map_err(|e| sqlite_error(&db, "read the schema", e))?
         != Shape::Current
     {
-        return Ok(Remembered::None);
+        return Ok(Remembered::Absent);
     }
     let row = conn
         .query_row(
@@ -226,7 +226,7 @@ pub fn remembered_secret(dir: &Path, kind: &str, id: &str, now: i64) -> Result<R
         .optional()
         .map_err(|e| sqlite_error(&db, "read a cached secret", e))?;
     let Some((expires_at, sealed)) = row else {
-        return Ok(Remembered::None);
+        return Ok(Remembered::Absent);
     };
     if expires_at <= now {
         return Ok(Remembered::Expired);

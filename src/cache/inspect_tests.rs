@@ -270,11 +270,11 @@ fn a_remembered_secret_that_does_not_open_is_reported_and_kept() {
     assert!(matches!(look("good"), Remembered::Present(key) if *key == [1; 16]));
     assert!(matches!(look("old"), Remembered::Expired));
     assert!(matches!(look("stale"), Remembered::Unreadable));
-    assert!(matches!(look("none"), Remembered::None));
+    assert!(matches!(look("none"), Remembered::Absent));
     assert_eq!(snapshot(tmp.path()), before);
     let empty = tempfile::tempdir().unwrap();
     assert!(matches!(
         remembered_secret(empty.path(), "oath-access-key", "good", now).unwrap(),
-        Remembered::None
+        Remembered::Absent
     ));
 }
