@@ -34,7 +34,8 @@ pub enum Command {
     #[command(subcommand)]
     Config(ConfigCommand),
     /// Check the whole chain (config, YubiKey, ykman, prompt, cache, STS)
-    /// and say what is wrong and how to fix it. Exit 1 when a check fails.
+    /// and say what is wrong and how to fix it. Exit 1 when a check fails
+    /// (a warning, such as a missing fallback, does not).
     Doctor {
         /// Check only this profile (default: every vegas profile).
         #[arg(long, short = 'p')]
@@ -42,7 +43,8 @@ pub enum Command {
         /// Skip the checks that need the network (STS reachable).
         #[arg(long)]
         offline: bool,
-        /// Machine-readable output: [{check, ok, detail, fix}].
+        /// Machine-readable output: [{check, level, ok, detail, fix}], level
+        /// one of ok, warn, fail.
         #[arg(long)]
         json: bool,
     },

@@ -278,7 +278,10 @@ fn missing_source_keys_are_named() {
     let out = run(world.vegas(&["assume", "--profile", "admin"]));
     let err = assert_clean_failure(&out);
     assert!(err.contains("'src'"), "{err}");
-    assert!(err.contains("aws_access_key_id"), "names the missing keys: {err}");
+    assert!(
+        err.contains("aws_access_key_id"),
+        "names the missing keys: {err}"
+    );
 }
 
 /// Issue #11, bug 1: a call that cannot be signed must not cost a touch.

@@ -352,14 +352,18 @@ fn open_cache_directory_is_reported_and_left_alone() {
     assert_eq!(mode, 0o777, "the doctor only looks");
 }
 
+/// With no key to give a code, no terminal and `--no-gui`, no code can be
+/// had at all: the prompt check fails (beside the missing key).
 #[test]
 fn no_terminal_and_no_gui_means_nowhere_to_type_a_code() {
-    let world = World::new();
-    let report = assert_fails_only(&world, &["--no-gui"], &[], &["code prompt"]);
+    let mut world = World::new();
+    world.card.take().expect("a card").remove();
+    let report = assert_fails_only(&world, &["--no-gui"], &[], &["YubiKeys", "code prompt"]);
     assert!(
         fix_of(&report, "code prompt").contains("terminal"),
         "{report:#?}"
     );
+    assert_eq!(check(&report, "code prompt")["level"], "fail");
 
     // The same in plain text: a FAIL line, its fix, and the error on stderr.
     let mut cmd = world.vegas(&["--no-gui", "doctor"]);
@@ -381,10 +385,53 @@ fn no_terminal_and_no_gui_means_nowhere_to_type_a_code() {
     );
     let err = stderr(&out);
     assert!(
-        err.contains("vegas: 1 of ") && err.contains("checks failed"),
+        err.contains("vegas: 2 of ") && err.contains("checks failed"),
         "{err}"
     );
     assert!(err.contains("hint: "), "{err}");
+}
+
+/// Regression (issue 11, bug 5): a working key and account on a box with no
+/// terminal and no GUI (a CI runner) made doctor exit 1 on "code prompt".
+/// A missing fallback is a warning; the exit status is 0.
+#[test]
+fn a_working_key_without_terminal_or_gui_is_a_warning_not_a_failure() {
+    let world = World::new();
+    let (code, report) = doctor_json(&world, &["--no-gui", "--offline"], &[]);
+    assert_eq!(code, 0, "{report:#?}");
+    assert!(failed(&report).is_empty(), "{report:#?}");
+    let prompt = check(&report, "code prompt");
+    assert_eq!(prompt["level"], "warn", "{prompt}");
+    assert_eq!(prompt["ok"], true, "{prompt}");
+    assert!(
+        prompt["detail"]
+            .as_str()
+            .unwrap()
+            .contains("the YubiKey gives the codes"),
+        "{prompt}"
+    );
+    assert!(!fix_of(&report, "code prompt").is_empty(), "{prompt}");
+
+    // No display at all (no --no-gui): the same warning, in plain text.
+    let mut cmd = world.vegas(&["doctor", "--offline"]);
+    cmd.env_remove("DISPLAY").env_remove("WAYLAND_DISPLAY");
+    let out = run(cmd);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}\n{}", stderr(&out));
+    assert!(
+        text.contains("warn code prompt: no terminal, and no GUI dialog"),
+        "{text}"
+    );
+    assert!(
+        text.contains("     fix: run vegas from a terminal"),
+        "{text}"
+    );
+    assert!(!text.contains("FAIL"), "{text}");
+    assert!(
+        text.contains(" checks: ") && text.ends_with(" passed, 1 warning.\n"),
+        "{text}"
+    );
+    assert!(stderr(&out).is_empty(), "{}", stderr(&out));
 }
 
 #[test]
@@ -601,4 +648,184 @@ fn a_role_chain_has_its_keys_checked_at_the_long_term_source() {
         fix_of(&report, "profile hop2: source credentials").contains("[src]"),
         "{report:#?}"
     );
+}
+
+// ---- bug 4: the doctor only looks at the cache -----------------------------
+
+/// Every file under the cache directory (the directory too): its bytes,
+/// mode, size and modification time.
+type Snapshot = std::collections::BTreeMap<String, (Vec<u8>, u32, u64, i64, i64)>;
+
+fn snapshot(dir: &Path) -> Snapshot {
+    use std::os::unix::fs::MetadataExt;
+    fn walk(root: &Path, path: &Path, into: &mut Snapshot) {
+        let meta = std::fs::symlink_metadata(path).unwrap();
+        let name = path.strip_prefix(root).unwrap().display().to_string();
+        let bytes = if meta.is_file() {
+            std::fs::read(path).unwrap()
+        } else {
+            Vec::new()
+        };
+        into.insert(
+            name,
+            (
+                bytes,
+                meta.mode(),
+                meta.len(),
+                meta.mtime(),
+                meta.mtime_nsec(),
+            ),
+        );
+        if meta.is_dir() {
+            for entry in std::fs::read_dir(path).unwrap() {
+                walk(root, &entry.unwrap().path(), into);
+            }
+        }
+    }
+    let mut files = Snapshot::new();
+    walk(dir, dir, &mut files);
+    files
+}
+
+/// `vegas doctor --json` in `world`, asserting that the cache directory is
+/// exactly as it was; returns the report's "cache database" check.
+fn doctor_leaves_the_cache_alone(world: &World, case: &str) -> (i32, serde_json::Value) {
+    let before = snapshot(&world.cache_dir());
+    assert!(before.len() > 1, "{case}: a cache to look at");
+    let (code, report) = doctor_json(world, &["--offline"], &[]);
+    let after = snapshot(&world.cache_dir());
+    let names: std::collections::BTreeSet<&String> = before.keys().chain(after.keys()).collect();
+    let changed: Vec<&String> = names
+        .into_iter()
+        .filter(|name| before.get(*name) != after.get(*name))
+        .collect();
+    assert!(changed.is_empty(), "{case}: doctor changed {changed:?}");
+    (code, check(&report, "cache database").clone())
+}
+
+fn db_path(world: &World) -> std::path::PathBuf {
+    world.cache_dir().join("vegas.db")
+}
+
+fn set_mode(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// A world whose cache holds what one `vegas assume` left: a credential
+/// and the TOTP step it used.
+fn world_with_a_warm_cache() -> World {
+    let world = World::new();
+    let out = run(world.vegas(&["assume", "--profile", "admin"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let conn = rusqlite::Connection::open(db_path(&world)).unwrap();
+    let steps: i64 = conn
+        .query_row("SELECT count(*) FROM mfa_devices", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(steps, 1, "assume recorded the step it used");
+    world
+}
+
+/// Regression (issue 11, bug 4): doctor opened the cache with `Cache::open`,
+/// which rebuilt a cache of an older schema, dropping its TOTP step records.
+#[test]
+fn doctor_reports_an_older_schema_and_keeps_its_step_records() {
+    let world = world_with_a_warm_cache();
+    let conn = rusqlite::Connection::open(db_path(&world)).unwrap();
+    conn.pragma_update(None, "user_version", 0).unwrap();
+    drop(conn);
+    let (code, c) = doctor_leaves_the_cache_alone(&world, "older schema");
+    assert_eq!(code, 0, "{c}");
+    assert_eq!(c["level"], "warn", "{c}");
+    let detail = c["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("older vegas") && detail.contains("last TOTP step of 1 MFA device"),
+        "{c}"
+    );
+}
+
+/// Regression (issue 11, bug 4): doctor set a damaged database aside.
+#[test]
+fn doctor_reports_a_damaged_database_and_leaves_it_in_place() {
+    let world = world_with_a_warm_cache();
+    std::fs::write(db_path(&world), b"not a database at all").unwrap();
+    let (code, c) = doctor_leaves_the_cache_alone(&world, "damaged");
+    assert_eq!(code, 0, "{c}");
+    assert_eq!(c["level"], "warn", "{c}");
+    assert!(c["detail"].as_str().unwrap().contains("damaged"), "{c}");
+}
+
+/// Regression (issue 11, bug 4): doctor tightened a database file open to
+/// group and others (in a closed directory, which it did not look past).
+#[test]
+fn doctor_reports_a_database_open_to_others_and_leaves_its_mode() {
+    let world = world_with_a_warm_cache();
+    set_mode(&db_path(&world), 0o644);
+    let (code, c) = doctor_leaves_the_cache_alone(&world, "open file");
+    assert_eq!(code, 1, "{c}");
+    assert_eq!(c["level"], "fail", "{c}");
+    assert!(c["detail"].as_str().unwrap().contains("0644"), "{c}");
+    assert_eq!(
+        c["fix"].as_str().unwrap(),
+        format!("chmod 600 {}", db_path(&world).display())
+    );
+    // … and in a directory open to the group too: both named, neither changed.
+    set_mode(&world.cache_dir(), 0o750);
+    let (code, report) = doctor_json(&world, &["--offline"], &[]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        failed(&report),
+        ["cache directory", "cache database"],
+        "{report:#?}"
+    );
+    let (code, _) = doctor_leaves_the_cache_alone(&world, "open directory and file");
+    assert_eq!(code, 1);
+}
+
+/// Regression (issue 11, bug 4): with a password-protected key, doctor read
+/// the remembered OATH access key through `Cache::get_secret`, which deletes
+/// a row that no longer opens. It must count such rows (and expired ones)
+/// and leave them.
+#[test]
+fn doctor_reports_access_keys_that_do_not_open_or_expired_and_keeps_them() {
+    let world = World::with(
+        CardSetup {
+            password: Some("open sesame".into()),
+            ..Default::default()
+        },
+        sts_config(),
+    );
+    let out = run(world.vegas(&["oath", "keys", "--json"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let keys: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let device_id = keys[0]["device_id"].as_str().unwrap().to_string();
+
+    let now = unix_now() as i64;
+    let elsewhere = vegas::cache::MachineIdentity::new("another-boot", "another-host", 4242);
+    let (cache, _) =
+        vegas::cache::Cache::open_with_identity(&world.cache_dir(), elsewhere).unwrap();
+    cache
+        .put_access_key(
+            &device_id,
+            &vegas::oath::AccessKey::from_bytes([7; 16]),
+            now,
+        )
+        .unwrap();
+    cache
+        .put_access_key(
+            "retired-key",
+            &vegas::oath::AccessKey::from_bytes([8; 16]),
+            now - vegas::cache::ACCESS_KEY_LIFETIME - 60,
+        )
+        .unwrap();
+    drop(cache);
+
+    let (code, c) = doctor_leaves_the_cache_alone(&world, "access keys");
+    assert_eq!(code, 0, "{c}");
+    let detail = c["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("1 OATH access key(s) unreadable here"),
+        "{c}"
+    );
+    assert!(detail.contains("1 expired OATH access key(s)"), "{c}");
 }

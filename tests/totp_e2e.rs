@@ -468,9 +468,16 @@ fn no_way_to_get_a_code_fails_at_once_even_right_after_a_step_was_used() {
     let (out, elapsed) = run(&mut cmd);
     let err = assert_clean_failure(&out);
     assert!(err.contains("no way to get an MFA code"), "{err}");
-    assert!(!err.contains("Waiting"), "no wait for a fresh step first: {err}");
+    assert!(
+        !err.contains("Waiting"),
+        "no wait for a fresh step first: {err}"
+    );
     assert!(elapsed < 5 * SECOND, "took {elapsed:?}");
-    assert_eq!(world.sts.count(&Action::AssumeRole), 1, "only the first call");
+    assert_eq!(
+        world.sts.count(&Action::AssumeRole),
+        1,
+        "only the first call"
+    );
 }
 
 #[test]

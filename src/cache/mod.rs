@@ -11,6 +11,9 @@
 //!   lock per MFA device, so parallel processes produce one touch and one STS
 //!   call, and a killed process never leaves a stale lock.
 //!
+//! * [`inspect`] is the read-only look `vegas doctor` takes: directory,
+//!   modes, schema and rows, without repairing anything.
+//!
 //! The cache knows nothing about STS; `assume` composes the two.
 
 use std::borrow::Cow;
@@ -23,6 +26,7 @@ use sha2::{Digest, Sha256};
 mod crypto;
 mod files;
 mod identity;
+pub mod inspect;
 mod lock;
 mod schema;
 mod secrets;

@@ -165,7 +165,7 @@ fn retry_while_busy<T>(mut step: impl FnMut() -> rusqlite::Result<T>) -> rusqlit
     }
 }
 
-fn table_names(conn: &Connection) -> rusqlite::Result<Vec<String>> {
+pub(crate) fn table_names(conn: &Connection) -> rusqlite::Result<Vec<String>> {
     let mut stmt = conn.prepare(
         "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
     )?;

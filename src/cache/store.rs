@@ -433,7 +433,7 @@ impl Cache {
     }
 }
 
-fn read_sealed(row: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, SealedRow)> {
+pub(super) fn read_sealed(row: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, SealedRow)> {
     Ok((
         row.get(0)?,
         SealedRow {
@@ -619,7 +619,7 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
 }
 
 /// `file:<percent-encoded path>?immutable=1`.
-fn immutable_uri(db: &Path) -> String {
+pub(super) fn immutable_uri(db: &Path) -> String {
     use std::fmt::Write;
     let mut uri = String::from("file:");
     for &byte in db.as_os_str().as_bytes() {

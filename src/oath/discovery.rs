@@ -107,6 +107,17 @@ pub fn find_keys(selector: &KeySelector) -> Result<Vec<OpenKey>, Error> {
     Ok(keys)
 }
 
+/// The names of the readers pcscd knows, YubiKeys first: whether PC/SC
+/// works at all, before any card is spoken to (for `vegas doctor`).
+pub fn readers() -> Result<Vec<String>, Error> {
+    let context = pcsc::Context::establish(pcsc::Scope::User)
+        .map_err(|e| pcsc_error(e, "", "connecting to pcscd"))?;
+    Ok(list_readers(&context)?
+        .iter()
+        .map(|r| r.to_string_lossy().into_owned())
+        .collect())
+}
+
 /// The reader names, YubiKeys first (otherwise in PC/SC's order).
 fn list_readers(context: &pcsc::Context) -> Result<Vec<CString>, Error> {
     let mut readers = context

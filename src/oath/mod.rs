@@ -16,6 +16,7 @@ pub mod crypto;
 pub mod device;
 pub mod discovery;
 pub mod pcsc;
+pub mod probe;
 pub mod session;
 pub mod tlv;
 pub mod transport;

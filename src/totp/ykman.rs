@@ -30,6 +30,52 @@ pub fn program() -> Option<PathBuf> {
     crate::platform::find_program("ykman")
 }
 
+/// How long `ykman --version` may take.
+const VERSION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The first line of `program --version` (e.g. "YubiKey Manager (ykman)
+/// version: 5.9.2"), waiting at most [`VERSION_TIMEOUT`]: whether the ykman
+/// found runs at all, for `vegas doctor`. Touches no key.
+pub fn version(program: &std::path::Path) -> Result<String, Error> {
+    let mut child = Command::new(program)
+        .arg("--version")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(Error::YkmanSpawn)?;
+    let deadline = std::time::Instant::now() + VERSION_TIMEOUT;
+    loop {
+        match child.try_wait().map_err(Error::YkmanSpawn)? {
+            Some(_) => break,
+            None if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            None => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(Error::YkmanFailed(format!(
+                    "`ykman --version` gave no answer within {} s",
+                    VERSION_TIMEOUT.as_secs()
+                )));
+            }
+        }
+    }
+    let output = child.wait_with_output().map_err(Error::YkmanSpawn)?;
+    if !output.status.success() {
+        return Err(Error::YkmanFailed(format!(
+            "`ykman --version` exited with {}",
+            output.status
+        )));
+    }
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .next()
+        .map(|line| line.trim().to_string())
+        .filter(|line| !line.is_empty())
+        .ok_or_else(|| Error::YkmanFailed("`ykman --version` printed nothing".into()))
+}
+
 /// One `ykman … oath accounts code --single LABEL` run as a [`Source`].
 pub struct Ykman {
     label: String,
