@@ -7,7 +7,7 @@
 //! Each case is `tests/cmd/NAME.toml` (the arguments, the exit status, the
 //! files it starts from) with `NAME.stdout` and `NAME.stderr` beside it; the
 //! format is trycmd's (<https://docs.rs/trycmd>). `[..]` in an expected file
-//! matches anything up to the end of the line (used for times relative to now).
+//! matches any text within its line (used for times relative to now).
 //!
 //! Run them with `cargo test --test cli` (plain `cargo test` and `scripts/test`
 //! run them too). After a deliberate change of output, regenerate the
@@ -16,6 +16,11 @@
 //! ```text
 //! TRYCMD=overwrite cargo test --test cli
 //! ```
+//!
+//! It keeps the `[..]` already in an expected file; a file written from
+//! scratch has none, so put them back where times are relative to now. A new
+//! case: write NAME.toml, create NAME.stdout and NAME.stderr empty (trycmd
+//! checks, and overwrites, only the files that exist), then regenerate.
 //!
 //! Every case runs in a sandbox (a fresh temporary directory, a copy of the
 //! `fixtures/cli/…` directory named by `fs.base` when there is one) and with
