@@ -5,11 +5,11 @@
 
 mod support;
 
-use std::path::PathBuf;
 use std::time::Duration;
 use support::card::{Account, Algorithm, TouchResponse, VirtualYubiKey};
 use support::pcscd::Pcscd;
 use support::run::{run_timed, Run};
+use support::venv::venv_bin;
 
 // ---------------------------------------------------------------------------
 // The card alone: code arithmetic and APDU details ykman does not exercise.
@@ -126,21 +126,6 @@ fn a_locked_card_refuses_everything_but_select_validate_and_reset() {
 // ---------------------------------------------------------------------------
 // ykman against the card behind a private pcscd.
 
-fn ykman_program() -> PathBuf {
-    if let Some(path) = std::env::var_os("VEGAS_YKMAN") {
-        return PathBuf::from(path);
-    }
-    let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/ykman");
-    if venv.is_file() {
-        return venv;
-    }
-    std::env::var_os("PATH")
-        .and_then(|path| std::env::split_paths(&path).map(|dir| dir.join("ykman")).find(|p| p.is_file()))
-        .unwrap_or_else(|| {
-            panic!("ykman not found: set VEGAS_YKMAN or install yubikey-manager in .venv (scripts/test does)")
-        })
-}
-
 /// ykman on reader slot 0 of `pcscd`, with a private HOME (no remembered passwords).
 struct Ykman {
     pcscd: Pcscd,
@@ -160,7 +145,7 @@ impl Ykman {
     }
 
     fn run_raw(&self, args: &[&str]) -> Run {
-        let mut command = self.pcscd.command(ykman_program());
+        let mut command = self.pcscd.command(venv_bin("ykman"));
         command
             .args(args)
             .env("HOME", self.home.path())

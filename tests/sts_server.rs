@@ -6,6 +6,9 @@
 #[allow(dead_code)]
 #[path = "support/sts.rs"]
 mod sts;
+// Only the virtualenv lookup of `support`, for boto3.
+#[path = "support/venv.rs"]
+mod venv;
 
 use std::process::Command;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -105,7 +108,7 @@ fn boto3(sts: &StrictSts, key: &str, secret: &str, max_attempts: u32, calls: Val
         "url": sts.url(), "key": key, "secret": secret, "totp_secret": MFA_SECRET,
         "max_attempts": max_attempts, "calls": calls,
     });
-    let mut command = Command::new("/work/main/.venv/bin/python");
+    let mut command = Command::new(venv::venv_bin("python"));
     command.arg("-c").arg(BOTO3_SCRIPT).arg(spec.to_string());
     for (name, _) in std::env::vars_os() {
         if name.to_string_lossy().starts_with("AWS_") {

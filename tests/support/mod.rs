@@ -6,4 +6,5 @@ pub mod card;
 pub mod pcscd;
 pub mod run;
 pub mod sts;
+pub mod venv;
 pub mod world;

@@ -11,6 +11,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use super::card::{Account, CardHandle, TouchResponse, VirtualYubiKey};
 use super::pcscd::{InsertedCard, Pcscd};
 use super::sts::{RoleConfig, StrictSts, StsConfig};
+pub use super::venv::venv_bin;
 
 pub const SOURCE_KEY_ID: &str = "AKIAVEGASTESTSOURCE1";
 pub const SOURCE_SECRET: &str = "vegas/test/source/secret/key/0123456789ab";
@@ -303,18 +304,6 @@ pub fn default_config(sts_url: &str) -> String {
 
 pub fn vegas_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_vegas"))
-}
-
-/// A program of the pinned virtualenv (`scripts/test` creates it in .venv).
-pub fn venv_bin(program: &str) -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let path = root.join(".venv/bin").join(program);
-    assert!(
-        path.exists(),
-        "{} is missing: run scripts/test, which creates the virtualenv",
-        path.display()
-    );
-    path
 }
 
 pub fn unix_now() -> u64 {
