@@ -103,13 +103,10 @@ fn prepare_cache(dir: &Path) {
             .unwrap();
     }
     let session = files.resolve("session-admin").unwrap();
-    let secret = serde_json::to_vec(&credentials(EXPIRES_AT + 3600)).unwrap();
     cache
-        .put_secret(
-            vegas::assume::MFA_SESSION_KIND,
-            &vegas::assume::mfa_session_id(&session),
-            &secret,
-            EXPIRES_AT + 3600,
+        .put_mfa_session(
+            &vegas::flow::mfa_session_id(&session),
+            &credentials(EXPIRES_AT + 3600),
             STORED_AT,
         )
         .unwrap();
