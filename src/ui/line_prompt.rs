@@ -17,15 +17,15 @@ use std::time::Duration;
 
 use zeroize::Zeroizing;
 
-use super::{Error, MfaCode, Source, TYPING_TRIES};
+use super::{CodePrompt, Reply};
 
 /// How often a waiting read looks whether it was cancelled.
 const POLL: Duration = Duration::from_millis(50);
 /// The longest line taken as an answer.
 const MAX_LINE: usize = 256;
 
-/// A question on the terminal, answered by a typed code.
-pub struct TerminalPrompt {
+/// A question on the terminal, answered by a typed line.
+pub struct LinePrompt {
     tty: File,
     question: String,
     cancelled: AtomicBool,
@@ -33,9 +33,9 @@ pub struct TerminalPrompt {
     saved_mode: Mutex<Option<libc::termios>>,
 }
 
-impl std::fmt::Debug for TerminalPrompt {
+impl std::fmt::Debug for LinePrompt {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TerminalPrompt")
+        f.debug_struct("LinePrompt")
             .field("question", &self.question)
             .finish_non_exhaustive()
     }
@@ -51,14 +51,19 @@ pub fn terminal() -> Result<File, String> {
     Ok(tty)
 }
 
-impl TerminalPrompt {
-    pub fn open(question: String) -> Result<TerminalPrompt, String> {
-        Ok(TerminalPrompt {
-            tty: terminal()?,
+impl LinePrompt {
+    pub fn open(question: String) -> Result<LinePrompt, String> {
+        Ok(LinePrompt::on(terminal()?, question))
+    }
+
+    /// A prompt on `tty` (the controlling terminal, or a pty in tests).
+    fn on(tty: File, question: String) -> LinePrompt {
+        LinePrompt {
+            tty,
             question,
             cancelled: AtomicBool::new(false),
             saved_mode: Mutex::new(None),
-        })
+        }
     }
 
     fn say(&self, text: &str) {
@@ -66,40 +71,37 @@ impl TerminalPrompt {
         let _ = (&self.tty).flush();
     }
 
-    fn ask(&self) -> Result<MfaCode, Error> {
-        // Anything typed before the question is not an answer to it.
-        // SAFETY: a descriptor we own.
-        unsafe { libc::tcflush(self.tty.as_raw_fd(), libc::TCIFLUSH) };
-        self.say(&self.question);
-        for attempt in 1..=TYPING_TRIES {
-            let line = self.read_line()?;
-            match MfaCode::given(&line) {
-                Ok(code) => return Ok(code),
-                Err(_) if attempt < TYPING_TRIES => {
-                    self.say("That is not a 6 to 8 digit code; type it again: ");
-                }
-                Err(_) => {}
+    /// Put the question (or, after a malformed answer, say so and ask
+    /// again) and read one line.
+    fn ask(&self, again: Option<&str>) -> Result<Zeroizing<String>, Reply> {
+        match again {
+            None => {
+                // Anything typed before the question is not an answer to it.
+                // SAFETY: a descriptor we own.
+                unsafe { libc::tcflush(self.tty.as_raw_fd(), libc::TCIFLUSH) };
+                self.say(&self.question);
             }
+            Some(why) => self.say(&format!("{why}; type it again: ")),
         }
-        Err(Error::NotTyped)
+        self.read_line()
     }
 
     /// One line, without its end. Gives up when cancelled.
-    fn read_line(&self) -> Result<Zeroizing<String>, Error> {
+    fn read_line(&self) -> Result<Zeroizing<String>, Reply> {
         let mut line = Zeroizing::new(Vec::new());
         let mut chunk = Zeroizing::new([0u8; 64]);
         loop {
             if self.cancelled.load(Ordering::SeqCst) {
-                return Err(Error::Cancelled);
+                return Err(Reply::Cancelled);
             }
             if !self.readable()? {
                 continue;
             }
             let n = (&self.tty)
                 .read(chunk.as_mut())
-                .map_err(|e| Error::PromptFailed(e.to_string()))?;
+                .map_err(|e| Reply::Failed(e.to_string()))?;
             let Some(read) = chunk.get(..n).filter(|r| !r.is_empty()) else {
-                return Err(Error::PromptClosed);
+                return Err(Reply::Closed);
             };
             line.extend_from_slice(read);
             if line.len() > MAX_LINE {
@@ -113,7 +115,7 @@ impl TerminalPrompt {
     }
 
     /// Whether the terminal has input, waiting at most [`POLL`].
-    fn readable(&self) -> Result<bool, Error> {
+    fn readable(&self) -> Result<bool, Reply> {
         let mut poll = libc::pollfd {
             fd: self.tty.as_raw_fd(),
             events: libc::POLLIN,
@@ -127,7 +129,7 @@ impl TerminalPrompt {
             if e.kind() == std::io::ErrorKind::Interrupted {
                 return Ok(false);
             }
-            return Err(Error::PromptFailed(e.to_string()));
+            return Err(Reply::Failed(e.to_string()));
         }
         Ok(ready > 0)
     }
@@ -169,12 +171,20 @@ impl TerminalPrompt {
     }
 }
 
-impl Source for TerminalPrompt {
-    fn code(&self, _waiting_for_touch: &(dyn Fn() + Sync)) -> Result<MfaCode, Error> {
+impl CodePrompt for LinePrompt {
+    /// In line mode for the read only: the terminal has its own mode back
+    /// between answers and after the last.
+    fn answer(&self, again: Option<&str>) -> Reply {
+        if self.cancelled.load(Ordering::SeqCst) {
+            return Reply::Cancelled;
+        }
         self.enter_line_mode();
-        let answer = self.ask();
+        let answer = self.ask(again);
         self.restore_mode();
-        answer
+        match answer {
+            Ok(line) => Reply::Line(line),
+            Err(reply) => reply,
+        }
     }
 
     /// Drop what was typed so far, restore the mode and end the line.

@@ -1,0 +1,277 @@
+//! Putting the sources together for one code: the key the backend names
+//! (over PC/SC, or through ykman when PC/SC itself is missing under `auto`),
+//! a typed code when the UI has a way to ask, the race between them, and the
+//! OATH password when ykman stops to ask for it.
+//!
+//! [`ensure_a_way`] answers beforehand, asking nothing, whether
+//! [`get_code`] would fail at once for lack of any way to a code, so the
+//! caller can fail before it waits for a fresh time step.
+//!
+//! The machine is reached through [`Keys`], so the whole of this is
+//! unit-tested with an in-memory key and a scripted UI (`testing`).
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::race::{self, Finish};
+use super::{ykman, yubikey, CodeRequest, Error, MfaCode, Source, Tried};
+use crate::cache::Cache;
+use crate::config::Backend;
+use crate::ui::{oath_password, NoPassword, PasswordFrom, SecretInput, Ui};
+
+const PCSC_WAY: &str = "YubiKey over PC/SC";
+const YKMAN_WAY: &str = "ykman";
+const TYPED_WAY: &str = "typed code";
+
+/// What the key the backend names gave before any waiting.
+pub(crate) enum KeyReached {
+    /// A key that needs no touch answered at once.
+    Answered(MfaCode),
+    /// A source to race: a touch account, or ykman.
+    Racing(Arc<dyn Source>),
+}
+
+/// How [`get_code`] reaches YubiKeys: on the machine, or in memory in tests.
+pub(crate) trait Keys {
+    /// Read-only: whether PC/SC finds a key `request` allows. Selects the
+    /// OATH application, nothing more: no password, no CALCULATE.
+    fn find_over_pcsc(&self, request: &CodeRequest) -> Result<(), Error>;
+
+    /// Open the key over PC/SC, unlock it (asking the OATH password through
+    /// `ui` when no remembered access key works) and find the account; the
+    /// code at once when the account needs no touch.
+    fn open_over_pcsc(&self, request: &CodeRequest, ui: &dyn Ui) -> Result<KeyReached, Error>;
+
+    /// ykman as a source, given `password` on its stdin; `None` when ykman
+    /// is not installed. Runs nothing yet.
+    fn ykman(
+        &self,
+        request: &CodeRequest,
+        password: Option<SecretInput>,
+    ) -> Option<Arc<dyn Source>>;
+}
+
+/// The keys of this machine; `cache` keeps OATH access keys.
+struct Machine<'a> {
+    cache: Option<&'a Cache>,
+}
+
+impl Keys for Machine<'_> {
+    fn find_over_pcsc(&self, request: &CodeRequest) -> Result<(), Error> {
+        crate::oath::find_keys(&request.key)?;
+        Ok(())
+    }
+
+    fn open_over_pcsc(&self, request: &CodeRequest, ui: &dyn Ui) -> Result<KeyReached, Error> {
+        let key = yubikey::YubiKey::open(request, self.cache, ui)?;
+        if key.needs_touch() {
+            return Ok(KeyReached::Racing(Arc::new(key)));
+        }
+        key.code_now().map(KeyReached::Answered)
+    }
+
+    fn ykman(
+        &self,
+        request: &CodeRequest,
+        password: Option<SecretInput>,
+    ) -> Option<Arc<dyn Source>> {
+        ykman::program()?;
+        let ykman = ykman::Ykman::new(request);
+        Some(Arc::new(match password {
+            Some(password) => ykman.with_password(password),
+            None => ykman,
+        }))
+    }
+}
+
+/// The code for `request`: from the key its backend names, raced with a typed
+/// code when a person can be asked; the whole wait bounded by its timeout.
+pub fn get_code(
+    request: &CodeRequest,
+    cache: Option<&Cache>,
+    ui: &dyn Ui,
+) -> Result<MfaCode, Error> {
+    get_code_from(&Machine { cache }, request, ui)
+}
+
+/// Fail with [`Error::NoWay`] exactly when [`get_code`] would fail at once
+/// for lack of any way to a code, on this machine's terminal and dialog
+/// (the binary's [`crate::ui::Terminal`]). Asks for no touch, code or
+/// password and sends no CALCULATE; it looks for a key over PC/SC (a SELECT)
+/// only when no code can be typed. A key that is there but refuses is not
+/// reported here: `get_code` says what it refuses.
+pub fn ensure_a_way(request: &CodeRequest) -> Result<(), Error> {
+    ensure_a_way_for(request, &crate::ui::Terminal)
+}
+
+/// [`ensure_a_way`] with the ways to type a code that `ui` has.
+pub fn ensure_a_way_for(request: &CodeRequest, ui: &dyn Ui) -> Result<(), Error> {
+    ensure_a_way_in(&Machine { cache: None }, request, ui)
+}
+
+pub(crate) fn ensure_a_way_in(
+    keys: &dyn Keys,
+    request: &CodeRequest,
+    ui: &dyn Ui,
+) -> Result<(), Error> {
+    let Err(no_typing) = ui.code_way(request.prompt) else {
+        return Ok(());
+    };
+    let mut tried = Vec::new();
+    let found = reach_key(
+        request,
+        &mut tried,
+        || keys.find_over_pcsc(request),
+        || keys.ykman(request, None).map(|_| ()),
+    );
+    match found {
+        Ok(Some(_)) | Err(_) => Ok(()),
+        Ok(None) => Err(no_way(tried, no_typing)),
+    }
+}
+
+pub(crate) fn get_code_from(
+    keys: &dyn Keys,
+    request: &CodeRequest,
+    ui: &dyn Ui,
+) -> Result<MfaCode, Error> {
+    let typing = ui.code_way(request.prompt);
+    let mut tried = Vec::new();
+    let found = reach_key(
+        request,
+        &mut tried,
+        || keys.open_over_pcsc(request, ui),
+        || keys.ykman(request, None).map(KeyReached::Racing),
+    )?;
+    let (key, key_way) = match found {
+        Some((KeyReached::Answered(code), _)) => return Ok(code),
+        Some((KeyReached::Racing(source), way)) => (Some(source), way),
+        None => (None, ""),
+    };
+    if key.is_none() {
+        if let Err(why) = typing {
+            return Err(no_way(tried, why));
+        }
+        if request.backend != Backend::None {
+            let reasons: Vec<String> = tried.iter().map(Tried::to_string).collect();
+            ui.notice(&format!("No YubiKey to ask ({}).", reasons.join("; ")));
+        }
+    }
+    let can_type = typing.is_ok();
+    // The wait starts once the key is open: typing an OATH password is not
+    // part of it.
+    let mut finish = race::race(key, can_type, request, deadline(request), ui);
+    if let Ok(Finish::PasswordNeeded) = finish {
+        finish = race_with_ykman_password(keys, request, can_type, ui);
+    }
+    match (finish, typing) {
+        (Ok(Finish::Code(code)), _) => Ok(code),
+        (Ok(Finish::PasswordNeeded), _) => Err(Error::YkmanPasswordNeeded),
+        (Err(e), Err(why)) if e.means_no_key() => {
+            tried.push(Tried {
+                way: key_way,
+                why: e.to_string(),
+            });
+            Err(no_way(tried, why))
+        }
+        (Err(e), _) => Err(e),
+    }
+}
+
+fn deadline(request: &CodeRequest) -> Instant {
+    Instant::now() + request.timeout
+}
+
+/// ykman stopped for the OATH password before anything else started: ask
+/// it, and run ykman again with it.
+fn race_with_ykman_password(
+    keys: &dyn Keys,
+    request: &CodeRequest,
+    can_type: bool,
+    ui: &dyn Ui,
+) -> Result<Finish, Error> {
+    let password = ask_password(ui, "the YubiKey (through ykman)", || {
+        Error::YkmanPasswordNeeded
+    })?;
+    let source = keys.ykman(request, Some(password)).ok_or_else(|| {
+        Error::YkmanSpawn(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            "ykman is not on PATH",
+        ))
+    })?;
+    race::race(Some(source), can_type, request, deadline(request), ui)
+}
+
+/// The key the backend names: over PC/SC, or through ykman (chosen, or
+/// under `auto` when PC/SC itself is missing). `None` when there is no key
+/// to ask, with why added to `tried`; a key that is there but refuses is an
+/// error. `over_pcsc` and `through_ykman` open (or only look for) the key.
+fn reach_key<T>(
+    request: &CodeRequest,
+    tried: &mut Vec<Tried>,
+    over_pcsc: impl FnOnce() -> Result<T, Error>,
+    through_ykman: impl FnOnce() -> Option<T>,
+) -> Result<Option<(T, &'static str)>, Error> {
+    let ykman = |tried: &mut Vec<Tried>| match through_ykman() {
+        Some(found) => Some((found, YKMAN_WAY)),
+        None => {
+            tried.push(Tried {
+                way: YKMAN_WAY,
+                why: "not found on PATH".into(),
+            });
+            None
+        }
+    };
+    match request.backend {
+        Backend::None => {
+            tried.push(Tried {
+                way: "YubiKey",
+                why: "not used (vegas_yubikey_backend = none)".into(),
+            });
+            Ok(None)
+        }
+        Backend::Ykman => Ok(ykman(tried)),
+        Backend::Pcsc | Backend::Auto => match over_pcsc() {
+            Ok(found) => Ok(Some((found, PCSC_WAY))),
+            Err(e) if e.pcsc_unavailable() && request.backend == Backend::Auto => {
+                tried.push(Tried {
+                    way: PCSC_WAY,
+                    why: e.to_string(),
+                });
+                Ok(ykman(tried))
+            }
+            Err(e) if e.means_no_key() => {
+                tried.push(Tried {
+                    way: PCSC_WAY,
+                    why: e.to_string(),
+                });
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        },
+    }
+}
+
+fn no_way(mut tried: Vec<Tried>, no_typing: String) -> Error {
+    tried.push(Tried {
+        way: TYPED_WAY,
+        why: no_typing,
+    });
+    Error::NoWay { tried }
+}
+
+/// The OATH password of `key`, asked through the UI (the one place:
+/// [`crate::ui::oath_password`]); `nowhere` is the error to give when there
+/// is no way to ask, whose hint says what to do instead.
+pub(crate) fn ask_password(
+    ui: &dyn Ui,
+    key: &str,
+    nowhere: impl FnOnce() -> Error,
+) -> Result<SecretInput, Error> {
+    oath_password(PasswordFrom::Person(ui), key).map_err(|e| match e {
+        NoPassword::NoWayToAsk => nowhere(),
+        NoPassword::Unreadable(e) => {
+            Error::PromptFailed(format!("cannot read the OATH password: {e}"))
+        }
+    })
+}
