@@ -275,3 +275,242 @@ pub(crate) fn ask_password(
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::oath::Error as Oath;
+    use crate::totp::testing::{request, Behaviour, FakeKey, FakeKeys, MakeKey};
+    use crate::ui::scripted::{Said, Scripted, Typed};
+    use std::time::Duration;
+
+    type PcscFinds = Result<MakeKey, fn() -> Oath>;
+
+    const NO_PCSCD: PcscFinds = Err(|| Oath::PcscdNotRunning);
+    const NO_KEY_IN_READER: PcscFinds = Err(|| Oath::NoYubiKey { readers: 1 });
+    const SEVERAL_KEYS: PcscFinds = Err(|| Oath::SeveralKeys { found: vec![] });
+    const TOUCH_KEY: PcscFinds =
+        Ok(|| FakeKey::touch(Duration::from_millis(20), Behaviour::Code("123456")));
+    const PLAIN_KEY: PcscFinds = Ok(|| FakeKey::no_touch("123456"));
+    const YKMAN: Option<MakeKey> =
+        Some(|| FakeKey::untouched(Duration::ZERO, Behaviour::Code("222222")));
+
+    fn tried_ways(error: &Error) -> Vec<&'static str> {
+        match error {
+            Error::NoWay { tried } => tried.iter().map(|t| t.way).collect(),
+            other => panic!("not NoWay: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_key_that_needs_no_touch_answers_without_a_race() {
+        let keys = FakeKeys::new(PLAIN_KEY, None);
+        let ui = Scripted::new();
+        let code = get_code_from(&keys, &request(Backend::Auto), &ui).unwrap();
+        assert_eq!(&*code.digits, "123456");
+        assert!(ui.said().is_empty(), "{:?}", ui.said());
+    }
+
+    #[test]
+    fn with_backend_none_the_typed_code_is_asked_alone() {
+        let keys = FakeKeys::new(TOUCH_KEY, YKMAN);
+        let ui = Scripted::new().typing([Typed::Line("654321").now()]);
+        let code = get_code_from(&keys, &request(Backend::None), &ui).unwrap();
+        assert_eq!(&*code.digits, "654321");
+        assert!(
+            keys.calls.lock().unwrap().is_empty(),
+            "no key was looked for"
+        );
+        let questions = ui.questions();
+        assert_eq!(questions.len(), 1);
+        assert!(!questions[0].beside_touch);
+        assert!(
+            !ui.said().iter().any(|s| matches!(s, Said::Notice(_))),
+            "{:?}",
+            ui.said()
+        );
+    }
+
+    #[test]
+    fn with_no_key_the_typed_code_is_asked_and_the_person_told_why() {
+        let keys = FakeKeys::new(NO_PCSCD, None);
+        let ui = Scripted::new().typing([Typed::Line("654321").now()]);
+        let code = get_code_from(&keys, &request(Backend::Auto), &ui).unwrap();
+        assert_eq!(&*code.digits, "654321");
+        let said = ui.said();
+        assert!(
+            matches!(&said[0], Said::Notice(n) if n.starts_with("No YubiKey to ask (YubiKey over PC/SC: ")
+                && n.contains("ykman: not found on PATH")),
+            "{said:?}"
+        );
+    }
+
+    #[test]
+    fn with_no_key_and_no_way_to_type_it_fails_at_once_naming_every_way() {
+        let keys = FakeKeys::new(NO_PCSCD, None);
+        let ui = Scripted::new();
+        let started = Instant::now();
+        let error = get_code_from(&keys, &request(Backend::Auto), &ui).unwrap_err();
+        assert!(started.elapsed() < Duration::from_millis(500));
+        assert_eq!(tried_ways(&error), [PCSC_WAY, YKMAN_WAY, TYPED_WAY]);
+        assert!(ui.said().is_empty(), "{:?}", ui.said());
+    }
+
+    #[test]
+    fn auto_falls_back_on_ykman_when_pcsc_itself_is_missing() {
+        let keys = FakeKeys::new(NO_PCSCD, YKMAN);
+        let code = get_code_from(&keys, &request(Backend::Auto), &Scripted::new()).unwrap();
+        assert_eq!(&*code.digits, "222222");
+        assert_eq!(*keys.calls.lock().unwrap(), ["open pcsc", "ykman"]);
+    }
+
+    #[test]
+    fn a_touch_key_races_the_typed_code_and_the_touch_wins() {
+        let keys = FakeKeys::new(TOUCH_KEY, None);
+        let ui = Scripted::new().typing([Typed::Never.now()]);
+        let code = get_code_from(&keys, &request(Backend::Pcsc), &ui).unwrap();
+        assert_eq!(&*code.digits, "123456");
+        assert!(
+            ui.said().contains(&Said::PromptCancelled),
+            "{:?}",
+            ui.said()
+        );
+    }
+
+    #[test]
+    fn ykman_asking_for_the_password_gets_it_through_the_ui_and_runs_again() {
+        let keys = FakeKeys::new(
+            NO_PCSCD,
+            Some(|| FakeKey::untouched(Duration::ZERO, Behaviour::WantsPassword("333333"))),
+        );
+        let ui = Scripted::new().password("sesame");
+        let code = get_code_from(&keys, &request(Backend::Ykman), &ui).unwrap();
+        assert_eq!(&*code.digits, "333333");
+        assert_eq!(
+            *keys.calls.lock().unwrap(),
+            ["ykman", "ykman with password"]
+        );
+        assert!(ui.said().contains(&Said::Secret(
+            "OATH password for the YubiKey (through ykman): ".into()
+        )));
+    }
+
+    #[test]
+    fn ykman_asking_for_the_password_with_nowhere_to_ask_says_so() {
+        let keys = FakeKeys::new(
+            NO_PCSCD,
+            Some(|| FakeKey::untouched(Duration::ZERO, Behaviour::WantsPassword("333333"))),
+        );
+        let outcome = get_code_from(&keys, &request(Backend::Ykman), &Scripted::new());
+        assert!(
+            matches!(outcome, Err(Error::YkmanPasswordNeeded)),
+            "{outcome:?}"
+        );
+    }
+
+    #[test]
+    fn a_key_pulled_out_with_no_way_to_type_is_no_way_naming_the_key() {
+        let keys = FakeKeys::new(
+            Err(|| Oath::PcscdNotRunning),
+            Some(|| FakeKey::untouched(Duration::ZERO, Behaviour::Removed)),
+        );
+        let error = get_code_from(&keys, &request(Backend::Auto), &Scripted::new()).unwrap_err();
+        assert_eq!(tried_ways(&error), [PCSC_WAY, YKMAN_WAY, TYPED_WAY]);
+    }
+
+    #[test]
+    fn the_whole_wait_ends_at_the_request_timeout() {
+        let keys = FakeKeys::new(
+            Ok(|| FakeKey::touch(Duration::ZERO, Behaviour::Never)),
+            None,
+        );
+        let ui = Scripted::new().typing([Typed::Never.now()]);
+        let mut request = request(Backend::Pcsc);
+        request.timeout = Duration::from_millis(300);
+        let started = Instant::now();
+        let outcome = get_code_from(&keys, &request, &ui);
+        assert!(
+            matches!(outcome, Err(Error::TimedOut { .. })),
+            "{outcome:?}"
+        );
+        assert!(started.elapsed() >= Duration::from_millis(300));
+        assert!(started.elapsed() < Duration::from_secs(3));
+        assert!(keys.key(0).was_cancelled());
+    }
+
+    // ---- ensure_a_way ------------------------------------------------------
+
+    /// Each machine, with no way to type: whether `ensure_a_way` reports
+    /// no way, and whether `get_code` then fails at once with no way.
+    #[test]
+    fn ensure_a_way_fails_exactly_when_get_code_fails_at_once_for_want_of_a_way() {
+        let cases: [(Backend, PcscFinds, Option<MakeKey>, bool); 9] = [
+            (Backend::None, TOUCH_KEY, YKMAN, false),
+            (Backend::Auto, NO_PCSCD, None, false),
+            (Backend::Auto, NO_PCSCD, YKMAN, true),
+            (Backend::Auto, NO_KEY_IN_READER, YKMAN, false),
+            (Backend::Auto, TOUCH_KEY, None, true),
+            (Backend::Pcsc, NO_PCSCD, YKMAN, false),
+            (Backend::Pcsc, SEVERAL_KEYS, None, true),
+            (Backend::Ykman, TOUCH_KEY, None, false),
+            (Backend::Ykman, NO_PCSCD, YKMAN, true),
+        ];
+        for (backend, pcsc, ykman, a_way) in cases {
+            let what = format!(
+                "{backend:?}, pcsc {}, ykman {}",
+                pcsc.is_ok(),
+                ykman.is_some()
+            );
+            let request = request(backend);
+            let probe = FakeKeys::new(pcsc, ykman);
+            let ui = Scripted::new();
+            let ensured = ensure_a_way_in(&probe, &request, &ui);
+            assert_eq!(ensured.is_ok(), a_way, "{what}: {ensured:?}");
+            assert_eq!(probe.calculations(), 0, "{what}: no code asked of a key");
+            assert!(ui.said().is_empty(), "{what}: nothing shown or asked");
+
+            let got = get_code_from(&FakeKeys::new(pcsc, ykman), &request, &ui);
+            let no_way = matches!(got, Err(Error::NoWay { .. }));
+            assert_eq!(no_way, !a_way, "{what}: get_code gave {got:?}");
+            if let (Err(ensured), Err(got)) = (&ensured, &got) {
+                assert_eq!(
+                    ensured.to_string(),
+                    got.to_string(),
+                    "{what}: the same ways named"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn with_a_way_to_type_ensure_a_way_looks_for_no_key() {
+        let keys = FakeKeys::new(NO_PCSCD, None);
+        let ui = Scripted::new().typing([]);
+        assert!(ensure_a_way_in(&keys, &request(Backend::Auto), &ui).is_ok());
+        assert!(keys.calls.lock().unwrap().is_empty());
+        assert!(ui.said().is_empty(), "{:?}", ui.said());
+    }
+
+    #[test]
+    fn ensure_a_way_only_looks_for_the_key_it_never_opens_it() {
+        let keys = FakeKeys::new(TOUCH_KEY, None);
+        let ui = Scripted::new();
+        assert!(ensure_a_way_in(&keys, &request(Backend::Pcsc), &ui).is_ok());
+        assert_eq!(*keys.calls.lock().unwrap(), ["find pcsc"]);
+    }
+
+    #[test]
+    fn no_way_names_the_typed_code_and_why_it_cannot_be_asked() {
+        let keys = FakeKeys::new(NO_PCSCD, None);
+        let error = ensure_a_way_in(&keys, &request(Backend::Pcsc), &Scripted::new()).unwrap_err();
+        let text = error.to_string();
+        assert!(
+            text.starts_with("no way to get an MFA code: YubiKey over PC/SC: "),
+            "{text}"
+        );
+        assert!(
+            text.ends_with("; typed code: no terminal, no GUI dialog (scripted)"),
+            "{text}"
+        );
+    }
+}

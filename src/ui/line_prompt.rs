@@ -198,3 +198,115 @@ impl CodePrompt for LinePrompt {
         self.say("\n");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::fd::FromRawFd;
+    use std::sync::Arc;
+    use std::time::Instant;
+
+    /// A pseudo-terminal: (the side a person types on, the side vegas reads).
+    fn pty() -> (File, File) {
+        // SAFETY: plain libc calls; each descriptor is checked and owned once.
+        unsafe {
+            let master = libc::posix_openpt(libc::O_RDWR | libc::O_NOCTTY);
+            assert!(master >= 0, "posix_openpt");
+            assert_eq!(libc::grantpt(master), 0);
+            assert_eq!(libc::unlockpt(master), 0);
+            let mut name = [0 as libc::c_char; 128];
+            assert_eq!(libc::ptsname_r(master, name.as_mut_ptr(), name.len()), 0);
+            let slave = libc::open(name.as_ptr(), libc::O_RDWR | libc::O_NOCTTY);
+            assert!(slave >= 0, "open the pty's terminal side");
+            (File::from_raw_fd(master), File::from_raw_fd(slave))
+        }
+    }
+
+    fn mode(tty: &File) -> libc::termios {
+        // SAFETY: as in `enter_line_mode`.
+        let mut mode: libc::termios = unsafe { std::mem::zeroed() };
+        assert_eq!(unsafe { libc::tcgetattr(tty.as_raw_fd(), &mut mode) }, 0);
+        mode
+    }
+
+    /// Put the terminal in raw-ish mode, as a full-screen program would.
+    fn without_line_mode(tty: &File) -> libc::termios {
+        let mut raw = mode(tty);
+        raw.c_lflag &= !(libc::ICANON | libc::ECHO);
+        // SAFETY: as above.
+        assert_eq!(
+            unsafe { libc::tcsetattr(tty.as_raw_fd(), libc::TCSANOW, &raw) },
+            0
+        );
+        mode(tty)
+    }
+
+    fn same_mode(a: &libc::termios, b: &libc::termios) -> bool {
+        a.c_lflag == b.c_lflag && a.c_iflag == b.c_iflag
+    }
+
+    fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+        let started = Instant::now();
+        while !done() {
+            assert!(started.elapsed() < Duration::from_secs(5), "{what}");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    #[test]
+    fn a_cancelled_prompt_gives_the_terminal_its_own_mode_back() {
+        let (_person, tty) = pty();
+        let before = without_line_mode(&tty);
+        let probe = tty.try_clone().unwrap();
+        let prompt = Arc::new(LinePrompt::on(tty, "MFA code: ".into()));
+        let asking = Arc::clone(&prompt);
+        let answer = std::thread::spawn(move || asking.answer(None));
+        wait_for("line mode while asking", || {
+            mode(&probe).c_lflag & libc::ICANON != 0
+        });
+        prompt.cancel();
+        // Back when `cancel` returns: the process may exit right after.
+        assert!(
+            same_mode(&mode(&probe), &before),
+            "the terminal's own mode is back"
+        );
+        let reply = answer.join().unwrap();
+        assert!(matches!(reply, Reply::Cancelled), "{reply:?}");
+        assert!(same_mode(&mode(&probe), &before));
+    }
+
+    #[test]
+    fn a_typed_line_is_the_answer_and_the_mode_is_restored_after_it() {
+        let (mut person, tty) = pty();
+        let before = without_line_mode(&tty);
+        let probe = tty.try_clone().unwrap();
+        let prompt = Arc::new(LinePrompt::on(tty, "MFA code: ".into()));
+        let asking = Arc::clone(&prompt);
+        let answer = std::thread::spawn(move || asking.answer(None));
+        wait_for("line mode while asking", || {
+            mode(&probe).c_lflag & libc::ICANON != 0
+        });
+        person.write_all(b"123456\n").unwrap();
+        let reply = answer.join().unwrap();
+        let Reply::Line(line) = reply else {
+            panic!("{reply:?}")
+        };
+        assert_eq!(line.as_str(), "123456");
+        assert!(same_mode(&mode(&probe), &before));
+        let mut screen = [0u8; 64];
+        let n = person.read(&mut screen).unwrap();
+        let screen = String::from_utf8_lossy(&screen[..n]);
+        assert!(screen.starts_with("MFA code: "), "{screen:?}");
+    }
+
+    #[test]
+    fn a_prompt_cancelled_before_it_asks_asks_nothing() {
+        let (_person, tty) = pty();
+        let before = without_line_mode(&tty);
+        let probe = tty.try_clone().unwrap();
+        let prompt = LinePrompt::on(tty, "MFA code: ".into());
+        prompt.cancel();
+        assert!(matches!(prompt.answer(None), Reply::Cancelled));
+        assert!(same_mode(&mode(&probe), &before));
+    }
+}
