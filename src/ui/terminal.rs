@@ -123,8 +123,18 @@ impl Ui for Terminal {
 mod tests {
     use super::*;
 
+    /// The old test of this (in totp/race.rs) passed whatever the default
+    /// was, wherever there is no terminal: "no terminal" is in both
+    /// answers. Here "not allowed" and "allowed but absent" differ.
     #[test]
-    fn with_no_way_allowed_none_is_found_and_both_are_named() {
+    fn the_default_prompt_ways_allow_no_prompt_at_all() {
+        assert_eq!(
+            PromptWays::default(),
+            PromptWays {
+                terminal: false,
+                gui: false
+            }
+        );
         let why = Terminal::code_way(PromptWays::default()).unwrap_err();
         assert_eq!(why, "no terminal prompt, no GUI dialog (--no-gui)");
     }
