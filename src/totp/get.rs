@@ -482,6 +482,21 @@ mod tests {
         }
     }
 
+    /// The public probe, on this machine: with backend none nothing is
+    /// looked for, and with no prompt allowed there is no way, wherever the
+    /// test runs.
+    #[test]
+    fn ensure_a_way_with_backend_none_and_no_prompt_allowed_is_no_way() {
+        let mut request = request(Backend::None);
+        request.prompt = crate::ui::PromptWays::default();
+        let error = ensure_a_way(&request).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "no way to get an MFA code: YubiKey: not used (vegas_yubikey_backend = none); \
+             typed code: no terminal prompt, no GUI dialog (--no-gui)"
+        );
+    }
+
     #[test]
     fn with_a_way_to_type_ensure_a_way_looks_for_no_key() {
         let keys = FakeKeys::new(NO_PCSCD, None);

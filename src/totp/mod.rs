@@ -48,7 +48,8 @@ pub mod gui {
 /// STS's MFA time step: 30 seconds.
 pub const STEP_SECONDS: u64 = 30;
 
-/// How often a typed code may be malformed before the prompt gives up.
+/// How many answers one code prompt takes: after this many malformed ones
+/// it gives up.
 pub const TYPING_TRIES: u32 = 3;
 
 /// A TOTP time step, `floor(unix_time / 30)`.

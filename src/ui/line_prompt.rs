@@ -1,7 +1,8 @@
-//! The code typed on the controlling terminal (`/dev/tty`), never on stdout:
-//! the AWS tools that run vegas read its stdout and often swallow stderr.
+//! The MFA code typed on the controlling terminal (`/dev/tty`), never on
+//! stdout: the AWS tools that run vegas read its stdout and often swallow
+//! stderr. This only asks and reads lines; `totp::typed` checks them.
 //!
-//! The line is read in the terminal's ordinary line mode (set for the read
+//! Each line is read in the terminal's ordinary line mode (set for the read
 //! if the terminal was in another, and restored after), polled so that the
 //! read can be abandoned at once when the YubiKey answers first: then what
 //! was typed so far is discarded, the mode restored and the line ended.
