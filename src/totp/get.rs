@@ -357,6 +357,17 @@ mod tests {
     }
 
     #[test]
+    fn a_request_that_allows_no_prompt_asks_no_one_even_a_willing_person() {
+        let keys = FakeKeys::new(NO_PCSCD, None);
+        let ui = Scripted::new().typing([Typed::Line("654321").now()]);
+        let mut request = request(Backend::Auto);
+        request.prompt = crate::ui::PromptWays::default();
+        let error = get_code_from(&keys, &request, &ui).unwrap_err();
+        assert_eq!(tried_ways(&error), [PCSC_WAY, YKMAN_WAY, TYPED_WAY]);
+        assert!(ui.said().is_empty(), "{:?}", ui.said());
+    }
+
+    #[test]
     fn auto_falls_back_on_ykman_when_pcsc_itself_is_missing() {
         let keys = FakeKeys::new(NO_PCSCD, YKMAN);
         let code = get_code_from(&keys, &request(Backend::Auto), &Scripted::new()).unwrap();

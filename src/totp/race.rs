@@ -241,9 +241,9 @@ mod tests {
         limit: Duration,
     ) -> Result<Finish, Error> {
         use crate::ui::Ui;
-        let can_type = ui.code_way(Default::default()).is_ok();
-        let key = key.map(|k| k as Arc<dyn Source>);
         let request = request(Backend::Auto);
+        let can_type = ui.code_way(request.prompt).is_ok();
+        let key = key.map(|k| k as Arc<dyn Source>);
         race(key, can_type, &request, Instant::now() + limit, ui)
     }
 
@@ -371,13 +371,16 @@ mod tests {
     }
 
     #[test]
-    fn a_key_pulled_out_while_waiting_hands_over_to_the_typed_code() {
+    fn a_key_found_missing_before_any_touch_hands_over_to_the_typed_code() {
         let ui = Scripted::new().typing([Typed::Line("654321").now()]);
         let key = Arc::new(FakeKey::untouched(SOON, Behaviour::Removed));
         assert_eq!(code(run(Some(key), &ui)), "654321");
         let questions = ui.questions();
         assert_eq!(questions.len(), 1);
         assert!(!questions[0].beside_touch);
+        let told =
+            Said::Notice("no YubiKey with an OATH application found (1 reader(s) checked).".into());
+        assert!(ui.said().contains(&told), "{:?}", ui.said());
     }
 
     #[test]

@@ -181,16 +181,20 @@ impl Ui for Scripted {
         Some(Ok(SecretInput::new(password.into())))
     }
 
-    fn code_way(&self, _allowed: PromptWays) -> Result<(), String> {
+    /// As the terminal: nothing when the caller allows no way.
+    fn code_way(&self, allowed: PromptWays) -> Result<(), String> {
+        if !(allowed.terminal || allowed.gui) {
+            return Err("no prompt allowed".into());
+        }
         self.code_way.clone()
     }
 
     fn ask_code(
         &self,
-        _allowed: PromptWays,
+        allowed: PromptWays,
         question: &CodeQuestion,
     ) -> Result<Arc<dyn CodePrompt>, String> {
-        self.code_way.clone()?;
+        self.code_way(allowed)?;
         self.record(Said::Question(question.clone()));
         Ok(Arc::new(ScriptedPrompt {
             answers: Arc::clone(&self.answers),
