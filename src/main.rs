@@ -25,7 +25,7 @@ fn main() -> ExitCode {
             .with_ansi(colour)
             .init();
     }
-    let ui = vegas::ui::Terminal::default();
+    let ui = vegas::ui::Terminal;
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     match vegas::commands::run(&cli, &ui, &mut out) {

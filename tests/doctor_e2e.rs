@@ -419,7 +419,7 @@ fn a_working_key_without_terminal_or_gui_is_a_warning_not_a_failure() {
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(0), "{text}\n{}", stderr(&out));
     assert!(
-        text.contains("warn code prompt: no terminal, and no GUI dialog"),
+        text.contains("warn code prompt: no terminal, no GUI dialog"),
         "{text}"
     );
     assert!(

@@ -2,7 +2,7 @@
 //! setup and for the occasional code by hand. Output follows ykman where
 //! ykman has a format (`oath accounts code`), so habits carry over.
 
-use std::io::{BufRead, Write};
+use std::io::Write;
 use std::time::SystemTime;
 
 use serde::Serialize;
@@ -14,7 +14,7 @@ use crate::oath::{
     self, account::search, Account, AccountCode, KeyInfo, KeySelector, OathType, PcscTransport,
     Session,
 };
-use crate::ui::Ui;
+use crate::ui::{oath_password, NoPassword, PasswordFrom, Ui};
 use crate::Error;
 
 /// What a person waiting on a touch account sees.
@@ -286,36 +286,27 @@ fn open_unlocked(
 ) -> Result<(KeyInfo, Session<PcscTransport>), Error> {
     let (info, mut session) = oath::open_key(&KeySelector::from(&access.key))?;
     if session.has_password() {
-        let password = if access.password_stdin {
-            read_password_line(&mut std::io::stdin().lock())?
+        let from = if access.password_stdin {
+            PasswordFrom::FirstLineOf(&mut std::io::stdin().lock())
         } else {
-            ask_password(&info, ui)?
+            PasswordFrom::Person(ui)
         };
+        let password = password(from, &info)?;
         session.unlock_with_password(&password)?;
     }
     Ok((info, session))
 }
 
-fn ask_password(info: &KeyInfo, ui: &dyn Ui) -> Result<Zeroizing<String>, Error> {
-    let prompt = match info.serial {
-        Some(serial) => format!("Password for YubiKey {serial}: "),
-        None => format!("Password for YubiKey in reader \"{}\": ", info.reader),
-    };
-    match ui.ask_secret(&prompt) {
-        Some(answer) => Ok(answer.map_err(oath::Error::PasswordInput)?),
-        None => Err(oath::Error::PasswordRequired.into()),
-    }
-}
-
-/// The first line of `input`, without its line ending.
-fn read_password_line(input: &mut dyn BufRead) -> Result<Zeroizing<String>, Error> {
-    let mut line = Zeroizing::new(String::new());
-    input
-        .read_line(&mut line)
-        .map_err(oath::Error::PasswordInput)?;
-    let trimmed = line.trim_end_matches(['\n', '\r']).len();
-    line.truncate(trimmed);
-    Ok(line)
+/// The key's OATH password (see [`oath_password`]), or the error that says
+/// how to give it.
+fn password(from: PasswordFrom<'_>, info: &KeyInfo) -> Result<Zeroizing<String>, Error> {
+    oath_password(from, &format!("YubiKey {}", info.label())).map_err(|e| {
+        match e {
+            NoPassword::NoWayToAsk => oath::Error::PasswordRequired,
+            NoPassword::Unreadable(e) => oath::Error::PasswordInput(e),
+        }
+        .into()
+    })
 }
 
 fn emit_json(out: &mut dyn Write, value: &impl Serialize) -> Result<(), Error> {
@@ -401,17 +392,6 @@ mod tests {
     }
 
     #[test]
-    fn password_line_drops_its_line_ending_only() {
-        let mut input = std::io::Cursor::new(b" pass word \r\nnext line\n".to_vec());
-        assert_eq!(
-            read_password_line(&mut input).unwrap().as_str(),
-            " pass word "
-        );
-        let mut empty = std::io::Cursor::new(Vec::new());
-        assert_eq!(read_password_line(&mut empty).unwrap().as_str(), "");
-    }
-
-    #[test]
     fn password_prompt_without_a_terminal_is_an_error_with_a_hint() {
         use crate::hint::Hint;
         let info = KeyInfo {
@@ -421,7 +401,7 @@ mod tests {
             device_id: String::new(),
             locked: true,
         };
-        let err = ask_password(&info, &crate::ui::Silent).unwrap_err();
+        let err = password(PasswordFrom::Person(&crate::ui::Silent), &info).unwrap_err();
         assert!(err.hint().contains("--password-stdin"), "{}", err.hint());
     }
 }

@@ -12,6 +12,7 @@ use crate::cache::MachineIdentity;
 use crate::config::{Files, SourceCredentials};
 use crate::sts::{self, AssumeRoleRequest, SessionTokenRequest, Signer};
 use crate::totp::{self, CodeRequest, MfaCode, TimeStep};
+use crate::ui::scripted::{Said, Scripted};
 use crate::ui::Ui;
 
 const START: u64 = 1_800_000_000; // a step boundary (divisible by 30)
@@ -221,28 +222,12 @@ impl Codes for ScriptedCodes<'_> {
     }
 }
 
-/// A Ui that keeps what it was told.
-#[derive(Default)]
-struct Recorder(Mutex<Vec<String>>);
-
-impl Ui for Recorder {
-    fn notice(&self, message: &str) {
-        self.0.lock().unwrap().push(message.to_string());
-    }
-    fn warn(&self, message: &str) {
-        self.0.lock().unwrap().push(format!("warning: {message}"));
-    }
-    fn ask_secret(&self, _: &str) -> Option<std::io::Result<crate::ui::SecretInput>> {
-        None
-    }
-}
-
 /// One test's world: a clock, an STS, codes, a Ui and a cache directory.
 struct World<'c> {
     clock: &'c ManualClock,
     sts: MemorySts<'c>,
     codes: ScriptedCodes<'c>,
-    ui: Recorder,
+    ui: Scripted,
     dir: tempfile::TempDir,
     cache: Cache,
 }
@@ -255,7 +240,7 @@ impl<'c> World<'c> {
             clock,
             sts: MemorySts::new(clock),
             codes: ScriptedCodes::new(clock),
-            ui: Recorder::default(),
+            ui: Scripted::new(),
             dir,
             cache,
         }
@@ -284,7 +269,15 @@ impl<'c> World<'c> {
     }
 
     fn said(&self) -> Vec<String> {
-        self.ui.0.lock().unwrap().clone()
+        self.ui
+            .said()
+            .into_iter()
+            .map(|said| match said {
+                Said::Notice(s) => s,
+                Said::Warn(s) => format!("warning: {s}"),
+                other => format!("{other:?}"),
+            })
+            .collect()
     }
 }
 

@@ -6,6 +6,8 @@
 //! Everything `cfg(target_os)` belongs here, so the layers above stay
 //! portable and each fact is read the same way everywhere.
 
+pub(crate) mod child;
+
 use std::ffi::OsStr;
 use std::fs::File;
 use std::path::{Path, PathBuf};

@@ -3,11 +3,14 @@
 //!
 //! Three kinds of [`Source`] yield a code: the YubiKey over PC/SC
 //! ([`yubikey`]), the `ykman` program ([`ykman`]), and a person typing it
-//! ([`prompt`] on the terminal, [`gui`] in a dialog when there is none). The
-//! profile's backend picks the key source; the typed code is offered
-//! alongside whenever there is a way to ask. [`race`] runs them at once and
-//! takes the first valid code. [`get_code`] puts it together and never hangs:
-//! with no key and no way to ask it fails at once, naming what it tried.
+//! ([`typed`], asked only through [`crate::ui::Ui`]: on the terminal, or in
+//! a dialog when there is none). The profile's backend picks the key source;
+//! the typed code is offered alongside whenever there is a way to ask.
+//! [`race`] runs them at once and takes the first valid code. [`get_code`]
+//! puts it together and never hangs: with no key and no way to ask it fails
+//! at once, naming what it tried; [`ensure_a_way`] says so beforehand,
+//! asking nothing. A source reports an [`Outcome`]; [`Error`] holds only
+//! what a person may be shown.
 //!
 //! Every source yields a [`MfaCode`]: the digits (wiped on drop, masked in
 //! `Debug`) and the 30-second time step they belong to, which the cache
@@ -16,27 +19,30 @@
 
 use std::borrow::Cow;
 use std::fmt;
-use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use zeroize::Zeroizing;
 
-use crate::cache::Cache;
 use crate::config::{Backend, Profile};
 use crate::oath::KeySelector;
-use crate::ui::Ui;
 
-mod child;
-pub mod gui;
-pub mod prompt;
+mod get;
 pub mod race;
+#[cfg(test)]
+pub mod testing;
+pub mod typed;
 pub mod ykman;
 pub mod yubikey;
+
+pub use crate::ui::PromptWays;
+pub(crate) use get::ask_password;
+pub use get::{ensure_a_way, ensure_a_way_for, get_code};
 
 /// The period of the codes STS accepts for an MFA device: 30 seconds.
 pub const STS_PERIOD: u32 = 30;
 
-/// How often a typed code may be malformed before the prompt gives up.
+/// How many answers one code prompt takes: after this many malformed ones
+/// it gives up.
 pub const TYPING_TRIES: u32 = 3;
 
 pub use crate::oath::TimeStep;
@@ -81,27 +87,41 @@ impl MfaCode {
 ///
 /// [`Source::code`] runs on a thread of its own and may block (a touch, a
 /// person). [`Source::cancel`] is called from another thread when another
-/// source won or time ran out: it must make `code` give up soon and leave
-/// nothing behind (a child process, a terminal in another mode). A source
-/// that cannot be interrupted (a PC/SC CALCULATE waiting for a touch) keeps
-/// the default, and its thread is abandoned; the process exits soon after.
+/// source won or time ran out: it must make `code` give up soon (with
+/// [`Outcome::Cancelled`]) and leave nothing behind (a child process, a
+/// terminal in another mode). A source that cannot be interrupted (a PC/SC
+/// CALCULATE waiting for a touch) keeps the default, and its thread is
+/// abandoned; the process exits soon after.
 pub trait Source: Send + Sync {
-    /// Block until a code, or an error. Calls `waiting_for_touch` when it
-    /// starts waiting for the user to touch the key.
-    fn code(&self, waiting_for_touch: &(dyn Fn() + Sync)) -> Result<MfaCode, Error>;
+    /// Block until the source comes to an [`Outcome`]. Calls
+    /// `waiting_for_touch` when it starts waiting for the user to touch the
+    /// key.
+    fn code(&self, waiting_for_touch: &(dyn Fn() + Sync)) -> Outcome;
 
     /// Make a running [`Source::code`] give up and clean up after itself.
     fn cancel(&self) {}
 }
 
-/// Which ways of asking a person for the code the caller allows. The
-/// library asks no one unless told it may (`Default` allows nothing).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct PromptWays {
-    /// On the controlling terminal (`/dev/tty`), when there is one.
-    pub terminal: bool,
-    /// In a GUI dialog (zenity, kdialog, osascript), when there is no terminal.
-    pub gui: bool,
+/// What a [`Source`] came to.
+#[derive(Debug)]
+pub enum Outcome {
+    /// The code.
+    Code(MfaCode),
+    /// It stopped because [`Source::cancel`] was called.
+    Cancelled,
+    /// ykman stopped to ask for the OATH password: run it again with one.
+    PasswordNeeded,
+    /// No code, for a reason the person may be shown.
+    Failed(Error),
+}
+
+impl From<Result<MfaCode, Error>> for Outcome {
+    fn from(result: Result<MfaCode, Error>) -> Outcome {
+        match result {
+            Ok(code) => Outcome::Code(code),
+            Err(e) => Outcome::Failed(e),
+        }
+    }
 }
 
 /// Everything the sources need to know about the code wanted.
@@ -150,165 +170,6 @@ impl fmt::Display for Tried {
     }
 }
 
-/// The code for `request`: from the key its backend names, raced with a typed
-/// code when a person can be asked; the whole wait bounded by its timeout.
-pub fn get_code(
-    request: &CodeRequest,
-    cache: Option<&Cache>,
-    ui: &dyn Ui,
-) -> Result<MfaCode, Error> {
-    let typed = race::TypedWay::find(request);
-    let mut tried = Vec::new();
-    let (key, key_way) = match key_source(request, cache, ui, &mut tried)? {
-        KeySource::Answered(code) => return Ok(code),
-        KeySource::Waiting(source, way) => (Some(source), way),
-        KeySource::Absent => (None, ""),
-    };
-    let no_typing = |mut tried: Vec<Tried>| {
-        if let Err(why) = &typed {
-            tried.push(Tried {
-                way: "typed code",
-                why: why.clone(),
-            });
-        }
-        Error::NoWay { tried }
-    };
-    if key.is_none() && typed.is_err() {
-        return Err(no_typing(tried));
-    }
-    if key.is_none() && request.backend != Backend::None {
-        let reasons: Vec<String> = tried.iter().map(Tried::to_string).collect();
-        ui.notice(&format!("No YubiKey to ask ({}).", reasons.join("; ")));
-    }
-    let typed_way = typed.as_ref().ok();
-    // The wait starts once the key is open: typing an OATH password is not
-    // part of it.
-    let deadline = Instant::now() + request.timeout;
-    let outcome = match race::race(key, typed_way, request, deadline, ui) {
-        Err(Error::YkmanPasswordNeeded) => {
-            // ykman said so before anything else started: ask, and run it again.
-            let password = match ask_password(ui, "the YubiKey (through ykman)", request) {
-                Err(Error::PasswordNeeded { .. }) => return Err(Error::YkmanPasswordNeeded),
-                other => other?,
-            };
-            let source = Arc::new(ykman::Ykman::new(request).with_password(password));
-            let deadline = Instant::now() + request.timeout;
-            race::race(Some(source), typed_way, request, deadline, ui)
-        }
-        other => other,
-    };
-    match outcome {
-        Err(e) if e.means_no_key() && typed_way.is_none() => {
-            tried.push(Tried {
-                way: key_way,
-                why: e.to_string(),
-            });
-            Err(no_typing(tried))
-        }
-        other => other,
-    }
-}
-
-/// Fail at once when no code could be had for `request`: no key to ask
-/// (the backend is `none`) and no way to ask a person. Asks nothing,
-/// touches nothing.
-pub fn ensure_a_way(request: &CodeRequest) -> Result<(), Error> {
-    let typed = match race::TypedWay::find(request) {
-        Ok(_) => return Ok(()),
-        Err(why) => why,
-    };
-    if request.backend != Backend::None {
-        return Ok(());
-    }
-    Err(Error::NoWay {
-        tried: vec![
-            Tried {
-                way: "YubiKey",
-                why: "not used (vegas_yubikey_backend = none)".into(),
-            },
-            Tried {
-                way: "typed code",
-                why: typed,
-            },
-        ],
-    })
-}
-
-/// What the backend's key source came to before any waiting.
-enum KeySource {
-    /// A key that needs no touch answered at once.
-    Answered(MfaCode),
-    /// A source to race (a touch account, or ykman), and what to call it.
-    Waiting(Arc<dyn Source>, &'static str),
-    /// No key to ask (reasons added to the tried list).
-    Absent,
-}
-
-const PCSC_WAY: &str = "YubiKey over PC/SC";
-const YKMAN_WAY: &str = "ykman";
-
-fn key_source(
-    request: &CodeRequest,
-    cache: Option<&Cache>,
-    ui: &dyn Ui,
-    tried: &mut Vec<Tried>,
-) -> Result<KeySource, Error> {
-    match request.backend {
-        Backend::None => {
-            tried.push(Tried {
-                way: "YubiKey",
-                why: "not used (vegas_yubikey_backend = none)".into(),
-            });
-            Ok(KeySource::Absent)
-        }
-        Backend::Ykman => Ok(ykman_source(request, tried)),
-        Backend::Pcsc | Backend::Auto => match yubikey::YubiKey::open(request, cache, ui) {
-            Ok(key) if key.needs_touch() => Ok(KeySource::Waiting(Arc::new(key), PCSC_WAY)),
-            Ok(key) => key.code_now().map(KeySource::Answered),
-            Err(e) if e.pcsc_unavailable() && request.backend == Backend::Auto => {
-                tried.push(Tried {
-                    way: PCSC_WAY,
-                    why: e.to_string(),
-                });
-                Ok(ykman_source(request, tried))
-            }
-            Err(e) if e.means_no_key() => {
-                tried.push(Tried {
-                    way: PCSC_WAY,
-                    why: e.to_string(),
-                });
-                Ok(KeySource::Absent)
-            }
-            Err(e) => Err(e),
-        },
-    }
-}
-
-fn ykman_source(request: &CodeRequest, tried: &mut Vec<Tried>) -> KeySource {
-    if ykman::program().is_none() {
-        tried.push(Tried {
-            way: YKMAN_WAY,
-            why: "not found on PATH".into(),
-        });
-        return KeySource::Absent;
-    }
-    KeySource::Waiting(Arc::new(ykman::Ykman::new(request)), YKMAN_WAY)
-}
-
-/// Ask for the OATH password on the terminal; without one, say how to give it.
-fn ask_password(ui: &dyn Ui, key: &str, request: &CodeRequest) -> Result<Zeroizing<String>, Error> {
-    let prompt = format!("OATH password for {key}: ");
-    match ui.ask_secret(&prompt) {
-        Some(answer) => {
-            answer.map_err(|e| Error::PromptFailed(format!("cannot read the OATH password: {e}")))
-        }
-        None => Err(Error::PasswordNeeded {
-            key: key.to_string(),
-            profile: request.profile.clone(),
-        }),
-    }
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("the MFA code must be 6 to 8 digits")]
@@ -323,8 +184,7 @@ pub enum Error {
     },
     #[error("{key} has an OATH password, and there is no terminal to ask for it")]
     PasswordNeeded { key: String, profile: String },
-    /// ykman needs the OATH password: asked inside [`get_code`] when there
-    /// is a terminal, else shown.
+    /// ykman wants the OATH password and there is no way to ask for it.
     #[error("the YubiKey has an OATH password, and there is no terminal to ask for it (ykman)")]
     YkmanPasswordNeeded,
     #[error("ykman found no YubiKey: {0}")]
@@ -347,9 +207,10 @@ pub enum Error {
     TimedOut { seconds: u64 },
     #[error("no way to get an MFA code: {}", tried.iter().map(Tried::to_string).collect::<Vec<_>>().join("; "))]
     NoWay { tried: Vec<Tried> },
-    /// A source stopped because another won (never shown).
-    #[error("cancelled")]
-    Cancelled,
+    /// The opened key was asked for a second code (a bug: each opening
+    /// serves one CALCULATE).
+    #[error("the YubiKey session was already used for a code")]
+    SessionSpent,
 }
 
 impl Error {
@@ -420,7 +281,9 @@ impl crate::hint::Hint for Error {
             Error::NoWay { .. } => Cow::Borrowed(
                 "plug in the YubiKey (and start pcscd), install ykman, run in a terminal, or pass --token-code",
             ),
-            Error::Cancelled => Cow::Borrowed("try again"),
+            Error::SessionSpent => Cow::Borrowed(
+                "run the command again; if it happens again, please report it as a bug in vegas",
+            ),
         }
     }
 }

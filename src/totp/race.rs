@@ -2,69 +2,28 @@
 //! each source on a thread of its own, the first valid code wins, the others
 //! are cancelled. The typed code joins when the key starts waiting for a
 //! touch (a key that answers at once needs no prompt), or alone when there is
-//! no key to wait for.
+//! no key to wait for, or when the key turns out to be missing.
+//!
+//! Sources report what they came to as an [`Outcome`]; the race reports a
+//! [`Finish`]. Neither uses an error to steer: an error here is one the
+//! person may be shown.
 
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::gui::{Dialog, DialogProgram};
-use super::prompt::{self, TerminalPrompt};
-use super::{CodeRequest, Error, MfaCode, Source};
-use crate::ui::Ui;
+use super::typed::TypedCode;
+use super::{CodeRequest, Error, MfaCode, Outcome, Source};
+use crate::ui::{CodeQuestion, Ui};
 
-/// How a person can be asked for the code here.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TypedWay {
-    Terminal,
-    Dialog(DialogProgram),
-}
-
-impl TypedWay {
-    /// The way the request allows and this process has, or why there is none.
-    pub fn find(request: &CodeRequest) -> Result<TypedWay, String> {
-        let terminal = if request.prompt.terminal {
-            match prompt::terminal() {
-                Ok(_) => return Ok(TypedWay::Terminal),
-                Err(why) => why,
-            }
-        } else {
-            "no terminal prompt".to_string()
-        };
-        let gui = if request.prompt.gui {
-            match DialogProgram::find() {
-                Ok(program) => return Ok(TypedWay::Dialog(program)),
-                Err(why) => why,
-            }
-        } else {
-            "no GUI dialog (--no-gui)".to_string()
-        };
-        Err(format!("{terminal}, {gui}"))
-    }
-
-    /// Start asking; `beside_touch` when the YubiKey waits for a touch too.
-    fn source(&self, request: &CodeRequest, beside_touch: bool) -> Result<Arc<dyn Source>, Error> {
-        let what = format!("profile {} ({})", request.profile, request.mfa_serial);
-        match self {
-            TypedWay::Terminal => {
-                let question = if beside_touch {
-                    format!("Touch your YubiKey (or type the code) for {what}: ")
-                } else {
-                    format!("MFA code for {what}: ")
-                };
-                let prompt = TerminalPrompt::open(question).map_err(Error::PromptFailed)?;
-                Ok(Arc::new(prompt))
-            }
-            TypedWay::Dialog(program) => {
-                let question = if beside_touch {
-                    format!("Touch your YubiKey, or type the MFA code for {what}:")
-                } else {
-                    format!("MFA code for {what}:")
-                };
-                Ok(Arc::new(Dialog::new(program.clone(), question)))
-            }
-        }
-    }
+/// How a race ended, when not with an error.
+#[derive(Debug)]
+pub enum Finish {
+    /// A source gave this code.
+    Code(MfaCode),
+    /// ykman stopped at once to ask for the OATH password (nothing else had
+    /// started): ask it, and race again with it.
+    PasswordNeeded,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,13 +34,14 @@ enum Runner {
 
 enum Event {
     WaitingForTouch,
-    Done(Runner, Result<MfaCode, Error>),
+    Done(Runner, Outcome),
 }
 
 /// The sources of one race and what became of them.
 struct Race<'a> {
     request: &'a CodeRequest,
-    typed_way: Option<&'a TypedWay>,
+    /// Whether the person can be asked (the UI found a way).
+    can_type: bool,
     ui: &'a dyn Ui,
     events: Sender<Event>,
     key: Option<Arc<dyn Source>>,
@@ -90,20 +50,20 @@ struct Race<'a> {
     key_error: Option<Error>,
 }
 
-/// Run `key` (if any) and, when a person can be asked, a typed code; the
-/// first code wins. Without a key, the typed code alone (`typed` must then
-/// be `Some`). Gives up at `deadline`.
+/// Run `key` (if any) and, when a person can be asked (`can_type`), a typed
+/// code; the first code wins. Without a key, the typed code alone. Gives up
+/// at `deadline`. Every source still running at the end is cancelled.
 pub fn race(
     key: Option<Arc<dyn Source>>,
-    typed: Option<&TypedWay>,
+    can_type: bool,
     request: &CodeRequest,
     deadline: Instant,
     ui: &dyn Ui,
-) -> Result<MfaCode, Error> {
+) -> Result<Finish, Error> {
     let (events, received) = mpsc::channel();
     let mut race = Race {
         request,
-        typed_way: typed,
+        can_type,
         ui,
         events,
         key: None,
@@ -111,20 +71,22 @@ pub fn race(
         typed_started: false,
         key_error: None,
     };
-    match key {
+    let outcome = match key {
         Some(key) => {
             race.key = Some(Arc::clone(&key));
             start(Runner::Key, key, race.events.clone());
+            race.run(&received, deadline)
         }
-        None => race.start_typed(false)?,
-    }
-    let outcome = race.run(&received, deadline);
+        None => race
+            .start_typed(false)
+            .and_then(|()| race.run(&received, deadline)),
+    };
     race.cancel_all();
     outcome
 }
 
 impl Race<'_> {
-    fn run(&mut self, received: &Receiver<Event>, deadline: Instant) -> Result<MfaCode, Error> {
+    fn run(&mut self, received: &Receiver<Event>, deadline: Instant) -> Result<Finish, Error> {
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             let event = match received.recv_timeout(left) {
@@ -137,12 +99,21 @@ impl Race<'_> {
             };
             match event {
                 Event::WaitingForTouch => self.key_waits(),
-                Event::Done(_, Ok(code)) => return Ok(code),
-                Event::Done(Runner::Key, Err(e)) => {
+                Event::Done(_, Outcome::Code(code)) => return Ok(Finish::Code(code)),
+                Event::Done(Runner::Key, Outcome::PasswordNeeded) => {
+                    return Ok(Finish::PasswordNeeded)
+                }
+                Event::Done(runner, Outcome::Cancelled | Outcome::PasswordNeeded) => {
+                    // Only `cancel_all` cancels, after the loop; a typed code
+                    // never needs a password. Nothing to report: wait on.
+                    tracing::debug!("{runner:?} stopped without a code");
+                    self.drop_runner(runner);
+                }
+                Event::Done(Runner::Key, Outcome::Failed(e)) => {
                     self.key = None;
                     self.key_failed(e)?;
                 }
-                Event::Done(Runner::Typed, Err(e)) => {
+                Event::Done(Runner::Typed, Outcome::Failed(e)) => {
                     self.typed = None;
                     if self.key.is_none() {
                         return Err(self.final_error(e));
@@ -153,25 +124,30 @@ impl Race<'_> {
         }
     }
 
-    /// The key waits for a touch: offer the typed code beside it.
+    fn drop_runner(&mut self, runner: Runner) {
+        match runner {
+            Runner::Key => self.key = None,
+            Runner::Typed => self.typed = None,
+        }
+    }
+
+    fn touch_notice(&self) -> String {
+        format!("Touch your YubiKey for profile {}…", self.request.profile)
+    }
+
+    /// The key waits for a touch: offer the typed code beside it (the UI
+    /// then says a touch will do too), else just say to touch it.
     fn key_waits(&mut self) {
-        let touch = format!("Touch your YubiKey for profile {}…", self.request.profile);
-        match self.typed_way {
-            Some(TypedWay::Terminal) if !self.typed_started => {
-                if let Err(e) = self.start_typed(true) {
-                    tracing::debug!("cannot prompt beside the touch: {e}");
-                    self.ui.notice(&touch);
-                }
-            }
-            Some(TypedWay::Dialog(_)) if !self.typed_started => {
-                self.ui
-                    .notice(&format!("{touch} (or type the code in the dialog)"));
-                if let Err(e) = self.start_typed(true) {
-                    tracing::debug!("cannot show the dialog: {e}");
-                }
-            }
-            Some(_) => {}
-            None => self.ui.notice(&touch),
+        if self.typed_started {
+            return;
+        }
+        if !self.can_type {
+            self.ui.notice(&self.touch_notice());
+            return;
+        }
+        if let Err(e) = self.start_typed(true) {
+            tracing::debug!("cannot ask for the code beside the touch: {e}");
+            self.ui.notice(&self.touch_notice());
         }
     }
 
@@ -182,7 +158,7 @@ impl Race<'_> {
             self.key_error = Some(error);
             return Ok(());
         }
-        if error.means_no_key() && self.typed_way.is_some() && !self.typed_started {
+        if error.means_no_key() && self.can_type && !self.typed_started {
             self.ui.notice(&format!("{error}."));
             self.key_error = Some(error);
             return self.start_typed(false);
@@ -199,11 +175,17 @@ impl Race<'_> {
     }
 
     fn start_typed(&mut self, beside_touch: bool) -> Result<(), Error> {
-        let way = self
-            .typed_way
-            .ok_or_else(|| Error::PromptFailed("no way to ask for the code".into()))?;
         self.typed_started = true;
-        let source = way.source(self.request, beside_touch)?;
+        let question = CodeQuestion {
+            profile: self.request.profile.clone(),
+            mfa_serial: self.request.mfa_serial.clone(),
+            beside_touch,
+        };
+        let prompt = self
+            .ui
+            .ask_code(self.request.prompt, &question)
+            .map_err(Error::PromptFailed)?;
+        let source: Arc<dyn Source> = Arc::new(TypedCode::new(prompt));
         self.typed = Some(Arc::clone(&source));
         start(Runner::Typed, source, self.events.clone());
         Ok(())
@@ -232,7 +214,7 @@ fn start(runner: Runner, source: Arc<dyn Source>, events: Sender<Event>) {
     if let Err(e) = spawned {
         let _ = reporter.send(Event::Done(
             runner,
-            Err(Error::PromptFailed(format!("cannot start a thread: {e}"))),
+            Outcome::Failed(Error::PromptFailed(format!("cannot start a thread: {e}"))),
         ));
     }
 }
@@ -241,94 +223,133 @@ fn start(runner: Runner, source: Arc<dyn Source>, events: Sender<Event>) {
 mod tests {
     use super::*;
     use crate::config::Backend;
-    use crate::oath::KeySelector;
-    use crate::totp::PromptWays;
-    use std::sync::atomic::{AtomicBool, Ordering};
-    use std::sync::Mutex;
+    use crate::totp::testing::{request, Behaviour, FakeKey};
+    use crate::totp::typed::MALFORMED;
+    use crate::ui::scripted::{Said, Scripted, Typed};
     use std::time::Duration;
-    use zeroize::Zeroizing;
 
-    fn request() -> CodeRequest {
-        CodeRequest {
-            profile: "admin".into(),
-            mfa_serial: "arn:aws:iam::111111111111:mfa/alice".into(),
-            label: "AWS:alice".into(),
-            key: KeySelector::default(),
-            backend: Backend::Auto,
-            prompt: PromptWays::default(),
-            timeout: Duration::from_secs(5),
-        }
+    const SOON: Duration = Duration::from_millis(20);
+    const LATE: Duration = Duration::from_secs(30);
+
+    fn run(key: Option<Arc<FakeKey>>, ui: &Scripted) -> Result<Finish, Error> {
+        run_until(key, ui, Duration::from_secs(5))
     }
 
-    /// A key that waits `delay` for its "touch", then answers `digits`.
-    struct SlowKey {
-        delay: Duration,
-        answer: Mutex<Option<Result<&'static str, Error>>>,
-        cancelled: AtomicBool,
+    fn run_until(
+        key: Option<Arc<FakeKey>>,
+        ui: &Scripted,
+        limit: Duration,
+    ) -> Result<Finish, Error> {
+        use crate::ui::Ui;
+        let request = request(Backend::Auto);
+        let can_type = ui.code_way(request.prompt).is_ok();
+        let key = key.map(|k| k as Arc<dyn Source>);
+        race(key, can_type, &request, Instant::now() + limit, ui)
     }
 
-    impl SlowKey {
-        fn new(delay: Duration, answer: Result<&'static str, Error>) -> Arc<SlowKey> {
-            Arc::new(SlowKey {
-                delay,
-                answer: Mutex::new(Some(answer)),
-                cancelled: AtomicBool::new(false),
-            })
-        }
-    }
-
-    impl Source for SlowKey {
-        fn code(&self, waiting: &(dyn Fn() + Sync)) -> Result<MfaCode, Error> {
-            waiting();
-            std::thread::sleep(self.delay);
-            let answer = self.answer.lock().unwrap().take().unwrap();
-            answer.map(|d| MfaCode {
-                digits: Zeroizing::new(d.into()),
-                step: crate::totp::sts_step_now(),
-            })
-        }
-        fn cancel(&self) {
-            self.cancelled.store(true, Ordering::SeqCst);
-        }
-    }
-
-    #[derive(Default)]
-    struct Notes(Mutex<Vec<String>>);
-    impl Ui for Notes {
-        fn notice(&self, message: &str) {
-            self.0.lock().unwrap().push(message.into());
-        }
-        fn warn(&self, message: &str) {
-            self.notice(message);
-        }
-        fn ask_secret(&self, _: &str) -> Option<std::io::Result<crate::ui::SecretInput>> {
-            None
+    fn code(finish: Result<Finish, Error>) -> String {
+        match finish {
+            Ok(Finish::Code(code)) => code.digits.to_string(),
+            other => panic!("no code: {other:?}"),
         }
     }
 
     #[test]
     fn a_lone_key_wins_and_the_touch_is_announced() {
-        let ui = Notes::default();
-        let key = SlowKey::new(Duration::from_millis(10), Ok("123456"));
-        let deadline = Instant::now() + Duration::from_secs(5);
-        let code = race(Some(key), None, &request(), deadline, &ui).unwrap();
-        assert_eq!(&*code.digits, "123456");
-        assert!(ui
-            .0
-            .lock()
-            .unwrap()
+        let ui = Scripted::new();
+        let key = Arc::new(FakeKey::touch(SOON, Behaviour::Code("123456")));
+        assert_eq!(code(run(Some(key), &ui)), "123456");
+        assert_eq!(
+            ui.said(),
+            [Said::Notice("Touch your YubiKey for profile admin…".into())]
+        );
+    }
+
+    #[test]
+    fn a_typed_code_wins_while_the_touch_waits_and_the_key_is_cancelled() {
+        let ui = Scripted::new().typing([Typed::Line("654321").after(SOON)]);
+        let key = Arc::new(FakeKey::touch(LATE, Behaviour::Code("123456")));
+        let started = Instant::now();
+        assert_eq!(code(run(Some(Arc::clone(&key)), &ui)), "654321");
+        assert!(started.elapsed() < Duration::from_secs(2));
+        assert!(key.was_cancelled(), "the key was cancelled");
+        let questions = ui.questions();
+        assert_eq!(questions.len(), 1);
+        assert!(
+            questions[0].beside_touch,
+            "the question says a touch will do"
+        );
+        assert_eq!(questions[0].profile, "admin");
+    }
+
+    #[test]
+    fn a_touch_wins_while_the_prompt_waits_and_the_prompt_is_cancelled() {
+        let ui = Scripted::new().typing([Typed::Never.now()]);
+        let key = Arc::new(FakeKey::touch(SOON, Behaviour::Code("123456")));
+        assert_eq!(code(run(Some(key), &ui)), "123456");
+        let said = ui.said();
+        assert!(
+            matches!(said.as_slice(), [Said::Question(_), Said::PromptCancelled]),
+            "{said:?}"
+        );
+    }
+
+    #[test]
+    fn a_key_that_answers_without_a_touch_opens_no_prompt() {
+        let ui = Scripted::new().typing([Typed::Line("654321").now()]);
+        let key = Arc::new(FakeKey::no_touch("123456"));
+        assert_eq!(code(run(Some(key), &ui)), "123456");
+        assert!(ui.questions().is_empty(), "{:?}", ui.said());
+    }
+
+    #[test]
+    fn a_malformed_typed_code_is_asked_again_then_used() {
+        let ui = Scripted::new().typing([Typed::Line("12ab56").now(), Typed::Line("654321").now()]);
+        let key = Arc::new(FakeKey::touch(LATE, Behaviour::Code("123456")));
+        assert_eq!(code(run(Some(key), &ui)), "654321");
+        assert!(ui.said().contains(&Said::Again(MALFORMED.into())));
+    }
+
+    #[test]
+    fn malformed_codes_end_the_typing_after_the_last_try() {
+        let answers = ["1", "12ab56", "123456789", "654321"].map(|l| Typed::Line(l).now());
+        let ui = Scripted::new().typing(answers);
+        let outcome = run(None, &ui);
+        assert!(matches!(outcome, Err(Error::NotTyped)), "{outcome:?}");
+        let agains = ui
+            .said()
             .iter()
-            .any(|n| n.contains("Touch your YubiKey")));
+            .filter(|s| matches!(s, Said::Again(_)))
+            .count();
+        assert_eq!(
+            agains as u32,
+            super::super::TYPING_TRIES - 1,
+            "{:?}",
+            ui.said()
+        );
+    }
+
+    #[test]
+    fn a_closed_prompt_with_no_key_is_the_error() {
+        let ui = Scripted::new().typing([Typed::Close.now()]);
+        let outcome = run(None, &ui);
+        assert!(matches!(outcome, Err(Error::PromptClosed)), "{outcome:?}");
+    }
+
+    #[test]
+    fn a_closed_prompt_leaves_the_touch_to_win() {
+        let ui = Scripted::new().typing([Typed::Close.now()]);
+        let key = Arc::new(FakeKey::touch(
+            Duration::from_millis(200),
+            Behaviour::Code("123456"),
+        ));
+        assert_eq!(code(run(Some(key), &ui)), "123456");
     }
 
     #[test]
     fn the_key_error_is_reported_when_no_one_can_type() {
-        let key = SlowKey::new(
-            Duration::from_millis(10),
-            Err(Error::YubiKey(crate::oath::Error::TouchTimedOut)),
-        );
-        let deadline = Instant::now() + Duration::from_secs(5);
-        let outcome = race(Some(key), None, &request(), deadline, &Notes::default());
+        let key = Arc::new(FakeKey::touch(SOON, Behaviour::TouchTimesOut));
+        let outcome = run(Some(key), &Scripted::new());
         assert!(matches!(
             outcome,
             Err(Error::YubiKey(crate::oath::Error::TouchTimedOut))
@@ -336,28 +357,52 @@ mod tests {
     }
 
     #[test]
-    fn the_wait_ends_at_the_deadline_and_cancels_the_key() {
-        let key = SlowKey::new(Duration::from_secs(3), Ok("123456"));
-        let started = Instant::now();
-        let deadline = started + Duration::from_millis(200);
-        let outcome = race(
-            Some(Arc::clone(&key) as Arc<dyn Source>),
-            None,
-            &request(),
-            deadline,
-            &Notes::default(),
-        );
-        assert!(matches!(outcome, Err(Error::TimedOut { seconds: 5 })));
-        assert!(started.elapsed() < Duration::from_secs(2));
-        assert!(
-            key.cancelled.load(Ordering::SeqCst),
-            "the key was cancelled"
-        );
+    fn a_key_that_refused_is_reported_over_a_closed_prompt() {
+        let ui = Scripted::new().typing([Typed::Close.after(Duration::from_millis(200))]);
+        let key = Arc::new(FakeKey::touch(SOON, Behaviour::TouchTimesOut));
+        let outcome = run(Some(key), &ui);
+        assert!(matches!(
+            outcome,
+            Err(Error::YubiKey(crate::oath::Error::TouchTimedOut))
+        ));
+        assert!(ui.said().contains(&Said::Notice(
+            "the YubiKey was not touched in time; type the code instead.".into()
+        )));
     }
 
     #[test]
-    fn with_no_terminal_and_no_gui_allowed_no_typed_way_is_found() {
-        let why = TypedWay::find(&request()).unwrap_err();
-        assert!(why.contains("no terminal") && why.contains("GUI"), "{why}");
+    fn a_key_found_missing_before_any_touch_hands_over_to_the_typed_code() {
+        let ui = Scripted::new().typing([Typed::Line("654321").now()]);
+        let key = Arc::new(FakeKey::untouched(SOON, Behaviour::Removed));
+        assert_eq!(code(run(Some(key), &ui)), "654321");
+        let questions = ui.questions();
+        assert_eq!(questions.len(), 1);
+        assert!(!questions[0].beside_touch);
+        let told =
+            Said::Notice("no YubiKey with an OATH application found (1 reader(s) checked).".into());
+        assert!(ui.said().contains(&told), "{:?}", ui.said());
+    }
+
+    #[test]
+    fn the_wait_ends_at_the_deadline_and_cancels_every_source() {
+        let ui = Scripted::new().typing([Typed::Never.now()]);
+        let key = Arc::new(FakeKey::touch(SOON, Behaviour::Never));
+        let started = Instant::now();
+        let outcome = run_until(Some(Arc::clone(&key)), &ui, Duration::from_millis(200));
+        assert!(
+            matches!(outcome, Err(Error::TimedOut { seconds: 5 })),
+            "{outcome:?}"
+        );
+        assert!(started.elapsed() < Duration::from_secs(2));
+        assert!(key.was_cancelled(), "the key was cancelled");
+        assert!(ui.said().contains(&Said::PromptCancelled));
+    }
+
+    #[test]
+    fn ykman_asking_for_a_password_ends_the_race_for_it() {
+        let ui = Scripted::new().typing([Typed::Line("654321").now()]);
+        let key = Arc::new(FakeKey::touch(SOON, Behaviour::WantsPassword("123456")));
+        assert!(matches!(run(Some(key), &ui), Ok(Finish::PasswordNeeded)));
+        assert!(ui.questions().is_empty(), "nothing else had started");
     }
 }

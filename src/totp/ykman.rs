@@ -8,7 +8,7 @@
 //! to ykman's stdin, never put on its command line. ykman runs in a session
 //! of its own, without the controlling terminal, so it can never prompt there
 //! behind vegas's back: when it wants a password it asks on stdin, finds
-//! nothing and stops, and vegas asks instead.
+//! nothing and stops ([`Outcome::PasswordNeeded`]), and vegas asks instead.
 
 use std::ffi::OsString;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -17,8 +17,8 @@ use std::process::{Command, Stdio};
 
 use zeroize::Zeroizing;
 
-use super::child::{Killable, Pipes};
-use super::{CodeRequest, Error, MfaCode, Source};
+use super::{CodeRequest, Error, MfaCode, Outcome, Source};
+use crate::platform::child::{Killable, Pipes};
 
 /// What ykman writes on stderr when it waits for a touch.
 const TOUCH_PROMPT: &str = "Touch your YubiKey";
@@ -150,16 +150,20 @@ impl Ykman {
 }
 
 impl Source for Ykman {
-    fn code(&self, waiting_for_touch: &(dyn Fn() + Sync)) -> Result<MfaCode, Error> {
-        let mut command = self.command()?;
+    fn code(&self, waiting_for_touch: &(dyn Fn() + Sync)) -> Outcome {
+        let mut command = match self.command() {
+            Ok(command) => command,
+            Err(e) => return Outcome::Failed(e),
+        };
         tracing::debug!(args = ?self.args(), "running ykman");
         let Pipes {
             stdin,
             stdout,
             stderr,
-        } = match self.child.spawn(&mut command).map_err(Error::YkmanSpawn)? {
-            Ok(pipes) => pipes,
-            Err(_killed) => return Err(Error::Cancelled),
+        } = match self.child.spawn(&mut command) {
+            Ok(Ok(pipes)) => pipes,
+            Ok(Err(_killed)) => return Outcome::Cancelled,
+            Err(e) => return Outcome::Failed(Error::YkmanSpawn(e)),
         };
         if let Some(mut stdin) = stdin {
             if let Some(password) = &self.password {
@@ -178,14 +182,15 @@ impl Source for Ykman {
             }
             err = watcher.join().unwrap_or_default();
         });
-        let status = match self.child.wait().map_err(Error::YkmanSpawn)? {
-            Ok(status) => status,
-            Err(_killed) => return Err(Error::Cancelled),
+        let status = match self.child.wait() {
+            Ok(Ok(status)) => status,
+            Ok(Err(_killed)) => return Outcome::Cancelled,
+            Err(e) => return Outcome::Failed(Error::YkmanSpawn(e)),
         };
         if status.success() {
-            parse_code(&out)
+            parse_code(&out).into()
         } else {
-            Err(interpret_failure(&err, &self.label))
+            interpret_failure(&err, &self.label)
         }
     }
 
@@ -226,12 +231,17 @@ fn parse_code(stdout: &[u8]) -> Result<MfaCode, Error> {
     Ok(code)
 }
 
-/// Map ykman's messages to vegas's errors.
-fn interpret_failure(stderr: &str, label: &str) -> Error {
-    let message = last_message(stderr);
+/// What a failed run of ykman came to: it wants the password, or an error.
+fn interpret_failure(stderr: &str, label: &str) -> Outcome {
     if stderr.contains(PASSWORD_PROMPT) && !stderr.contains("Wrong password") {
-        return Error::YkmanPasswordNeeded;
+        return Outcome::PasswordNeeded;
     }
+    Outcome::Failed(failure_error(stderr, label))
+}
+
+/// Map ykman's messages to vegas's errors.
+fn failure_error(stderr: &str, label: &str) -> Error {
+    let message = last_message(stderr);
     if message.contains("No matching account found") {
         return Error::YkmanNoAccount {
             label: label.to_string(),
@@ -349,7 +359,7 @@ mod tests {
     #[test]
     fn ykman_messages_map_to_vegas_errors() {
         type Expected = fn(&Error) -> bool;
-        let cases: [(&str, Expected); 7] = [
+        let cases: [(&str, Expected); 6] = [
             (
                 "ERROR: No matching account found.\n",
                 |e| matches!(e, Error::YkmanNoAccount { label } if label == "AWS:alice"),
@@ -361,10 +371,6 @@ mod tests {
             (
                 "ERROR: Authentication to the YubiKey failed. Wrong password?\n",
                 |e| matches!(e, Error::YubiKey(crate::oath::Error::WrongPassword)),
-            ),
-            (
-                "Warning: Password input may be echoed.\nEnter the password: \nAborted!\n",
-                |e| matches!(e, Error::YkmanPasswordNeeded),
             ),
             (
                 "ERROR: No YubiKey detected!\n",
@@ -382,9 +388,27 @@ mod tests {
             ),
         ];
         for (stderr, expected) in cases {
-            let error = interpret_failure(stderr, "AWS:alice");
+            let outcome = interpret_failure(stderr, "AWS:alice");
+            let Outcome::Failed(error) = outcome else {
+                panic!("{stderr:?} gave {outcome:?}");
+            };
             assert!(expected(&error), "{stderr:?} gave {error:?}");
         }
+    }
+
+    #[test]
+    fn ykman_asking_for_the_password_is_an_outcome_not_an_error() {
+        let asked = "Warning: Password input may be echoed.\nEnter the password: \nAborted!\n";
+        assert!(matches!(
+            interpret_failure(asked, "AWS:alice"),
+            Outcome::PasswordNeeded
+        ));
+        let refused = "Enter the password: \nERROR: Authentication to the YubiKey failed. \
+                       Wrong password?\n";
+        assert!(matches!(
+            interpret_failure(refused, "AWS:alice"),
+            Outcome::Failed(Error::YubiKey(crate::oath::Error::WrongPassword))
+        ));
     }
 
     #[test]
@@ -392,7 +416,7 @@ mod tests {
         let stderr = "WARNING: PC/SC not available.\nERROR: An unexpected error has occurred\n\
                       smartcard.pcsc.PCSCExceptions.EstablishContextException: Failed to establish \
                       context: Service not available. (0x8010001D)\n";
-        let error = interpret_failure(stderr, "x");
+        let error = failure_error(stderr, "x");
         assert!(error.means_no_key());
         assert!(error.to_string().contains("pcscd"), "{error}");
     }

@@ -5,8 +5,8 @@
 //! Opening is quick and happens before any race: find the key, unlock it,
 //! find the account. A password-protected applet is unlocked with the access
 //! key kept in the cache (12 hours, by device id); without one, or when the
-//! card refuses it (the password changed), the password is asked once on the
-//! terminal and the new access key kept. Only the CALCULATE of a touch account
+//! card refuses it (the password changed), the password is asked once
+//! through the UI and the new access key kept. Only the CALCULATE of a touch account
 //! waits, and that is what [`YubiKey`] as a [`Source`] does.
 
 use std::sync::Mutex;
@@ -14,7 +14,7 @@ use std::time::SystemTime;
 
 use zeroize::Zeroizing;
 
-use super::{CodeRequest, Error, MfaCode, Source, TimeStep};
+use super::{CodeRequest, Error, MfaCode, Outcome, Source, TimeStep};
 use crate::cache::Cache;
 use crate::oath::{self, AccessKey, Account, AccountId, KeyInfo, PcscTransport, Session};
 use crate::platform::unix_now;
@@ -61,7 +61,7 @@ impl YubiKey {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .take()
-            .ok_or(Error::Cancelled)?;
+            .ok_or(Error::SessionSpent)?;
         let at = SystemTime::now();
         let code = session.calculate(&self.account, at)?;
         // An HOTP account has no step: take STS's current one.
@@ -78,11 +78,11 @@ impl YubiKey {
 impl Source for YubiKey {
     /// Blocks inside a PC/SC transaction until the key is touched or gives
     /// up; cannot be interrupted, so a lost race abandons this thread.
-    fn code(&self, waiting_for_touch: &(dyn Fn() + Sync)) -> Result<MfaCode, Error> {
+    fn code(&self, waiting_for_touch: &(dyn Fn() + Sync)) -> Outcome {
         if self.needs_touch() {
             waiting_for_touch();
         }
-        self.calculate()
+        self.calculate().into()
     }
 }
 
@@ -143,7 +143,11 @@ fn unlock(
             Err(e) => return Err(e.into()),
         }
     }
-    let password = super::ask_password(ui, &format!("YubiKey {}", info.label()), request)?;
+    let key_name = format!("YubiKey {}", info.label());
+    let password = super::ask_password(ui, &key_name, || Error::PasswordNeeded {
+        key: key_name.clone(),
+        profile: request.profile.clone(),
+    })?;
     let key = session.derive_key(&password);
     session.unlock_with_key(&key)?;
     if let Some(cache) = cache {

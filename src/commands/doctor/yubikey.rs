@@ -245,18 +245,24 @@ pub(super) fn prompt_check(
     ykman: Option<&YkmanFinding>,
 ) -> Check {
     const LABEL: &str = "code prompt";
-    if crate::ui::Terminal::available() {
-        return Check::pass(LABEL, "a terminal (/dev/tty) to type a code or password");
-    }
-    let missing = if no_gui {
-        "no terminal, and --no-gui forbids a dialog: nowhere to type a code or password".to_string()
-    } else {
-        match crate::totp::gui::DialogProgram::find() {
-            Ok(program) => {
-                return Check::pass(LABEL, format!("no terminal; a GUI dialog: {program:?}"))
-            }
-            Err(why) => format!("no terminal, and {why}"),
+    use crate::ui::{CodeWay, PromptWays, Terminal};
+    // The same probe `vegas assume` asks before it offers a typed code.
+    let allowed = PromptWays {
+        terminal: true,
+        gui: !no_gui,
+    };
+    let missing = match Terminal::code_way(allowed) {
+        Ok(CodeWay::Terminal) => {
+            return Check::pass(LABEL, "a terminal (/dev/tty) to type a code or password")
         }
+        Ok(CodeWay::Dialog(program)) => {
+            return Check::pass(LABEL, format!("no terminal; a GUI dialog: {program:?}"))
+        }
+        Err(_) if no_gui => {
+            "no terminal, and --no-gui forbids a dialog: nowhere to type a code or password"
+                .to_string()
+        }
+        Err(why) => why,
     };
     let fix = "run vegas from a terminal, or on a desktop with zenity or kdialog \
                (and without --no-gui)";

@@ -9,8 +9,8 @@ use std::process::{Command, Stdio};
 
 use zeroize::Zeroizing;
 
-use super::child::{Killable, Pipes};
-use super::{Error, MfaCode, Source, TYPING_TRIES};
+use super::{CodePrompt, Reply};
+use crate::platform::child::{Killable, Pipes};
 
 /// A dialog program found on this machine.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,7 +81,7 @@ fn applescript_escape(text: &str) -> String {
     text.replace('\\', "\\\\").replace('"', "\\\"")
 }
 
-/// A dialog asking for the code, as a [`Source`].
+/// A dialog asking for the code, as a [`CodePrompt`].
 #[derive(Debug)]
 pub struct Dialog {
     program: DialogProgram,
@@ -98,47 +98,43 @@ impl Dialog {
         }
     }
 
-    /// Show the dialog once: the text entered, or `None` when it was closed.
-    fn show(&self, text: &str) -> Result<Option<Zeroizing<String>>, Error> {
+    /// Show the dialog once: the text entered, or what became of it.
+    fn show(&self, text: &str) -> Reply {
         let mut command = self.program.command(text);
         command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::null());
-        let failed = |e: std::io::Error| Error::PromptFailed(format!("dialog: {e}"));
-        let Pipes { stdout, .. } = match self.child.spawn(&mut command).map_err(failed)? {
-            Ok(pipes) => pipes,
-            Err(_killed) => return Err(Error::Cancelled),
+        let failed = |e: std::io::Error| Reply::Failed(format!("dialog: {e}"));
+        let Pipes { stdout, .. } = match self.child.spawn(&mut command) {
+            Ok(Ok(pipes)) => pipes,
+            Ok(Err(_killed)) => return Reply::Cancelled,
+            Err(e) => return failed(e),
         };
         let mut answer = Zeroizing::new(Vec::new());
         if let Some(mut stdout) = stdout {
             let _ = stdout.read_to_end(&mut answer);
         }
-        match self.child.wait().map_err(failed)? {
-            Ok(status) if status.success() => Ok(Some(Zeroizing::new(
+        match self.child.wait() {
+            Ok(Ok(status)) if status.success() => Reply::Line(Zeroizing::new(
                 String::from_utf8_lossy(&answer).into_owned(),
-            ))),
-            Ok(_) => Ok(None),
-            Err(_killed) => Err(Error::Cancelled),
+            )),
+            Ok(Ok(_)) => Reply::Closed,
+            Ok(Err(_killed)) => Reply::Cancelled,
+            Err(e) => failed(e),
         }
     }
 }
 
-impl Source for Dialog {
-    fn code(&self, _waiting_for_touch: &(dyn Fn() + Sync)) -> Result<MfaCode, Error> {
-        let mut text = self.question.clone();
-        for _ in 0..TYPING_TRIES {
-            let Some(answer) = self.show(&text)? else {
-                return Err(Error::PromptClosed);
-            };
-            match MfaCode::given(&answer) {
-                Ok(code) => return Ok(code),
-                Err(_) => text = format!("That is not a 6 to 8 digit code.\n{}", self.question),
-            }
+impl CodePrompt for Dialog {
+    fn answer(&self, again: Option<&str>) -> Reply {
+        match again {
+            None => self.show(&self.question),
+            Some(why) => self.show(&format!("{why}.\n{}", self.question)),
         }
-        Err(Error::NotTyped)
     }
 
+    /// Kill the dialog if it is shown, and show no other.
     fn cancel(&self) {
         self.child.kill();
     }

@@ -1,4 +1,4 @@
-//! A child process (ykman, a dialog) that another thread may kill at any
+//! A child process (ykman, a code dialog) that another thread may kill at any
 //! moment, without ever signalling a process id that has been reused: the
 //! child is reaped only under the same lock that kills it.
 
