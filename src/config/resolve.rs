@@ -1,58 +1,19 @@
 //! Resolution: from the parsed files to a validated [`Profile`], following
 //! `vegas_source_profile` down a chain of vegas profiles to the one with
 //! long-term keys. Each value comes from the target profile, its source
-//! profile, the environment or a default, and keeps that origin.
+//! profile, the environment or a default, keeps that origin, and is checked
+//! by its rule in `rules.rs`; a refused value is an error naming where it is.
 
 use super::ini::env_nonempty;
 use super::rules::{
-    default_session_name, is_external_id, is_mfa_serial, is_role_arn, is_session_name, parse_bool,
-    DEFAULT_DURATION, DEFAULT_MFA_SESSION_DURATION, DEFAULT_MFA_TIMEOUT, DEFAULT_REGION,
-    MAX_DURATION, MAX_MFA_SESSION_DURATION, MAX_MFA_TIMEOUT, MIN_DURATION,
+    default_session_name, is_external_id, is_http_url, is_mfa_serial, is_role_arn, is_session_name,
+    number_in, parse_bool, DEFAULT_DURATION, DEFAULT_MFA_SESSION_DURATION, DEFAULT_MFA_TIMEOUT,
+    DEFAULT_REGION, MAX_DURATION, MAX_MFA_SESSION_DURATION, MAX_MFA_TIMEOUT, MIN_DURATION,
     MIN_MFA_SESSION_DURATION,
 };
 use super::{Backend, Error, Files, Origin, Profile, Sourced};
 
 impl Files {
-    fn origin(&self, profile: &str, key: &'static str) -> Origin {
-        Origin::File {
-            path: self.config_path.clone(),
-            profile: profile.into(),
-            key,
-        }
-    }
-
-    fn sourced(&self, profile: &str, key: &'static str) -> Option<Sourced<String>> {
-        self.get(profile, key).map(|v| Sourced {
-            value: v.to_string(),
-            origin: self.origin(profile, key),
-        })
-    }
-
-    /// A key from the target profile, else the source profile.
-    fn sourced_either(
-        &self,
-        target: &str,
-        source: &str,
-        key: &'static str,
-    ) -> Option<Sourced<String>> {
-        self.sourced(target, key)
-            .or_else(|| self.sourced(source, key))
-    }
-
-    fn invalid(&self, s: &Sourced<String>, why: &'static str) -> Error {
-        let (profile, key) = match &s.origin {
-            Origin::File { profile, key, .. } => (profile.clone(), *key),
-            _ => (String::new(), ""),
-        };
-        Error::Invalid {
-            path: self.config_path.clone(),
-            profile,
-            key,
-            value: s.value.clone(),
-            why,
-        }
-    }
-
     /// Resolve and validate profile `name` as a vegas profile. When its
     /// `vegas_source_profile` is itself a vegas profile (one with
     /// `vegas_role_arn`), that profile is resolved too, and so on down the
@@ -83,122 +44,30 @@ impl Files {
                 profile: name.into(),
             });
         }
-        let required = |key: &'static str| {
-            self.sourced(name, key).ok_or_else(|| Error::MissingKey {
-                path: self.config_path.clone(),
-                profile: name.into(),
-                key,
-            })
-        };
-        let role_arn = required("vegas_role_arn")?;
-        if !is_role_arn(&role_arn.value) {
-            return Err(self.invalid(&role_arn, "not an IAM role ARN"));
-        }
-        let source_profile = required("vegas_source_profile")?;
-        let source = source_profile.value.clone();
-        if source == name {
-            return Err(Error::SelfSource {
-                path: self.config_path.clone(),
-                profile: name.into(),
-            });
-        }
-        let via = if self.is_vegas_profile(&source) {
-            let mut chain = above.to_vec();
-            chain.push(name.to_string());
-            Some(Box::new(self.resolve_in_chain(&source, &chain)?))
-        } else {
-            if !self.has_profile(&source) && !self.has_credentials(&source) {
-                return Err(Error::MissingSourceProfile {
-                    path: self.config_path.clone(),
-                    profile: name.into(),
-                    source_profile: source,
-                    credentials: self.credentials_path.clone(),
-                });
-            }
-            None
-        };
-
+        let role_arn = self.required(name, "vegas_role_arn")?;
+        let role_arn = self.check(role_arn, "not an IAM role ARN", |v| {
+            is_role_arn(v).then(|| v.to_owned())
+        })?;
+        let source_profile = self.required(name, "vegas_source_profile")?;
+        let via = self.hop_below(name, &source_profile.value, above)?;
         // The MFA belongs to the first hop of a chain: a chained profile
         // takes the device and everything about it from there.
         let mfa = match &via {
             Some(first) => MfaSettings::of(first),
-            None => self.mfa_settings(name, &source)?,
+            None => self.mfa_settings(name, &source_profile.value)?,
         };
-
-        let duration_seconds = match self.sourced(name, "duration_seconds") {
-            Some(s) => {
-                let value = s
-                    .value
-                    .parse::<u32>()
-                    .ok()
-                    .filter(|d| (MIN_DURATION..=MAX_DURATION).contains(d))
-                    .ok_or_else(|| self.invalid(&s, "out of range 900–43200"))?;
-                Sourced {
-                    value,
-                    origin: s.origin,
-                }
-            }
-            None => Sourced {
-                value: DEFAULT_DURATION,
-                origin: Origin::Default("one hour"),
-            },
-        };
-
-        let role_session_name = match self.sourced(name, "role_session_name") {
-            Some(s) if is_session_name(&s.value) => s,
-            Some(s) => return Err(self.invalid(&s, "must be 2–64 of [A-Za-z0-9+=,.@_-]")),
-            None => Sourced {
-                value: default_session_name(),
-                origin: Origin::Default("login name"),
-            },
-        };
-
-        let external_id = match self.sourced(name, "external_id") {
-            Some(s) if is_external_id(&s.value) => Some(s),
-            Some(s) => return Err(self.invalid(&s, "must be 2–1224 of [A-Za-z0-9+=,.@:/_-]")),
-            None => None,
-        };
-
-        let region = self
-            .sourced_either(name, &source, "region")
-            .or_else(|| via.as_ref().map(|v| v.region.clone()))
-            .or_else(|| env_sourced("AWS_REGION"))
-            .or_else(|| env_sourced("AWS_DEFAULT_REGION"))
-            .unwrap_or_else(|| Sourced {
-                value: DEFAULT_REGION.into(),
-                origin: Origin::Default("no region set"),
-            });
-
-        let endpoint_url = match env_sourced("AWS_ENDPOINT_URL_STS")
-            .or_else(|| env_sourced("AWS_ENDPOINT_URL"))
-            .or_else(|| self.sourced(name, "endpoint_url"))
-        {
-            Some(s) if s.value.starts_with("https://") || s.value.starts_with("http://") => Some(s),
-            Some(s) if matches!(s.origin, Origin::Env(_)) => {
-                return Err(Error::InvalidEnv {
-                    var: match s.origin {
-                        Origin::Env(v) => v,
-                        _ => "AWS_ENDPOINT_URL",
-                    },
-                    value: s.value,
-                    why: "not an http(s) URL",
-                })
-            }
-            Some(s) => return Err(self.invalid(&s, "not an http(s) URL")),
-            None => via.as_ref().and_then(|v| v.endpoint_url.clone()),
-        };
-
+        let role = self.role_settings(name, &source_profile.value, via.as_deref())?;
         Ok(Profile {
             name: name.into(),
             role_arn,
             source_profile,
             via,
             mfa_serial: mfa.mfa_serial,
-            duration_seconds,
-            role_session_name,
-            external_id,
-            region,
-            endpoint_url,
+            duration_seconds: role.duration_seconds,
+            role_session_name: role.role_session_name,
+            external_id: role.external_id,
+            region: role.region,
+            endpoint_url: role.endpoint_url,
             yubikey_serial: mfa.yubikey_serial,
             yubikey_label: mfa.yubikey_label,
             yubikey_backend: mfa.yubikey_backend,
@@ -208,125 +77,126 @@ impl Files {
         })
     }
 
+    /// The vegas profile `name`'s source profile is, resolved (a chain hop),
+    /// or `None` when the source is the profile with long-term keys.
+    fn hop_below(
+        &self,
+        name: &str,
+        source: &str,
+        above: &[String],
+    ) -> Result<Option<Box<Profile>>, Error> {
+        if source == name {
+            return Err(Error::SelfSource {
+                path: self.config_path.clone(),
+                profile: name.into(),
+            });
+        }
+        if self.is_vegas_profile(source) {
+            let mut chain = above.to_vec();
+            chain.push(name.to_string());
+            return Ok(Some(Box::new(self.resolve_in_chain(source, &chain)?)));
+        }
+        if !self.has_profile(source) && !self.has_credentials(source) {
+            return Err(Error::MissingSourceProfile {
+                path: self.config_path.clone(),
+                profile: name.into(),
+                source_profile: source.into(),
+                credentials: self.credentials_path.clone(),
+            });
+        }
+        Ok(None)
+    }
+
+    /// What each hop sets for its own AssumeRole; region and endpoint are
+    /// inherited from the hop below when this one does not set them.
+    fn role_settings(
+        &self,
+        name: &str,
+        source: &str,
+        below: Option<&Profile>,
+    ) -> Result<RoleSettings, Error> {
+        let duration_seconds = self
+            .optional(
+                self.sourced(name, "duration_seconds"),
+                "out of range 900–43200",
+                |v| number_in(v, MIN_DURATION..=MAX_DURATION),
+            )?
+            .unwrap_or_else(|| defaulted(DEFAULT_DURATION, "one hour"));
+        let role_session_name = self
+            .optional(
+                self.sourced(name, "role_session_name"),
+                "must be 2–64 of [A-Za-z0-9+=,.@_-]",
+                |v| is_session_name(v).then(|| v.to_owned()),
+            )?
+            .unwrap_or_else(|| defaulted(default_session_name(), "login name"));
+        let external_id = self.optional(
+            self.sourced(name, "external_id"),
+            "must be 2–1224 of [A-Za-z0-9+=,.@:/_-]",
+            |v| is_external_id(v).then(|| v.to_owned()),
+        )?;
+        let region = self
+            .sourced_either(name, source, "region")
+            .or_else(|| below.map(|b| b.region.clone()))
+            .or_else(|| env_sourced("AWS_REGION"))
+            .or_else(|| env_sourced("AWS_DEFAULT_REGION"))
+            .unwrap_or_else(|| defaulted(DEFAULT_REGION.into(), "no region set"));
+        let endpoint_url = env_sourced("AWS_ENDPOINT_URL_STS")
+            .or_else(|| env_sourced("AWS_ENDPOINT_URL"))
+            .or_else(|| self.sourced(name, "endpoint_url"));
+        let endpoint_url = match self.optional(endpoint_url, "not an http(s) URL", |v| {
+            is_http_url(v).then(|| v.to_owned())
+        })? {
+            Some(url) => Some(url),
+            None => below.and_then(|b| b.endpoint_url.clone()),
+        };
+        Ok(RoleSettings {
+            duration_seconds,
+            role_session_name,
+            external_id,
+            region,
+            endpoint_url,
+        })
+    }
+
     /// The MFA device of a first hop and how to reach it: from the profile,
     /// else from its source profile (the one with the long-term keys).
     fn mfa_settings(&self, name: &str, source: &str) -> Result<MfaSettings, Error> {
-        let mfa_serial = self
-            .sourced_either(name, source, "mfa_serial")
-            .ok_or_else(|| Error::MissingKey {
-                path: self.config_path.clone(),
-                profile: source.to_string(),
-                key: "mfa_serial",
+        let either = |key| self.sourced_either(name, source, key);
+        let mfa_serial = either("mfa_serial").ok_or_else(|| self.missing(source, "mfa_serial"))?;
+        let mfa_serial = self.check(mfa_serial, "not an MFA device ARN", |v| {
+            is_mfa_serial(v).then(|| v.to_owned())
+        })?;
+        let yubikey_serial =
+            self.optional(either("vegas_yubikey_serial"), "not a serial number", |v| {
+                v.parse::<u32>().ok()
             })?;
-        if !is_mfa_serial(&mfa_serial.value) {
-            return Err(self.invalid(&mfa_serial, "not an MFA device ARN"));
-        }
-
-        let yubikey_serial = match self.sourced_either(name, source, "vegas_yubikey_serial") {
-            Some(s) => {
-                let value = s
-                    .value
-                    .parse::<u32>()
-                    .map_err(|_| self.invalid(&s, "not a serial number"))?;
-                Some(Sourced {
-                    value,
-                    origin: s.origin,
-                })
-            }
-            None => None,
-        };
-
-        let yubikey_label = self
-            .sourced_either(name, source, "vegas_yubikey_label")
-            .unwrap_or_else(|| Sourced {
-                value: mfa_serial.value.clone(),
-                origin: Origin::Default("mfa_serial"),
-            });
-
-        let yubikey_backend = match env_sourced("VEGAS_YUBIKEY_BACKEND") {
-            Some(s) => {
-                let value = Backend::parse(&s.value).ok_or(Error::InvalidEnv {
-                    var: "VEGAS_YUBIKEY_BACKEND",
-                    value: s.value.clone(),
-                    why: "not one of auto, pcsc, ykman, none",
-                })?;
-                Sourced {
-                    value,
-                    origin: s.origin,
-                }
-            }
-            None => match self.sourced_either(name, source, "vegas_yubikey_backend") {
-                Some(s) => {
-                    let value = Backend::parse(&s.value)
-                        .ok_or_else(|| self.invalid(&s, "not one of auto, pcsc, ykman, none"))?;
-                    Sourced {
-                        value,
-                        origin: s.origin,
-                    }
-                }
-                None => Sourced {
-                    value: Backend::Auto,
-                    origin: Origin::Default("auto"),
-                },
-            },
-        };
-
-        let mfa_timeout = match self.sourced_either(name, source, "vegas_mfa_timeout") {
-            Some(s) => {
-                let value = s
-                    .value
-                    .parse::<u64>()
-                    .ok()
-                    .filter(|t| (1..=MAX_MFA_TIMEOUT).contains(t))
-                    .ok_or_else(|| self.invalid(&s, "not a number of seconds from 1 to 3600"))?;
-                Sourced {
-                    value,
-                    origin: s.origin,
-                }
-            }
-            None => Sourced {
-                value: DEFAULT_MFA_TIMEOUT,
-                origin: Origin::Default("one minute"),
-            },
-        };
-
-        let mfa_session = match self.sourced_either(name, source, "vegas_mfa_session") {
-            Some(s) => {
-                let value =
-                    parse_bool(&s.value).ok_or_else(|| self.invalid(&s, "not true or false"))?;
-                Sourced {
-                    value,
-                    origin: s.origin,
-                }
-            }
-            None => Sourced {
-                value: false,
-                origin: Origin::Default("a touch per role"),
-            },
-        };
-
-        let mfa_session_duration =
-            match self.sourced_either(name, source, "vegas_mfa_session_duration") {
-                Some(s) => {
-                    let value = s
-                        .value
-                        .parse::<u32>()
-                        .ok()
-                        .filter(|d| {
-                            (MIN_MFA_SESSION_DURATION..=MAX_MFA_SESSION_DURATION).contains(d)
-                        })
-                        .ok_or_else(|| self.invalid(&s, "out of range 900–129600"))?;
-                    Sourced {
-                        value,
-                        origin: s.origin,
-                    }
-                }
-                None => Sourced {
-                    value: DEFAULT_MFA_SESSION_DURATION,
-                    origin: Origin::Default("12 hours"),
-                },
-            };
-
+        let yubikey_label = either("vegas_yubikey_label")
+            .unwrap_or_else(|| defaulted(mfa_serial.value.clone(), "mfa_serial"));
+        // The environment overrides the files for the backend.
+        let yubikey_backend = self
+            .optional(
+                env_sourced("VEGAS_YUBIKEY_BACKEND").or_else(|| either("vegas_yubikey_backend")),
+                "not one of auto, pcsc, ykman, none",
+                Backend::parse,
+            )?
+            .unwrap_or_else(|| defaulted(Backend::Auto, "auto"));
+        let mfa_timeout = self
+            .optional(
+                either("vegas_mfa_timeout"),
+                "not a number of seconds from 1 to 3600",
+                |v| number_in(v, 1..=MAX_MFA_TIMEOUT),
+            )?
+            .unwrap_or_else(|| defaulted(DEFAULT_MFA_TIMEOUT, "one minute"));
+        let mfa_session = self
+            .optional(either("vegas_mfa_session"), "not true or false", parse_bool)?
+            .unwrap_or_else(|| defaulted(false, "a touch per role"));
+        let mfa_session_duration = self
+            .optional(
+                either("vegas_mfa_session_duration"),
+                "out of range 900–129600",
+                |v| number_in(v, MIN_MFA_SESSION_DURATION..=MAX_MFA_SESSION_DURATION),
+            )?
+            .unwrap_or_else(|| defaulted(DEFAULT_MFA_SESSION_DURATION, "12 hours"));
         Ok(MfaSettings {
             mfa_serial,
             yubikey_serial,
@@ -337,6 +207,120 @@ impl Files {
             mfa_session_duration,
         })
     }
+
+    fn sourced(&self, profile: &str, key: &'static str) -> Option<Sourced<String>> {
+        self.get(profile, key).map(|v| Sourced {
+            value: v.to_string(),
+            origin: Origin::File {
+                path: self.config_path.clone(),
+                profile: profile.into(),
+                key,
+            },
+        })
+    }
+
+    /// A key from the target profile, else the source profile.
+    fn sourced_either(
+        &self,
+        target: &str,
+        source: &str,
+        key: &'static str,
+    ) -> Option<Sourced<String>> {
+        self.sourced(target, key)
+            .or_else(|| self.sourced(source, key))
+    }
+
+    /// A key that must be in `profile` itself.
+    fn required(&self, profile: &str, key: &'static str) -> Result<Sourced<String>, Error> {
+        self.sourced(profile, key)
+            .ok_or_else(|| self.missing(profile, key))
+    }
+
+    fn missing(&self, profile: &str, key: &'static str) -> Error {
+        Error::MissingKey {
+            path: self.config_path.clone(),
+            profile: profile.into(),
+            key,
+        }
+    }
+
+    /// The value of `s` that `rule` makes of its text, with the same origin;
+    /// an error saying `why` where the rule refuses it.
+    fn check<T>(
+        &self,
+        s: Sourced<String>,
+        why: &'static str,
+        rule: impl FnOnce(&str) -> Option<T>,
+    ) -> Result<Sourced<T>, Error> {
+        match rule(&s.value) {
+            Some(value) => Ok(Sourced {
+                value,
+                origin: s.origin,
+            }),
+            None => Err(self.invalid(s, why)),
+        }
+    }
+
+    /// [`Files::check`] of a value that may be absent.
+    fn optional<T>(
+        &self,
+        s: Option<Sourced<String>>,
+        why: &'static str,
+        rule: impl FnOnce(&str) -> Option<T>,
+    ) -> Result<Option<Sourced<T>>, Error> {
+        s.map(|s| self.check(s, why, rule)).transpose()
+    }
+
+    /// A refused value, named by where it came from: a key of a profile, or
+    /// an environment variable.
+    fn invalid(&self, s: Sourced<String>, why: &'static str) -> Error {
+        match s.origin {
+            Origin::Env(var) => Error::InvalidEnv {
+                var,
+                value: s.value,
+                why,
+            },
+            Origin::File { profile, key, .. } => Error::Invalid {
+                path: self.config_path.clone(),
+                profile,
+                key,
+                value: s.value,
+                why,
+            },
+            // vegas's own defaults pass their rules; kept total all the same.
+            Origin::Default(_) => Error::Invalid {
+                path: self.config_path.clone(),
+                profile: String::new(),
+                key: "",
+                value: s.value,
+                why,
+            },
+        }
+    }
+}
+
+/// vegas's own default, and why it is the default.
+fn defaulted<T>(value: T, why: &'static str) -> Sourced<T> {
+    Sourced {
+        value,
+        origin: Origin::Default(why),
+    }
+}
+
+fn env_sourced(var: &'static str) -> Option<Sourced<String>> {
+    env_nonempty(var).map(|value| Sourced {
+        value: value.trim().to_string(),
+        origin: Origin::Env(var),
+    })
+}
+
+/// What one hop sets for its own AssumeRole.
+struct RoleSettings {
+    duration_seconds: Sourced<u32>,
+    role_session_name: Sourced<String>,
+    external_id: Option<Sourced<String>>,
+    region: Sourced<String>,
+    endpoint_url: Option<Sourced<String>>,
 }
 
 /// Everything about the MFA device of a first hop, which a chained profile
@@ -363,13 +347,6 @@ impl MfaSettings {
             mfa_session_duration: profile.mfa_session_duration.clone(),
         }
     }
-}
-
-fn env_sourced(var: &'static str) -> Option<Sourced<String>> {
-    env_nonempty(var).map(|value| Sourced {
-        value: value.trim().to_string(),
-        origin: Origin::Env(var),
-    })
 }
 
 #[cfg(test)]
@@ -416,22 +393,21 @@ mod tests {
             &CONFIG.replace("vegas_role_arn", "x_role_arn"),
             "work-admin",
         );
-        assert!(e.to_string().contains("'vegas_role_arn'"), "{e}");
-        assert!(e.to_string().contains("'work-admin'"), "{e}");
-
-        let e = err_of(&CONFIG.replace("role/Admin", "user/Admin"), "work-admin");
-        assert!(e.to_string().contains("vegas_role_arn"), "{e}");
-
-        let e = err_of(&CONFIG.replace(":mfa/alice", ":user/alice"), "work-admin");
         assert!(
-            e.to_string().contains("mfa_serial") && e.to_string().contains("'work-source'"),
-            "{e}"
+            matches!(e, Error::MissingKey { key: "vegas_role_arn", ref profile, .. } if profile == "work-admin"),
+            "{e:?}"
+        );
+        let text = e.to_string();
+        assert!(
+            text.contains("'vegas_role_arn'") && text.contains("'work-admin'"),
+            "{text}"
         );
 
-        let e = err_of(&CONFIG.replace("7200", "60"), "work-admin");
-        assert!(e.to_string().contains("duration_seconds"), "{e}");
-        let e = err_of(&CONFIG.replace("7200", "50000"), "work-admin");
-        assert!(e.to_string().contains("duration_seconds"), "{e}");
+        let e = err_of(&CONFIG.replace("mfa_serial = ", "x_mfa = "), "work-admin");
+        assert!(
+            matches!(e, Error::MissingKey { key: "mfa_serial", ref profile, .. } if profile == "work-source"),
+            "{e}"
+        );
 
         let e = err_of(
             &CONFIG.replace(
@@ -445,17 +421,39 @@ mod tests {
             "{e}"
         );
 
-        let e = err_of(&CONFIG.replace("mfa_serial = ", "x_mfa = "), "work-admin");
-        assert!(
-            matches!(e, Error::MissingKey { key: "mfa_serial", ref profile, .. } if profile == "work-source"),
-            "{e}"
-        );
+        for (from, to, profile, key) in [
+            ("role/Admin", "user/Admin", "work-admin", "vegas_role_arn"),
+            (":mfa/alice", ":user/alice", "work-source", "mfa_serial"),
+            ("7200", "60", "work-admin", "duration_seconds"),
+            ("7200", "50000", "work-admin", "duration_seconds"),
+            ("= alice", "= a", "work-admin", "role_session_name"),
+            ("abc-123", "a", "work-admin", "external_id"),
+            ("12345678 ", "12ab ", "work-source", "vegas_yubikey_serial"),
+        ] {
+            let e = err_of(&CONFIG.replace(from, to), "work-admin");
+            assert!(
+                matches!(&e, Error::Invalid { profile: p, key: k, .. } if p == profile && *k == key),
+                "{from} → {to}: {e:?}"
+            );
+            let text = e.to_string();
+            assert!(
+                text.contains(key) && text.contains(&format!("'{profile}'")),
+                "{text}"
+            );
+        }
+    }
 
-        let e = err_of(
-            &CONFIG.replace("role_session_name = alice", "role_session_name = a"),
-            "work-admin",
+    #[test]
+    fn a_refused_environment_value_names_the_variable_not_a_profile() {
+        let value = Sourced {
+            value: "ftp://sts".to_string(),
+            origin: Origin::Env("AWS_ENDPOINT_URL_STS"),
+        };
+        let e = files(CONFIG).invalid(value, "not an http(s) URL");
+        assert!(
+            matches!(e, Error::InvalidEnv { var: "AWS_ENDPOINT_URL_STS", ref value, .. } if value == "ftp://sts"),
+            "{e:?}"
         );
-        assert!(e.to_string().contains("role_session_name"), "{e}");
     }
 
     #[test]

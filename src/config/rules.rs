@@ -2,6 +2,9 @@
 //! (role ARNs, MFA serials, session names, external ids, durations, the code
 //! backend), and vegas's defaults for them. Pure functions of the text.
 
+use std::ops::RangeInclusive;
+use std::str::FromStr;
+
 use super::ini::env_nonempty;
 
 pub const DEFAULT_DURATION: u32 = 3600;
@@ -46,6 +49,19 @@ impl Backend {
             Backend::None => "none",
         }
     }
+}
+
+/// A whole number within `range`, as the AWS config writes numbers.
+pub(super) fn number_in<T: FromStr + PartialOrd>(
+    text: &str,
+    range: RangeInclusive<T>,
+) -> Option<T> {
+    text.parse().ok().filter(|n| range.contains(n))
+}
+
+/// An `http://` or `https://` URL (an STS endpoint).
+pub(super) fn is_http_url(text: &str) -> bool {
+    text.starts_with("https://") || text.starts_with("http://")
 }
 
 /// `true`/`false` as the AWS config writes them (any case).
