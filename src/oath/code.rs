@@ -6,7 +6,6 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use zeroize::Zeroizing;
 
-use super::account::Algorithm;
 use super::Error;
 
 /// The period of TOTP accounts that do not say otherwise, and the one CALCULATE
@@ -121,27 +120,23 @@ impl Code {
     }
 }
 
-/// RFC 4226 dynamic truncation of an HMAC: 4 bytes at the offset given by the
-/// low nibble of the last byte. `None` if the HMAC is too short.
-pub fn dynamic_truncation(hmac: &[u8]) -> Option<[u8; 4]> {
-    let offset = usize::from(hmac.last()? & 0x0F);
-    hmac.get(offset..offset.checked_add(4)?)?.try_into().ok()
-}
-
-/// What a card computes for CALCULATE with truncation: HMAC(secret, counter as
-/// 8 bytes BE), dynamically truncated. For test cards, the strict test STS and
-/// the RFC vectors; vegas itself never holds an OATH secret.
-pub fn reference_truncated(algorithm: Algorithm, secret: &[u8], counter: u64) -> Option<[u8; 4]> {
-    let mac = super::crypto::hmac(algorithm, secret, &counter.to_be_bytes())?;
-    dynamic_truncation(&mac)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::oath::Algorithm;
+
+    /// What a card computes for CALCULATE with truncation: HMAC(secret,
+    /// counter as 8 bytes BE), then RFC 4226 dynamic truncation (4 bytes at
+    /// the offset in the low nibble of the last byte). vegas itself never
+    /// holds an OATH secret; the RFC vectors below check [`Code`] against it.
+    fn reference_truncated(algorithm: Algorithm, secret: &[u8], counter: u64) -> [u8; 4] {
+        let mac = crate::oath::crypto::hmac(algorithm, secret, &counter.to_be_bytes()).unwrap();
+        let offset = usize::from(mac.last().unwrap() & 0x0F);
+        mac[offset..offset + 4].try_into().unwrap()
+    }
 
     fn hotp(algorithm: Algorithm, secret: &[u8], counter: u64, digits: u8) -> String {
-        let truncated = reference_truncated(algorithm, secret, counter).unwrap();
+        let truncated = reference_truncated(algorithm, secret, counter);
         Code::from_truncated(truncated, digits, None)
             .unwrap()
             .expose()
