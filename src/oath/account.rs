@@ -295,6 +295,7 @@ pub(super) fn parse_list_entry(value: &[u8]) -> Result<Account, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::oath::testing::malformed_reason;
 
     fn totp(id: &str) -> (Option<String>, String, Option<u32>) {
         let p = AccountId::new(id).parts(OathType::Totp);
@@ -395,8 +396,11 @@ mod tests {
             (account.oath_type, account.algorithm),
             (OathType::Hotp, Some(Algorithm::Sha512))
         );
-        assert!(parse_list_entry(b"\x31x").is_err());
-        assert!(parse_list_entry(b"").is_err());
+        assert_eq!(
+            malformed_reason(parse_list_entry(b"\x31x")),
+            "unknown OATH type in LIST"
+        );
+        assert_eq!(malformed_reason(parse_list_entry(b"")), "empty LIST entry");
     }
 
     fn accounts(ids: &[&str]) -> Vec<Account> {

@@ -123,6 +123,7 @@ impl Code {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::oath::testing::malformed_reason;
     use crate::oath::Algorithm;
 
     /// What a card computes for CALCULATE with truncation: HMAC(secret,
@@ -205,16 +206,28 @@ mod tests {
 
     #[test]
     fn digit_counts_outside_1_to_10_are_refused() {
-        assert!(Code::from_truncated([0; 4], 0, None).is_err());
-        assert!(Code::from_truncated([0; 4], 11, None).is_err());
+        assert_eq!(
+            malformed_reason(Code::from_truncated([0; 4], 0, None)),
+            "code length outside 1–10 digits"
+        );
+        assert_eq!(
+            malformed_reason(Code::from_truncated([0; 4], 11, None)),
+            "code length outside 1–10 digits"
+        );
     }
 
     #[test]
     fn truncated_response_takes_digits_from_its_first_byte() {
         let code = Code::from_truncated_response(&[0x08, 0x00, 0x00, 0x01, 0x00], None).unwrap();
         assert_eq!(code.expose(), "00000256");
-        assert!(Code::from_truncated_response(&[0x06, 0, 0, 1], None).is_err());
-        assert!(Code::from_truncated_response(&[], None).is_err());
+        assert_eq!(
+            malformed_reason(Code::from_truncated_response(&[0x06, 0, 0, 1], None)),
+            "truncated response is not 4 bytes"
+        );
+        assert_eq!(
+            malformed_reason(Code::from_truncated_response(&[], None)),
+            "empty truncated response"
+        );
     }
 
     #[test]

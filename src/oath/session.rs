@@ -429,7 +429,7 @@ fn calculate_all_raw(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::oath::testing::{hex, ScriptedCard};
+    use crate::oath::testing::{hex, malformed_reason, ScriptedCard};
     use proptest::prelude::*;
     use std::time::{Duration, UNIX_EPOCH};
 
@@ -475,9 +475,18 @@ mod tests {
 
     #[test]
     fn select_missing_version_or_salt_is_malformed() {
-        assert!(parse_select(&hex("71080102030405060708")).is_err());
-        assert!(parse_select(&hex("7903050403")).is_err());
-        assert!(parse_select(&hex("790205047108 0102030405060708")).is_err());
+        assert_eq!(
+            malformed_reason(parse_select(&hex("71080102030405060708"))),
+            "SELECT without a 3-byte version"
+        );
+        assert_eq!(
+            malformed_reason(parse_select(&hex("7903050403"))),
+            "SELECT without a salt"
+        );
+        assert_eq!(
+            malformed_reason(parse_select(&hex("790205047108 0102030405060708"))),
+            "SELECT without a 3-byte version"
+        );
     }
 
     #[test]
@@ -491,7 +500,10 @@ mod tests {
         assert_eq!(accounts[0].period, Some(60));
         assert_eq!(accounts[1].oath_type, OathType::Hotp);
         assert_eq!(accounts[1].algorithm, Some(Algorithm::Sha256));
-        assert!(parse_list(&hex("7302 2161")).is_err());
+        assert_eq!(
+            malformed_reason(parse_list(&hex("7302 2161"))),
+            "LIST entry with an unexpected tag"
+        );
     }
 
     /// The card side of VALIDATE, for the scripted round trip.
@@ -753,9 +765,18 @@ mod tests {
 
     #[test]
     fn calculate_all_answer_with_a_dangling_name_is_malformed() {
-        assert!(parse_calculate_all(&hex("7101 61")).is_err());
-        assert!(parse_calculate_all(&hex("7601 61 7101 61")).is_err());
-        assert!(parse_calculate_all(&hex("7101 61 7501 00")).is_err());
+        assert_eq!(
+            malformed_reason(parse_calculate_all(&hex("7101 61"))),
+            "CALCULATE ALL name without an answer"
+        );
+        assert_eq!(
+            malformed_reason(parse_calculate_all(&hex("7601 61 7101 61"))),
+            "CALCULATE ALL entry without a name"
+        );
+        assert_eq!(
+            malformed_reason(parse_calculate_all(&hex("7101 61 7501 00"))),
+            "CALCULATE ALL answer with an unexpected tag"
+        );
     }
 
     proptest! {
