@@ -381,6 +381,11 @@ mod tests {
         files(config).resolve(profile).unwrap_err()
     }
 
+    /// Lines of [`CONFIG`] after which a test adds a setting to the source
+    /// profile or to the target profile.
+    const SOURCE_LINE: &str = "region = eu-west-1";
+    const TARGET_LINE: &str = "external_id = abc-123";
+
     #[test]
     fn each_invalid_configuration_names_profile_and_key() {
         let e = err_of(CONFIG, "nope");
@@ -429,8 +434,42 @@ mod tests {
             ("= alice", "= a", "work-admin", "role_session_name"),
             ("abc-123", "a", "work-admin", "external_id"),
             ("12345678 ", "12ab ", "work-source", "vegas_yubikey_serial"),
+            (
+                SOURCE_LINE,
+                "vegas_yubikey_backend = usb",
+                "work-source",
+                "vegas_yubikey_backend",
+            ),
+            (
+                SOURCE_LINE,
+                "vegas_mfa_timeout = 0",
+                "work-source",
+                "vegas_mfa_timeout",
+            ),
+            (
+                SOURCE_LINE,
+                "vegas_mfa_session = yes",
+                "work-source",
+                "vegas_mfa_session",
+            ),
+            (
+                SOURCE_LINE,
+                "vegas_mfa_session_duration = 1",
+                "work-source",
+                "vegas_mfa_session_duration",
+            ),
+            (
+                TARGET_LINE,
+                "endpoint_url = sts.example",
+                "work-admin",
+                "endpoint_url",
+            ),
         ] {
-            let e = err_of(&CONFIG.replace(from, to), "work-admin");
+            let to = match from {
+                SOURCE_LINE | TARGET_LINE => format!("{from}\n{to}"),
+                _ => to.to_owned(),
+            };
+            let e = err_of(&CONFIG.replace(from, &to), "work-admin");
             assert!(
                 matches!(&e, Error::Invalid { profile: p, key: k, .. } if p == profile && *k == key),
                 "{from} → {to}: {e:?}"
@@ -439,6 +478,11 @@ mod tests {
             assert!(
                 text.contains(key) && text.contains(&format!("'{profile}'")),
                 "{text}"
+            );
+            let hint = crate::hint::Hint::hint(&e);
+            assert!(
+                !hint.starts_with("fix "),
+                "{key} has only the catch-all hint: {hint}"
             );
         }
     }

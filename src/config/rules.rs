@@ -1,6 +1,7 @@
 //! Value rules: what the AWS config and STS accept for each vegas setting
 //! (role ARNs, MFA serials, session names, external ids, durations, the code
-//! backend), and vegas's defaults for them. Pure functions of the text.
+//! backend), and vegas's defaults for them. Functions of the text alone,
+//! except the default session name, which is the login name.
 
 use std::ops::RangeInclusive;
 use std::str::FromStr;
