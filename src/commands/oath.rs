@@ -380,6 +380,10 @@ mod tests {
             locked: true,
         };
         let err = ask_password(&info, &crate::ui::Silent).unwrap_err();
+        assert!(
+            matches!(err, Error::Oath(oath::Error::PasswordRequired)),
+            "{err:?}"
+        );
         assert!(err.hint().contains("--password-stdin"), "{}", err.hint());
     }
 }
