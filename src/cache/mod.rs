@@ -309,24 +309,94 @@ mod tests {
         assert_ne!(a, b);
     }
 
-    #[test]
-    fn every_error_has_a_one_line_message_and_hint() {
-        let errors = [
-            Error::ReadOnly { path: "/x".into() },
-            Error::LockTimeout {
-                path: "/x/lock-ab".into(),
-                waited: Duration::from_secs(120),
+    /// How many variants [`Error`] has; [`variant_number`] numbers them.
+    const ERROR_VARIANTS: usize = 14;
+
+    /// A distinct number below [`ERROR_VARIANTS`] for each variant. The
+    /// match is exhaustive: a new variant does not compile until it gets a
+    /// number here, and then [`one_error_of_each_variant`] misses it.
+    fn variant_number(e: &Error) -> usize {
+        match e {
+            Error::NoDirectory => 0,
+            Error::CreateDir { .. } => 1,
+            Error::NotADirectory { .. } => 2,
+            Error::NotOwner { .. } => 3,
+            Error::PermissionDenied { .. } => 4,
+            Error::ReadOnly { .. } => 5,
+            Error::Identity { .. } => 6,
+            Error::Io { .. } => 7,
+            Error::Sqlite { .. } => 8,
+            Error::NotACache { .. } => 9,
+            Error::Encode(_) => 10,
+            Error::Crypto { .. } => 11,
+            Error::StepOutOfRange { .. } => 12,
+            Error::LockTimeout { .. } => 13,
+        }
+    }
+
+    fn io_error() -> std::io::Error {
+        std::io::Error::other("disk full")
+    }
+
+    fn one_error_of_each_variant() -> Vec<Error> {
+        vec![
+            Error::NoDirectory,
+            Error::CreateDir {
+                path: "/x".into(),
+                source: io_error(),
             },
+            Error::NotADirectory { path: "/x".into() },
             Error::NotOwner {
                 path: "/x".into(),
                 owner: 1,
                 uid: 2,
             },
-        ];
-        for e in errors {
-            assert!(!e.to_string().contains('\n'));
-            assert!(!e.hint().contains('\n'));
-            assert!(!e.hint().is_empty());
+            Error::PermissionDenied { path: "/x".into() },
+            Error::ReadOnly { path: "/x".into() },
+            Error::Identity {
+                what: "boot id",
+                source: Some(io_error()),
+            },
+            Error::Io {
+                action: "write",
+                path: "/x".into(),
+                source: io_error(),
+            },
+            Error::Sqlite {
+                action: "read",
+                path: "/x/vegas.db".into(),
+                source: rusqlite::Error::QueryReturnedNoRows,
+            },
+            Error::NotACache {
+                path: "/x/vegas.db".into(),
+                reason: "not a database".into(),
+            },
+            Error::Encode(serde_json::from_str::<u8>("x").unwrap_err()),
+            Error::Crypto { what: "AES key" },
+            Error::StepOutOfRange { step: u64::MAX },
+            Error::LockTimeout {
+                path: "/x/lock-ab".into(),
+                waited: Duration::from_secs(120),
+            },
+        ]
+    }
+
+    #[test]
+    fn the_error_list_holds_every_variant_once() {
+        let mut numbers: Vec<usize> = one_error_of_each_variant()
+            .iter()
+            .map(variant_number)
+            .collect();
+        numbers.sort_unstable();
+        assert_eq!(numbers, (0..ERROR_VARIANTS).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn every_error_has_a_one_line_message_and_hint() {
+        for e in one_error_of_each_variant() {
+            assert!(!e.to_string().contains('\n'), "{e}");
+            assert!(!e.hint().contains('\n'), "{e}");
+            assert!(!e.hint().trim().is_empty(), "{e}");
         }
         let e = Error::LockTimeout {
             path: "/x/lock-ab".into(),

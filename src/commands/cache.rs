@@ -99,32 +99,10 @@ fn to_tables(entries: &[EntryInfo], sessions: &[SecretInfo], now: i64) -> String
     tables.into_iter().flatten().collect::<Vec<_>>().join("\n")
 }
 
-/// Left-aligned columns under `header`; `None` when there are no rows.
+/// A table under `header`; `None` when there are no rows.
 fn table(header: &[&str], rows: impl Iterator<Item = Vec<String>>) -> Option<String> {
-    let mut lines = vec![header.iter().map(|h| h.to_string()).collect::<Vec<_>>()];
-    lines.extend(rows);
-    if lines.len() == 1 {
-        return None;
-    }
-    let mut widths = vec![0usize; header.len()];
-    for line in &lines {
-        for (w, cell) in widths.iter_mut().zip(line) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    Some(
-        lines
-            .iter()
-            .map(|line| {
-                let cells: Vec<String> = line
-                    .iter()
-                    .zip(&widths)
-                    .map(|(cell, w)| format!("{cell:<w$}"))
-                    .collect();
-                format!("{}\n", cells.join("  ").trim_end())
-            })
-            .collect(),
-    )
+    let rows: Vec<Vec<String>> = rows.collect();
+    (!rows.is_empty()).then(|| super::table::render(header, &rows))
 }
 
 /// One list: role credentials (`"kind": "role"`) then MFA sessions

@@ -82,15 +82,11 @@ fn rows(p: &Profile) -> Vec<(&'static str, String, String)> {
 }
 
 fn to_table(rows: &[(&str, String, String)]) -> String {
-    let width = rows.iter().map(|(k, _, _)| k.len()).max().unwrap_or(0);
-    let vwidth = rows
+    let rows: Vec<Vec<String>> = rows
         .iter()
-        .map(|(_, v, _)| v.chars().count())
-        .max()
-        .unwrap_or(0);
-    rows.iter()
-        .map(|(k, v, o)| format!("{k:<width$}  {v:<vwidth$}  {o}\n"))
-        .collect()
+        .map(|(k, v, o)| vec![(*k).to_owned(), v.clone(), o.clone()])
+        .collect();
+    super::table::render_rows(&rows)
 }
 
 fn to_json(name: &str, rows: &[(&str, String, String)]) -> String {

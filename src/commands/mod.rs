@@ -14,6 +14,7 @@ pub mod completions;
 pub mod config;
 pub mod doctor;
 pub mod oath;
+mod table;
 
 pub fn run(cli: &Cli, ui: &dyn Ui, out: &mut dyn Write) -> Result<(), Error> {
     match &cli.command {

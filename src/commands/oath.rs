@@ -9,7 +9,7 @@ use serde::Serialize;
 use zeroize::Zeroizing;
 
 use crate::cli::{KeySelection, OathAccess, OathCommand};
-use crate::commands::emit;
+use crate::commands::{emit, table};
 use crate::oath::{
     self, account::search, Account, AccountCode, KeyInfo, KeySelector, OathType, PcscTransport,
     Session,
@@ -47,7 +47,7 @@ fn keys(json: bool, out: &mut dyn Write) -> Result<(), Error> {
         let rows: Vec<KeyJson> = infos.iter().map(KeyJson::from).collect();
         return emit_json(out, &rows);
     }
-    let rows = infos
+    let rows: Vec<Vec<String>> = infos
         .iter()
         .map(|k| {
             vec![
@@ -60,7 +60,7 @@ fn keys(json: bool, out: &mut dyn Write) -> Result<(), Error> {
         .collect();
     emit(
         out,
-        &table(&["READER", "SERIAL", "FIRMWARE", "PASSWORD"], rows),
+        &table::render(&["READER", "SERIAL", "FIRMWARE", "PASSWORD"], &rows),
     )
 }
 
@@ -96,7 +96,7 @@ fn list(access: &OathAccess, ui: &dyn Ui, out: &mut dyn Write) -> Result<(), Err
         return emit_json(out, &rows);
     }
     let unknown = || "-".to_owned();
-    let rows = accounts
+    let rows: Vec<Vec<String>> = accounts
         .iter()
         .map(|a| {
             vec![
@@ -122,7 +122,7 @@ fn list(access: &OathAccess, ui: &dyn Ui, out: &mut dyn Write) -> Result<(), Err
         "PERIOD",
         "TOUCH",
     ];
-    emit(out, &table(&header, rows))
+    emit(out, &table::render(&header, &rows))
 }
 
 #[derive(Serialize)]
@@ -163,7 +163,8 @@ fn code(
     out: &mut dyn Write,
 ) -> Result<(), Error> {
     let (_, mut session) = open_unlocked(access, ui)?;
-    let wanted = |a: &Account| query.is_none_or(|q| account_matches(a, q));
+    // Accounts QUERY cannot show are not worth an APDU each.
+    let wanted = |a: &Account| query.is_none_or(|q| a.matches_query(q));
     let mut entries = session.calculate_all_where(SystemTime::now(), wanted)?;
     entries.sort_by_key(|e| e.account.sort_key());
     let hits = search(&entries, query, |e| &e.account);
@@ -186,18 +187,6 @@ fn code(
         return emit_json(out, &rows);
     }
     emit(out, &code_lines(&shown))
-}
-
-/// Whether `account` can be among the matches of `query` (see
-/// [`search`]); used to skip calculating accounts that cannot be shown.
-fn account_matches(account: &Account, query: &str) -> bool {
-    account.id.as_bytes() == query.as_bytes()
-        || (!account.is_hidden()
-            && account
-                .id
-                .text()
-                .to_lowercase()
-                .contains(&query.to_lowercase()))
 }
 
 /// The one account QUERY chose, with its code even if HOTP or touch.
@@ -316,28 +305,6 @@ fn emit_json(out: &mut dyn Write, value: &impl Serialize) -> Result<(), Error> {
     emit(out, &text)
 }
 
-/// Left-aligned columns under a header, two spaces apart, no trailing blanks.
-fn table(header: &[&str], rows: Vec<Vec<String>>) -> String {
-    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
-    for row in &rows {
-        for (width, cell) in widths.iter_mut().zip(row) {
-            *width = (*width).max(cell.chars().count());
-        }
-    }
-    let header_row: Vec<String> = header.iter().map(|h| (*h).to_owned()).collect();
-    let mut text = String::new();
-    for row in std::iter::once(&header_row).chain(&rows) {
-        let line: Vec<String> = row
-            .iter()
-            .zip(&widths)
-            .map(|(cell, w)| format!("{cell:<w$}"))
-            .collect();
-        text.push_str(line.join("  ").trim_end());
-        text.push('\n');
-    }
-    text
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -383,15 +350,6 @@ mod tests {
     }
 
     #[test]
-    fn table_pads_columns_and_trims_line_ends() {
-        let text = table(
-            &["A", "BB"],
-            vec![vec!["xyz".into(), "1".into()], vec!["q".into(), "".into()]],
-        );
-        assert_eq!(text, "A    BB\nxyz  1\nq\n");
-    }
-
-    #[test]
     fn password_prompt_without_a_terminal_is_an_error_with_a_hint() {
         use crate::hint::Hint;
         let info = KeyInfo {
@@ -402,6 +360,10 @@ mod tests {
             locked: true,
         };
         let err = password(PasswordFrom::Person(&crate::ui::Silent), &info).unwrap_err();
+        assert!(
+            matches!(err, Error::Oath(oath::Error::PasswordRequired)),
+            "{err:?}"
+        );
         assert!(err.hint().contains("--password-stdin"), "{}", err.hint());
     }
 }

@@ -244,6 +244,21 @@ impl Account {
         self.issuer.as_deref() == Some("_hidden")
     }
 
+    /// Whether `query` (of `vegas oath code QUERY`) can select this account,
+    /// as ykman matches: its exact id, or, unless hidden, a part of its id
+    /// ignoring case. [`search`] applies it to a list, where an exact id wins
+    /// alone; this answers it for one account (e.g. whether one is worth
+    /// calculating before the list is known).
+    pub fn matches_query(&self, query: &str) -> bool {
+        self.id.as_bytes() == query.as_bytes()
+            || (!self.is_hidden()
+                && self
+                    .id
+                    .text()
+                    .to_lowercase()
+                    .contains(&query.to_lowercase()))
+    }
+
     /// ykman's sort order: by issuer (or name when there is none), then name,
     /// ignoring case.
     pub fn sort_key(&self) -> (String, String) {
@@ -271,12 +286,9 @@ pub fn search<'a, T>(
     {
         return vec![exact];
     }
-    let needle = query.to_lowercase();
     items
         .iter()
-        .filter(|i| {
-            !account(i).is_hidden() && account(i).id.text().to_lowercase().contains(&needle)
-        })
+        .filter(|i| account(i).matches_query(query))
         .collect()
 }
 
@@ -295,6 +307,7 @@ pub(super) fn parse_list_entry(value: &[u8]) -> Result<Account, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::oath::testing::malformed_reason;
 
     fn totp(id: &str) -> (Option<String>, String, Option<u32>) {
         let p = AccountId::new(id).parts(OathType::Totp);
@@ -395,8 +408,11 @@ mod tests {
             (account.oath_type, account.algorithm),
             (OathType::Hotp, Some(Algorithm::Sha512))
         );
-        assert!(parse_list_entry(b"\x31x").is_err());
-        assert!(parse_list_entry(b"").is_err());
+        assert_eq!(
+            malformed_reason(parse_list_entry(b"\x31x")),
+            "unknown OATH type in LIST"
+        );
+        assert_eq!(malformed_reason(parse_list_entry(b"")), "empty LIST entry");
     }
 
     fn accounts(ids: &[&str]) -> Vec<Account> {
@@ -435,5 +451,24 @@ mod tests {
         assert_eq!(ids(search(&all, None, |a| a)), ["AWS:x"]);
         assert_eq!(ids(search(&all, Some("x"), |a| a)), ["AWS:x"]);
         assert_eq!(ids(search(&all, Some("_hidden:x"), |a| a)), ["_hidden:x"]);
+    }
+
+    #[test]
+    fn one_account_matches_its_exact_id_or_a_part_ignoring_case() {
+        let account = Account::new(AccountId::new("AWS:alice"), OathType::Totp);
+        assert!(account.matches_query("AWS:alice"));
+        assert!(account.matches_query("aws:AL"));
+        assert!(account.matches_query("ice"));
+        assert!(!account.matches_query("bob"));
+        assert!(!account.matches_query("AWS:alice2"));
+    }
+
+    #[test]
+    fn a_hidden_account_matches_only_its_exact_id() {
+        let hidden = Account::new(AccountId::new("_hidden:x"), OathType::Totp);
+        assert!(hidden.is_hidden());
+        assert!(hidden.matches_query("_hidden:x"));
+        assert!(!hidden.matches_query("_HIDDEN:X"));
+        assert!(!hidden.matches_query("x"));
     }
 }

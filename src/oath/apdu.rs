@@ -258,7 +258,7 @@ pub fn send_raw(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::oath::testing::ScriptedCard;
+    use crate::oath::testing::{malformed_reason, ScriptedCard};
 
     #[test]
     fn case_1_command_is_four_bytes() {
@@ -319,7 +319,10 @@ mod tests {
 
     #[test]
     fn data_beyond_extended_limit_is_refused() {
-        assert!(Apdu::new(0x01).data(vec![0; 0x1_0000]).encode().is_err());
+        assert!(matches!(
+            Apdu::new(0x01).data(vec![0; 0x1_0000]).encode(),
+            Err(Error::CommandTooLong { bytes: 0x1_0000 })
+        ));
     }
 
     #[test]
@@ -339,7 +342,10 @@ mod tests {
 
     #[test]
     fn response_shorter_than_two_bytes_is_malformed() {
-        assert!(split_response(&[0x90]).is_err());
+        assert_eq!(
+            malformed_reason(split_response(&[0x90])),
+            "response shorter than a status word"
+        );
         assert_eq!(
             split_response(&[1, 0x90, 0x00]).unwrap(),
             (&[1u8][..], StatusWord::Ok)
@@ -384,6 +390,9 @@ mod tests {
                 Ok(r)
             }
         }
-        assert!(send(&mut Endless, &Apdu::new(0xA1)).is_err());
+        assert_eq!(
+            malformed_reason(send(&mut Endless, &Apdu::new(0xA1))),
+            "response longer than 64 KiB"
+        );
     }
 }

@@ -74,7 +74,7 @@ pub fn parse_read_config(data: &[u8]) -> Result<Option<u32>, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::oath::testing::{hex, ScriptedCard};
+    use crate::oath::testing::{hex, malformed_reason, ScriptedCard};
     use proptest::prelude::*;
 
     const SELECT_MGMT: &str = "00A40400 08 A000000527471117";
@@ -130,8 +130,14 @@ mod tests {
 
     #[test]
     fn read_config_length_byte_must_match() {
-        assert!(parse_read_config(&hex("05 0204 00BC614E")).is_err());
-        assert!(parse_read_config(&[]).is_err());
+        assert_eq!(
+            malformed_reason(parse_read_config(&hex("05 0204 00BC614E"))),
+            "READ CONFIG length does not match"
+        );
+        assert_eq!(
+            malformed_reason(parse_read_config(&[])),
+            "empty READ CONFIG answer"
+        );
         assert_eq!(parse_read_config(&hex("03 020101")).unwrap(), Some(1));
         assert_eq!(parse_read_config(&hex("06 0204 00000000")).unwrap(), None);
     }

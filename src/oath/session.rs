@@ -185,10 +185,6 @@ impl<T: Transport> Session<T> {
         })
     }
 
-    pub fn select_info(&self) -> &SelectInfo {
-        &self.select
-    }
-
     pub fn version(&self) -> Version {
         self.select.version
     }
@@ -308,11 +304,6 @@ impl<T: Transport> Session<T> {
                 other => other,
             })?;
         parse_calculate(&answer, step)
-    }
-
-    /// CALCULATE a TOTP account known only by id (period taken from the id).
-    pub fn calculate_totp(&mut self, id: &AccountId, now: SystemTime) -> Result<Code, Error> {
-        self.calculate(&Account::new(id.clone(), OathType::Totp), now)
     }
 
     /// CALCULATE ALL at `now`: a code for every TOTP account without touch
@@ -438,9 +429,14 @@ fn calculate_all_raw(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::oath::testing::{hex, ScriptedCard};
+    use crate::oath::testing::{hex, malformed_reason, ScriptedCard};
     use proptest::prelude::*;
     use std::time::{Duration, UNIX_EPOCH};
+
+    /// A TOTP account known only by its id (period taken from the id).
+    fn totp(id: &str) -> Account {
+        Account::new(AccountId::new(id), OathType::Totp)
+    }
 
     const SELECT: &str = "00A40400 07 A0000005272101";
     const SELECT_OPEN: &str = "7903 050403 7108 0102030405060708 9000";
@@ -479,9 +475,18 @@ mod tests {
 
     #[test]
     fn select_missing_version_or_salt_is_malformed() {
-        assert!(parse_select(&hex("71080102030405060708")).is_err());
-        assert!(parse_select(&hex("7903050403")).is_err());
-        assert!(parse_select(&hex("790205047108 0102030405060708")).is_err());
+        assert_eq!(
+            malformed_reason(parse_select(&hex("71080102030405060708"))),
+            "SELECT without a 3-byte version"
+        );
+        assert_eq!(
+            malformed_reason(parse_select(&hex("7903050403"))),
+            "SELECT without a salt"
+        );
+        assert_eq!(
+            malformed_reason(parse_select(&hex("790205047108 0102030405060708"))),
+            "SELECT without a 3-byte version"
+        );
     }
 
     #[test]
@@ -495,7 +500,10 @@ mod tests {
         assert_eq!(accounts[0].period, Some(60));
         assert_eq!(accounts[1].oath_type, OathType::Hotp);
         assert_eq!(accounts[1].algorithm, Some(Algorithm::Sha256));
-        assert!(parse_list(&hex("7302 2161")).is_err());
+        assert_eq!(
+            malformed_reason(parse_list(&hex("7302 2161"))),
+            "LIST entry with an unexpected tag"
+        );
     }
 
     /// The card side of VALIDATE, for the scripted round trip.
@@ -590,9 +598,7 @@ mod tests {
             "7605 06 00000102 9000",
         );
         let mut session = open(card);
-        let code = session
-            .calculate_totp(&AccountId::new("AWS:alice"), at(59))
-            .unwrap();
+        let code = session.calculate(&totp("AWS:alice"), at(59)).unwrap();
         assert_eq!(code.expose(), "000258");
         assert_eq!((code.valid_from(), code.valid_to()), (Some(30), Some(60)));
     }
@@ -605,9 +611,7 @@ mod tests {
             "7605 08 00000001 9000",
         );
         let mut session = open(card);
-        let code = session
-            .calculate_totp(&AccountId::new("60/a"), at(125))
-            .unwrap();
+        let code = session.calculate(&totp("60/a"), at(125)).unwrap();
         assert_eq!(code.expose(), "00000001");
         assert_eq!(code.valid_to(), Some(180));
     }
@@ -634,7 +638,7 @@ mod tests {
             .expect(SELECT, SELECT_OPEN)
             .respond(|_| hex("6984"));
         let mut session = open(card);
-        match session.calculate_totp(&AccountId::new("nope"), at(0)) {
+        match session.calculate(&totp("nope"), at(0)) {
             Err(Error::NoSuchAccount { id }) => assert_eq!(id, "nope"),
             other => panic!("unexpected {other:?}"),
         }
@@ -761,9 +765,18 @@ mod tests {
 
     #[test]
     fn calculate_all_answer_with_a_dangling_name_is_malformed() {
-        assert!(parse_calculate_all(&hex("7101 61")).is_err());
-        assert!(parse_calculate_all(&hex("7601 61 7101 61")).is_err());
-        assert!(parse_calculate_all(&hex("7101 61 7501 00")).is_err());
+        assert_eq!(
+            malformed_reason(parse_calculate_all(&hex("7101 61"))),
+            "CALCULATE ALL name without an answer"
+        );
+        assert_eq!(
+            malformed_reason(parse_calculate_all(&hex("7601 61 7101 61"))),
+            "CALCULATE ALL entry without a name"
+        );
+        assert_eq!(
+            malformed_reason(parse_calculate_all(&hex("7101 61 7501 00"))),
+            "CALCULATE ALL answer with an unexpected tag"
+        );
     }
 
     proptest! {
@@ -786,7 +799,7 @@ mod tests {
                 let _ = session.list();
                 let _ = session.accounts(at(1000));
                 let _ = session.calculate_all(at(1000));
-                let _ = session.calculate_totp(&AccountId::new("x"), at(1000));
+                let _ = session.calculate(&totp("x"), at(1000));
             }
         }
     }

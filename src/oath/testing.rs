@@ -104,3 +104,14 @@ impl Transport for Chaos {
         })
     }
 }
+
+/// Why a parse failed, when it failed as [`Error::Malformed`]; anything else
+/// (success, another error) is shown as what it is, so that an assertion on
+/// the reason names what happened instead.
+pub fn malformed_reason<T>(result: Result<T, Error>) -> String {
+    match result {
+        Err(Error::Malformed(what)) => what.to_owned(),
+        Err(other) => format!("not Malformed: {other:?}"),
+        Ok(_) => "Ok".to_owned(),
+    }
+}

@@ -120,6 +120,7 @@ pub fn push(out: &mut Vec<u8>, tag: u8, value: &[u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::oath::testing::malformed_reason;
     use proptest::prelude::*;
 
     #[test]
@@ -167,28 +168,46 @@ mod tests {
 
     #[test]
     fn value_running_past_the_end_is_an_error() {
-        assert!(parse_all(&[0x71, 0x05, 1, 2]).is_err());
+        assert_eq!(
+            malformed_reason(parse_all(&[0x71, 0x05, 1, 2])),
+            "TLV longer than the response"
+        );
     }
 
     #[test]
     fn missing_or_truncated_length_is_an_error() {
-        assert!(parse_all(&[0x71]).is_err());
-        assert!(parse_all(&[0x71, 0x81]).is_err());
-        assert!(parse_all(&[0x71, 0x82, 0x01]).is_err());
+        assert_eq!(malformed_reason(parse_all(&[0x71])), "TLV without a length");
+        assert_eq!(
+            malformed_reason(parse_all(&[0x71, 0x81])),
+            "truncated TLV length"
+        );
+        assert_eq!(
+            malformed_reason(parse_all(&[0x71, 0x82, 0x01])),
+            "truncated TLV length"
+        );
     }
 
     #[test]
     fn unsupported_length_forms_are_errors() {
-        assert!(parse_all(&[0x71, 0x80]).is_err());
-        assert!(parse_all(&[0x71, 0x83, 0, 0, 1]).is_err());
+        assert_eq!(
+            malformed_reason(parse_all(&[0x71, 0x80])),
+            "unsupported TLV length form"
+        );
+        assert_eq!(
+            malformed_reason(parse_all(&[0x71, 0x83, 0, 0, 1])),
+            "unsupported TLV length form"
+        );
     }
 
     #[test]
     fn reader_stops_after_the_first_error() {
-        let items: Vec<_> = TlvReader::new(&[0x71, 0x00, 0x72, 0x09]).collect();
-        assert_eq!(items.len(), 2);
-        assert!(items[0].is_ok());
-        assert!(items[1].is_err());
+        let mut items = TlvReader::new(&[0x71, 0x00, 0x72, 0x09]);
+        assert!(items.next().is_some_and(|first| first.is_ok()));
+        assert_eq!(
+            malformed_reason(items.next().unwrap()),
+            "TLV longer than the response"
+        );
+        assert!(items.next().is_none());
     }
 
     #[test]

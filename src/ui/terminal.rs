@@ -33,11 +33,6 @@ impl Terminal {
         crate::platform::open_tty().ok()
     }
 
-    /// Whether a controlling terminal can be opened.
-    pub fn available() -> bool {
-        Self::tty().is_some()
-    }
-
     /// The way `allowed` permits and this process has, or why there is none
     /// (a read-only probe: doctor reports it, [`Ui::code_way`] uses it).
     pub fn code_way(allowed: PromptWays) -> Result<CodeWay, String> {
