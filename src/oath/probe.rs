@@ -78,6 +78,16 @@ pub fn account_on<T: Transport>(
             Err(e) => return Err(e),
         }
     }
+    look_up(key, session, label)
+}
+
+/// The account `label` on a key whose applet is open (no password, or
+/// unlocked already): the one place an account is matched by its id.
+pub fn look_up<T: Transport>(
+    key: KeyInfo,
+    mut session: Session<T>,
+    label: &AccountId,
+) -> Result<AccountProbe<T>, Error> {
     let mut accounts = session.accounts(SystemTime::now())?;
     Ok(match accounts.iter().position(|a| a.id == *label) {
         Some(index) => AccountProbe::Found {

@@ -2,12 +2,13 @@
 //! `vegas_yubikey_serial` (or `VEGAS_READER`), the account by
 //! `vegas_yubikey_label` (default: `mfa_serial`).
 //!
-//! Opening is quick and happens before any race: find the key, unlock it,
-//! find the account. A password-protected applet is unlocked with the access
-//! key kept in the cache (12 hours, by device id); without one, or when the
-//! card refuses it (the password changed), the password is asked once
-//! through the UI and the new access key kept. Only the CALCULATE of a touch account
-//! waits, and that is what [`YubiKey`] as a [`Source`] does.
+//! Opening is quick and happens before any race: [`oath::probe`] finds the
+//! key, unlocks it with the access key kept in the cache (12 hours, by
+//! device id) and finds the account — the same lookup `vegas doctor`
+//! reports. Without a kept key, or when the card refuses it (the password
+//! changed), the password is asked once through the UI and the new access
+//! key kept. Only the CALCULATE of a touch account waits, and that is what
+//! [`YubiKey`] as a [`Source`] does.
 
 use std::sync::Mutex;
 use std::time::SystemTime;
@@ -16,6 +17,7 @@ use zeroize::Zeroizing;
 
 use super::{CodeRequest, Error, MfaCode, Outcome, Source, TimeStep};
 use crate::cache::Cache;
+use crate::oath::probe::{self, AccountProbe};
 use crate::oath::{self, AccessKey, Account, AccountId, KeyInfo, PcscTransport, Session};
 use crate::platform::unix_now;
 use crate::ui::Ui;
@@ -35,14 +37,36 @@ impl YubiKey {
         cache: Option<&Cache>,
         ui: &dyn Ui,
     ) -> Result<YubiKey, Error> {
-        let (info, session) = oath::open_key(&request.key)?;
-        tracing::debug!(key = %info.label(), version = %info.version, "YubiKey found");
-        let mut session = unlock(session, &info, cache, ui, request)?;
-        let account = find_account(&mut session, &info, &request.label)?;
-        Ok(YubiKey {
-            account,
-            session: Mutex::new(Some(session)),
-        })
+        let label = AccountId::new(&request.label);
+        let remembered = |info: &KeyInfo| cache.and_then(|c| cached_access_key(c, &info.device_id));
+        let found = match probe::find_account(&request.key, &label, remembered)? {
+            AccountProbe::Locked {
+                key,
+                refused,
+                session,
+            } => {
+                let session = unlock(session, &key, refused, cache, ui, request)?;
+                probe::look_up(key, session, &label)?
+            }
+            other => other,
+        };
+        match found {
+            AccountProbe::Found {
+                key,
+                account,
+                session,
+            } => {
+                tracing::debug!(key = %key.label(), version = %key.version, "YubiKey and account found");
+                Ok(YubiKey {
+                    account,
+                    session: Mutex::new(Some(session)),
+                })
+            }
+            AccountProbe::NotFound { key, accounts } => {
+                Err(no_such_account(&request.label, &key, &accounts))
+            }
+            AccountProbe::Locked { .. } => Err(oath::Error::WrongPassword.into()),
+        }
     }
 
     /// Whether the account waits for a touch (so the code is worth racing).
@@ -86,62 +110,39 @@ impl Source for YubiKey {
     }
 }
 
-fn find_account(
-    session: &mut Session<PcscTransport>,
-    info: &KeyInfo,
-    label: &str,
-) -> Result<Account, Error> {
-    let wanted = AccountId::new(label);
-    let mut accounts = session.accounts(SystemTime::now())?;
-    match accounts.iter().position(|a| a.id == wanted) {
-        Some(index) => Ok(accounts.swap_remove(index)),
-        None => {
-            let available = accounts.iter().map(|a| a.id.text()).collect::<Vec<_>>();
-            Err(Error::NoSuchAccount {
-                label: label.to_string(),
-                key: info.label(),
-                available: if available.is_empty() {
-                    "no accounts".into()
-                } else {
-                    available.join(", ")
-                },
-            })
-        }
+fn no_such_account(label: &str, key: &KeyInfo, accounts: &[oath::Account]) -> Error {
+    let available = accounts.iter().map(|a| a.id.text()).collect::<Vec<_>>();
+    Error::NoSuchAccount {
+        label: label.to_string(),
+        key: key.label(),
+        available: if available.is_empty() {
+            "no accounts".into()
+        } else {
+            available.join(", ")
+        },
     }
 }
 
-/// Unlock a password-protected applet: the cached access key first, else the
-/// password asked once; a key that works is kept for next time.
+/// Unlock an applet the remembered access key did not open (there was
+/// none, or the card `refused` it: the password changed): the password is
+/// asked once, and the key that works is kept for next time.
 fn unlock(
     mut session: Session<PcscTransport>,
     info: &KeyInfo,
+    refused: bool,
     cache: Option<&Cache>,
     ui: &dyn Ui,
     request: &CodeRequest,
 ) -> Result<Session<PcscTransport>, Error> {
-    if !session.has_password() {
-        return Ok(session);
-    }
-    if let Some(key) = cache.and_then(|c| cached_access_key(c, &info.device_id)) {
-        match session.unlock_with_key(&key) {
-            Ok(()) => {
-                tracing::debug!("unlocked with the cached access key");
-                return Ok(session);
-            }
-            Err(oath::Error::WrongPassword) => {
-                tracing::debug!("the cached access key no longer works; dropping it");
-                if let Some(cache) = cache {
-                    forget_access_key(cache, &info.device_id, ui);
-                }
-                ui.notice(&format!(
-                    "The OATH password of YubiKey {} has changed.",
-                    info.label()
-                ));
-                // A refused VALIDATE may end the card's challenge: SELECT again.
-                session = Session::open(session.into_transport())?;
-            }
-            Err(e) => return Err(e.into()),
+    if refused {
+        tracing::debug!("the cached access key no longer works; dropping it");
+        if let Some(cache) = cache {
+            forget_access_key(cache, &info.device_id, ui);
         }
+        ui.notice(&format!(
+            "The OATH password of YubiKey {} has changed.",
+            info.label()
+        ));
     }
     let key_name = format!("YubiKey {}", info.label());
     let password = super::ask_password(ui, &key_name, || Error::PasswordNeeded {
