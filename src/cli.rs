@@ -92,8 +92,9 @@ pub struct KeySelection {
     /// The YubiKey with this serial number.
     #[arg(long, value_name = "SERIAL")]
     pub serial: Option<u32>,
-    /// The PC/SC reader with this name (or a unique part of it).
-    #[arg(long, value_name = "NAME", env = "VEGAS_READER")]
+    /// The PC/SC reader with this name (or a unique part of it); default:
+    /// the VEGAS_READER environment variable.
+    #[arg(long, value_name = "NAME")]
     pub reader: Option<String>,
 }
 

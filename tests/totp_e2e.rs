@@ -480,6 +480,59 @@ fn no_way_to_get_a_code_fails_at_once_even_right_after_a_step_was_used() {
     );
 }
 
+/// The same with an installed ykman that finds no key either (a CI runner
+/// with yubikey-manager pip-installed): ykman is asked whether it sees a key
+/// (`oath info`, nothing more), and the answer comes before any wait.
+#[test]
+fn no_way_to_get_a_code_fails_at_once_when_ykman_finds_no_key_either() {
+    let world = World::new();
+    let code = world.account.totp_code_at(unix_now());
+    let (out, _) = run(&mut world.vegas(&["assume", "--profile", "admin", "--token-code", &code]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let (out, _) = run(&mut world.vegas(&["cache", "clean", "--profile", "admin"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    let scratch = tempfile::tempdir().unwrap();
+    let bin = scratch.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let ykman = bin.join("ykman");
+    std::fs::write(
+        &ykman,
+        format!(
+            "#!/bin/sh\necho \"$@\" >> {}\necho 'ERROR: No YubiKey detected!' >&2\nexit 1\n",
+            scratch.path().join("ykman.args").display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&ykman, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!("{}:{BARE_PATH}", bin.display());
+    let mut cmd = world.vegas(&["--no-gui", "assume", "--profile", "admin"]);
+    cmd.env("PATH", &path).env(
+        "PCSCLITE_CSOCK_NAME",
+        scratch.path().join("no-pcscd/pcscd.comm"),
+    );
+    let (out, elapsed) = run(&mut cmd);
+    let err = assert_clean_failure(&out);
+    assert!(err.contains("no way to get an MFA code"), "{err}");
+    assert!(err.contains("ykman: ykman found no YubiKey"), "{err}");
+    assert!(
+        !err.contains("Waiting"),
+        "no wait for a fresh step first: {err}"
+    );
+    assert!(elapsed < 5 * SECOND, "took {elapsed:?}");
+    let asked = std::fs::read_to_string(scratch.path().join("ykman.args")).unwrap();
+    assert!(
+        asked.lines().all(|l| l.ends_with("oath info")),
+        "ykman was only asked whether it sees a key: {asked}"
+    );
+    assert_eq!(
+        world.sts.count(&Action::AssumeRole),
+        1,
+        "only the first call"
+    );
+}
+
 #[test]
 fn auto_falls_back_to_ykman_when_pcscd_is_unreachable_for_vegas() {
     // vegas's own PC/SC sees no pcscd; ykman (given the socket in its own

@@ -3,8 +3,8 @@
 //! it now.
 //!
 //! [`Cache::open`](super::Cache::open) repairs as it opens: it tightens
-//! modes, rebuilds an older schema (dropping its TOTP step records), sets a
-//! damaged file aside, and deletes rows that no longer open. A checker must
+//! modes, upgrades or rebuilds an older schema, sets a damaged file aside,
+//! and deletes rows that no longer open. A checker must
 //! not. Here the database is opened `SQLITE_OPEN_READ_ONLY` (and
 //! `SQLITE_OPEN_NOFOLLOW`), nothing is chmod-ed, built, moved or deleted, and
 //! a row that does not open is counted, not dropped: the files, their modes
@@ -106,7 +106,8 @@ pub enum Database {
     /// A vegas cache of this version.
     Current(Contents),
     /// A vegas cache of another schema version: the next `vegas assume`
-    /// rebuilds it, and its rows (step records too) are dropped.
+    /// upgrades it in place (see [`super::UPGRADED_IN_PLACE`]) or, for any
+    /// other version, rebuilds it and drops its rows (step records too).
     OtherVersion {
         version: i32,
         /// Rows of its tables, when they could be counted.

@@ -14,7 +14,7 @@
 //! * [`inspect`] is the read-only look `vegas doctor` takes: directory,
 //!   modes, schema and rows, without repairing anything.
 //!
-//! The cache knows nothing about STS; `assume` composes the two.
+//! The cache knows nothing about STS; `flow` composes the two.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -34,6 +34,7 @@ mod store;
 
 pub use identity::MachineIdentity;
 pub use lock::{lock_device, lock_path, DeviceLock};
+pub use schema::UPGRADED_IN_PLACE;
 pub use secrets::{MfaSessionId, SecretInfo, SecretKind, SecretSubject, ACCESS_KEY_LIFETIME};
 pub use store::{Cache, FUTURE_TOLERANCE};
 

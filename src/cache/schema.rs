@@ -2,9 +2,10 @@
 //! empty file, an older (or newer) vegas cache, or somebody else's database.
 //!
 //! A vegas cache carries `PRAGMA application_id` = "vega" and
-//! `PRAGMA user_version` = [`SCHEMA_VERSION`]. Anything else that has ours
-//! is rebuilt in place (it only holds temporary credentials); a database
-//! without it is not ours and is moved aside by the store.
+//! `PRAGMA user_version` = [`SCHEMA_VERSION`]. A version in
+//! [`UPGRADED_IN_PLACE`] is migrated with its rows kept; any other version
+//! that has our id is rebuilt empty (it only holds temporary credentials); a
+//! database without our id is not ours and is moved aside by the store.
 
 use std::time::{Duration, Instant};
 
@@ -52,20 +53,30 @@ CREATE TABLE mfa_devices (
 ) STRICT;
 ";
 
+/// The older schema versions migrated with their rows kept.
+pub const UPGRADED_IN_PLACE: [i32; 1] = [1];
+
 /// From version 1: the step record becomes the end of the used step in
 /// seconds (version 1 counted 30-second steps), kept, since forgetting it
 /// could make the next call send STS a code it has seen; secret rows get
-/// their subject in clear. Version 1 MFA sessions carried their subject only
-/// inside the id, so they go (the next call starts a new one, one touch);
-/// credentials and access keys stay. A step beyond any plausible date
-/// becomes 0 (no wait) rather than overflowing.
+/// their subject in clear. A version-1 MFA session's id is the same string
+/// as now, `<source profile>|<MFA serial>|<16 hex digits>`, and the serial
+/// (an ARN, `arn:…`) holds no `|`, so its subject is read from the id once,
+/// here; a row whose id does not have that shape goes (a new session costs
+/// one touch). A step beyond any plausible date becomes 0 (no wait) rather
+/// than overflowing.
 const FROM_VERSION_1: &str = "
 ALTER TABLE mfa_devices RENAME COLUMN last_step TO used_until;
 UPDATE mfa_devices SET used_until =
     CASE WHEN used_until BETWEEN 0 AND 1000000000 THEN (used_until + 1) * 30 ELSE 0 END;
 ALTER TABLE secrets ADD COLUMN profile TEXT NOT NULL DEFAULT '';
 ALTER TABLE secrets ADD COLUMN mfa_serial TEXT NOT NULL DEFAULT '';
-DELETE FROM secrets WHERE kind = 'mfa-session';
+DELETE FROM secrets WHERE kind = 'mfa-session'
+    AND (instr(id, '|arn:') = 0 OR substr(id, -17, 1) <> '|');
+UPDATE secrets SET
+    profile = substr(id, 1, instr(id, '|arn:') - 1),
+    mfa_serial = substr(id, instr(id, '|arn:') + 1, length(id) - 17 - instr(id, '|arn:'))
+    WHERE kind = 'mfa-session';
 ";
 
 /// What an opened database file turned out to be.
@@ -126,6 +137,12 @@ pub(crate) fn build(conn: &Connection) -> rusqlite::Result<()> {
             row.get::<_, String>(0)
         })
     })?;
+    // Many processes may open a new file at once: those that come after the
+    // first builder see its tables with a plain read, without queueing for
+    // the write lock behind every writer.
+    if inspect(conn)? == Shape::Current {
+        return Ok(());
+    }
     let tx = retry_while_busy(|| Transaction::new_unchecked(conn, TransactionBehavior::Immediate))?;
     match inspect(&tx)? {
         Shape::Current => return tx.commit(),

@@ -574,9 +574,40 @@ fn a_version_1_cache_keeps_its_credentials_access_keys_and_step_records() {
     assert_eq!(cache.used_until("tampered").unwrap(), Some(0));
     assert_eq!(
         cache.get_mfa_session(&session_id("src"), NOW).unwrap(),
-        None,
-        "version 1 sessions had no subject in clear; they go"
+        Some(credentials(NOW + HOUR)),
+        "a version 1 MFA session is kept: no touch after the upgrade"
     );
+    let sessions = cache.list_mfa_sessions(NOW).unwrap();
+    assert_eq!(sessions.len(), 1);
+    assert_eq!(sessions[0].subject.profile, "src");
+    assert_eq!(
+        sessions[0].subject.mfa_serial,
+        "arn:aws:iam::111111111111:mfa/alice"
+    );
+}
+
+#[test]
+fn a_version_1_mfa_session_whose_id_has_another_shape_is_dropped() {
+    let (tmp, cache) = cache_with_admin();
+    cache
+        .put_mfa_session(&session_id("we|ird"), &credentials(NOW + HOUR), NOW)
+        .unwrap();
+    drop(cache);
+    raw(tmp.path())
+        .execute_batch(
+            "INSERT INTO secrets (kind, id, created_at, expires_at, iv, ciphertext, mac)
+                 SELECT kind, 'no-serial-here', created_at, expires_at, iv, ciphertext, mac FROM secrets;
+             ALTER TABLE mfa_devices RENAME COLUMN used_until TO last_step;
+             ALTER TABLE secrets DROP COLUMN profile;
+             ALTER TABLE secrets DROP COLUMN mfa_serial;
+             PRAGMA user_version = 1;",
+        )
+        .unwrap();
+    let (cache, _) = cache_in(tmp.path());
+    let sessions = cache.list_mfa_sessions(NOW).unwrap();
+    assert_eq!(sessions.len(), 1, "{sessions:?}");
+    assert_eq!(sessions[0].subject.profile, "we|ird");
+    assert_eq!(count(tmp.path(), "secrets"), 1, "the odd row went");
 }
 
 #[test]

@@ -32,7 +32,10 @@ impl From<&KeySelection> for KeySelector {
     fn from(selection: &KeySelection) -> Self {
         KeySelector {
             serial: selection.serial,
-            reader: selection.reader.clone(),
+            reader: selection
+                .reader
+                .clone()
+                .or_else(crate::platform::reader_from_env),
         }
     }
 }

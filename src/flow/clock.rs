@@ -13,7 +13,7 @@ pub trait Clock: Send + Sync {
 
     /// [`Clock::now`] in unix seconds.
     fn unix_now(&self) -> i64 {
-        crate::platform::unix_seconds(self.now())
+        crate::platform::unix_seconds_signed(self.now())
     }
 }
 

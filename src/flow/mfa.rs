@@ -72,13 +72,16 @@ impl CodeSupply<'_> {
         }
         self.ctx.sts.ready()?;
         if self.options.token_code.is_none() {
-            self.ctx.codes.ensure_a_way(&self.request(profile))?;
+            self.ctx
+                .codes
+                .ensure_a_way(&self.request(profile), self.ctx.ui)?;
         }
         Ok(())
     }
 
     /// Get a code and make the call once. The code's step is recorded
-    /// whatever STS answered: STS has seen the code, so it is never sent again.
+    /// whatever STS answered (STS has seen the code, so it is never sent
+    /// again), unless the request certainly never reached STS.
     fn once(
         &self,
         profile: &Profile,
@@ -97,7 +100,11 @@ impl CodeSupply<'_> {
             ok = result.is_ok(),
             "STS {call} with MFA"
         );
-        if let Some(cache) = self.ctx.cache {
+        let seen = result
+            .as_ref()
+            .err()
+            .is_none_or(sts::Error::may_have_reached_sts);
+        if let Some(cache) = self.ctx.cache.filter(|_| seen) {
             let now = self.ctx.clock.unix_now();
             if let Err(e) = cache.record_used(&profile.mfa_serial.value, code.step, now) {
                 self.ctx.ui.warn(&format!(
@@ -112,7 +119,9 @@ impl CodeSupply<'_> {
     /// ykman or a person — never for a step STS has already seen.
     fn code(&self, profile: &Profile) -> Result<MfaCode, Error> {
         if let Some(code) = &self.options.token_code {
-            return Ok(MfaCode::given(code)?);
+            let mut code = MfaCode::given(code)?;
+            code.step = TimeStep::at_time(self.ctx.clock.now(), STS_PERIOD);
+            return Ok(code);
         }
         let used_until = self.ctx.cache.and_then(|c| {
             c.used_until(&profile.mfa_serial.value)

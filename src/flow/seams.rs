@@ -23,7 +23,7 @@ pub trait Sts {
 pub trait Codes {
     /// Fail at once, asking nothing and touching nothing, when no way of
     /// getting a code exists here.
-    fn ensure_a_way(&self, request: &CodeRequest) -> Result<(), totp::Error>;
+    fn ensure_a_way(&self, request: &CodeRequest, ui: &dyn Ui) -> Result<(), totp::Error>;
     /// A code for `request`: may wait for a touch or a person.
     fn code(
         &self,
@@ -56,8 +56,8 @@ impl Sts for HelperSts {
 pub struct KeyCodes;
 
 impl Codes for KeyCodes {
-    fn ensure_a_way(&self, request: &CodeRequest) -> Result<(), totp::Error> {
-        totp::ensure_a_way(request)
+    fn ensure_a_way(&self, request: &CodeRequest, ui: &dyn Ui) -> Result<(), totp::Error> {
+        totp::ensure_a_way_for(request, ui)
     }
 
     fn code(

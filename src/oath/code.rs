@@ -2,8 +2,6 @@
 //! the four bytes the card returns (RFC 4226 §5.3 "dynamic truncation" is done
 //! on the card; the modulo and zero padding are done here).
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use zeroize::Zeroizing;
 
 use super::Error;
@@ -11,13 +9,6 @@ use super::Error;
 /// The period of TOTP accounts that do not say otherwise, and the one CALCULATE
 /// ALL uses for every account.
 pub const DEFAULT_PERIOD: u32 = 30;
-
-/// Seconds since the Unix epoch; times before it count as 0.
-pub fn unix_seconds(now: SystemTime) -> u64 {
-    now.duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
 
 /// A TOTP time step: `floor(unix_time / period)` (RFC 6238 §4.2), with the
 /// period it was counted in. The one step type of vegas: a code from the key,
@@ -42,7 +33,7 @@ impl TimeStep {
 
     /// The step containing `time` (times before the epoch count as 0).
     pub fn at_time(time: std::time::SystemTime, period: u32) -> Self {
-        TimeStep::at(unix_seconds(time), period)
+        TimeStep::at(crate::platform::unix_seconds(time), period)
     }
 
     /// The CALCULATE challenge: the step as 8 bytes big-endian.
@@ -58,14 +49,6 @@ impl TimeStep {
     /// First second after the step.
     pub fn end(self) -> u64 {
         self.start().saturating_add(u64::from(self.period))
-    }
-
-    /// The step after this one, in the same period.
-    pub fn next(self) -> Self {
-        TimeStep {
-            index: self.index.saturating_add(1),
-            period: self.period,
-        }
     }
 }
 

@@ -9,11 +9,12 @@ use zeroize::Zeroizing;
 
 use super::account::{parse_list_entry, Account, AccountId, Algorithm, OathType};
 use super::apdu::{ins, send, Apdu, StatusWord};
-use super::code::{unix_seconds, Code, TimeStep, DEFAULT_PERIOD};
+use super::code::{Code, TimeStep, DEFAULT_PERIOD};
 use super::crypto::{self, AccessKey};
 use super::tlv;
 use super::transport::Transport;
 use super::Error;
+use crate::platform::unix_seconds;
 
 /// AID of the YKOATH applet.
 pub const OATH_AID: [u8; 7] = [0xA0, 0x00, 0x00, 0x05, 0x27, 0x21, 0x01];

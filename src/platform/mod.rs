@@ -13,16 +13,22 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// Seconds since the Unix epoch by the wall clock; times before it count as 0.
+/// Seconds since the Unix epoch by the wall clock, signed as the cache
+/// stores them; times before the epoch count as 0.
 pub fn unix_now() -> i64 {
-    unix_seconds(SystemTime::now())
+    unix_seconds_signed(SystemTime::now())
 }
 
 /// Seconds since the Unix epoch of `time`; times before it count as 0.
-pub fn unix_seconds(time: SystemTime) -> i64 {
+pub fn unix_seconds(time: SystemTime) -> u64 {
     time.duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .map(|d| d.as_secs())
         .unwrap_or(0)
+}
+
+/// [`unix_seconds`] as the signed number the cache stores.
+pub fn unix_seconds_signed(time: SystemTime) -> i64 {
+    i64::try_from(unix_seconds(time)).unwrap_or(i64::MAX)
 }
 
 /// `program` in an absolute directory of PATH, if it is an executable file
@@ -142,6 +148,10 @@ mod tests {
         );
         assert_eq!(
             unix_seconds(UNIX_EPOCH + std::time::Duration::from_secs(7)),
+            7
+        );
+        assert_eq!(
+            unix_seconds_signed(UNIX_EPOCH + std::time::Duration::from_secs(7)),
             7
         );
     }

@@ -182,6 +182,21 @@ pub enum Error {
     Helper { message: String },
 }
 
+impl Error {
+    /// Whether STS may have seen the request (and the MFA code in it): false
+    /// only when the request certainly never left this machine or never
+    /// reached STS, so the code's time step is still fresh.
+    pub fn may_have_reached_sts(&self) -> bool {
+        !matches!(
+            self,
+            Error::Unreachable { .. }
+                | Error::HelperMissing { .. }
+                | Error::Runtime(_)
+                | Error::NoSourceCredentials { .. }
+        )
+    }
+}
+
 impl crate::hint::Hint for Error {
     fn hint(&self) -> Cow<'_, str> {
         match self {

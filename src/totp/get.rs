@@ -49,6 +49,13 @@ pub(crate) trait Keys {
         request: &CodeRequest,
         password: Option<SecretInput>,
     ) -> Option<Arc<dyn Source>>;
+
+    /// Read-only: whether ykman reaches a key (it selects the OATH
+    /// application, nothing more). Asked only when no code can be typed, so
+    /// "no way to get a code" is known before any wait.
+    fn ykman_reaches_a_key(&self, _request: &CodeRequest) -> Result<(), Error> {
+        Ok(())
+    }
 }
 
 /// The keys of this machine; `cache` keeps OATH access keys.
@@ -68,6 +75,10 @@ impl Keys for Machine<'_> {
             return Ok(KeyReached::Racing(Arc::new(key)));
         }
         key.code_now().map(KeyReached::Answered)
+    }
+
+    fn ykman_reaches_a_key(&self, request: &CodeRequest) -> Result<(), Error> {
+        ykman::reaches_a_key(request)
     }
 
     fn ykman(
@@ -125,6 +136,16 @@ pub(crate) fn ensure_a_way_in(
         || keys.ykman(request, None).map(|_| ()),
     );
     match found {
+        Ok(Some((_, YKMAN_WAY))) => match keys.ykman_reaches_a_key(request) {
+            Err(e) if e.means_no_key() => {
+                tried.push(Tried {
+                    way: YKMAN_WAY,
+                    why: e.to_string(),
+                });
+                Err(no_way(tried, no_typing))
+            }
+            _ => Ok(()),
+        },
         Ok(Some(_)) | Err(_) => Ok(()),
         Ok(None) => Err(no_way(tried, no_typing)),
     }

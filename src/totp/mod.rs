@@ -13,9 +13,10 @@
 //! what a person may be shown.
 //!
 //! Every source yields a [`MfaCode`]: the digits (wiped on drop, masked in
-//! `Debug`) and the 30-second time step they belong to, which the cache
-//! records so a second profile on the same device never sends STS a code it
-//! has already seen.
+//! `Debug`) and the time step they belong to, in their account's period
+//! (STS's 30 seconds for a typed code or ykman's); the flow records when
+//! that step ends, so a second profile on the same device never sends STS a
+//! code it has already seen.
 
 use std::borrow::Cow;
 use std::fmt;

@@ -30,21 +30,21 @@ pub fn program() -> Option<PathBuf> {
     crate::platform::find_program("ykman")
 }
 
-/// How long `ykman --version` may take.
-const VERSION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// How long a probe run of ykman (`--version`, `oath info`) may take.
+const PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// The first line of `program --version` (e.g. "YubiKey Manager (ykman)
-/// version: 5.9.2"), waiting at most [`VERSION_TIMEOUT`]: whether the ykman
-/// found runs at all, for `vegas doctor`. Touches no key.
-pub fn version(program: &std::path::Path) -> Result<String, Error> {
-    let mut child = Command::new(program)
-        .arg("--version")
+/// Run ykman with `args` (never a secret among them), nothing on its stdin,
+/// for at most [`PROBE_TIMEOUT`].
+fn run_probe(program: &std::path::Path, args: &[OsString]) -> Result<std::process::Output, Error> {
+    let mut command = Command::new(program);
+    command
+        .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(Error::YkmanSpawn)?;
-    let deadline = std::time::Instant::now() + VERSION_TIMEOUT;
+        .stderr(Stdio::piped());
+    without_terminal(&mut command);
+    let mut child = command.spawn().map_err(Error::YkmanSpawn)?;
+    let deadline = std::time::Instant::now() + PROBE_TIMEOUT;
     loop {
         match child.try_wait().map_err(Error::YkmanSpawn)? {
             Some(_) => break,
@@ -55,13 +55,43 @@ pub fn version(program: &std::path::Path) -> Result<String, Error> {
                 let _ = child.kill();
                 let _ = child.wait();
                 return Err(Error::YkmanFailed(format!(
-                    "`ykman --version` gave no answer within {} s",
-                    VERSION_TIMEOUT.as_secs()
+                    "ykman gave no answer within {} s",
+                    PROBE_TIMEOUT.as_secs()
                 )));
             }
         }
     }
-    let output = child.wait_with_output().map_err(Error::YkmanSpawn)?;
+    child.wait_with_output().map_err(Error::YkmanSpawn)
+}
+
+/// Whether ykman reaches the key `request` names: `ykman [--device S]
+/// [--reader R] oath info`, which selects the OATH application and nothing
+/// more (no password, no touch, no code). `Err` with what ykman said when it
+/// finds no key; anything else is left for the real run to report.
+pub fn reaches_a_key(request: &CodeRequest) -> Result<(), Error> {
+    let Some(program) = program() else {
+        return Err(Error::YkmanSpawn(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            "ykman is not on PATH",
+        )));
+    };
+    let mut args = Ykman::new(request).key_args();
+    args.extend(["oath".into(), "info".into()]);
+    let output = run_probe(&program, &args)?;
+    if output.status.success() {
+        return Ok(());
+    }
+    match failure_error(&String::from_utf8_lossy(&output.stderr), &request.label) {
+        e if e.means_no_key() => Err(e),
+        _ => Ok(()),
+    }
+}
+
+/// The first line of `program --version` (e.g. "YubiKey Manager (ykman)
+/// version: 5.9.2"), waiting at most [`PROBE_TIMEOUT`]: whether the ykman
+/// found runs at all, for `vegas doctor`. Touches no key.
+pub fn version(program: &std::path::Path) -> Result<String, Error> {
+    let output = run_probe(program, &["--version".into()])?;
     if !output.status.success() {
         return Err(Error::YkmanFailed(format!(
             "`ykman --version` exited with {}",
@@ -113,8 +143,8 @@ impl Ykman {
         self
     }
 
-    /// The arguments: never a secret among them.
-    pub fn args(&self) -> Vec<OsString> {
+    /// The arguments that choose the key.
+    fn key_args(&self) -> Vec<OsString> {
         let mut args: Vec<OsString> = Vec::new();
         if let Some(serial) = self.serial {
             args.extend(["--device".into(), serial.to_string().into()]);
@@ -122,6 +152,12 @@ impl Ykman {
         if let Some(reader) = &self.reader {
             args.extend(["--reader".into(), reader.into()]);
         }
+        args
+    }
+
+    /// The arguments: never a secret among them.
+    pub fn args(&self) -> Vec<OsString> {
+        let mut args = self.key_args();
         args.extend(
             ["oath", "accounts", "code", "--single"]
                 .into_iter()

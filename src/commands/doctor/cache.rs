@@ -97,21 +97,29 @@ fn database_check(inspection: &Inspection, files: &[FileState], database: &Datab
             let age = if *version < CURRENT_SCHEMA { "an older" } else { "a newer" };
             let mut detail = format!(
                 "{shown} was written by {age} vegas (schema version {version}; this one \
-                 writes {CURRENT_SCHEMA}): the next `vegas assume` rebuilds it"
+                 writes {CURRENT_SCHEMA})"
             );
-            if let Some(rows) = rows {
-                detail.push_str(&format!(", dropping its {rows} row(s)"));
-            }
-            if let Some(steps) = step_records.filter(|s| *s > 0) {
-                detail.push_str(&format!(
-                    " (among them the last TOTP step of {steps} MFA device(s))"
-                ));
-            }
-            Check::warn(
-                DB,
-                detail,
-                "nothing to do: vegas rebuilds it by itself, and fetches what it held again",
-            )
+            let fix = if upgraded_in_place(*version) {
+                detail.push_str(": the next `vegas assume` upgrades it in place");
+                if let Some(steps) = step_records.filter(|s| *s > 0) {
+                    detail.push_str(&format!(
+                        ", keeping its rows and the last TOTP step of {steps} MFA device(s)"
+                    ));
+                }
+                "nothing to do: vegas upgrades it by itself"
+            } else {
+                detail.push_str(": the next `vegas assume` rebuilds it");
+                if let Some(rows) = rows {
+                    detail.push_str(&format!(", dropping its {rows} row(s)"));
+                }
+                if let Some(steps) = step_records.filter(|s| *s > 0) {
+                    detail.push_str(&format!(
+                        " (among them the last TOTP step of {steps} MFA device(s))"
+                    ));
+                }
+                "nothing to do: vegas rebuilds it by itself, and fetches what it held again"
+            };
+            Check::warn(DB, detail, fix)
         }
         Database::Foreign { application_id } => Check::warn(
             DB,
@@ -232,4 +240,10 @@ fn push_unusable(detail: &mut String, what: &str, counts: RowCounts) {
             counts.expired
         ));
     }
+}
+
+/// Whether a cache of schema `version` is upgraded in place (its rows kept)
+/// rather than rebuilt.
+fn upgraded_in_place(version: i32) -> bool {
+    crate::cache::UPGRADED_IN_PLACE.contains(&version)
 }

@@ -157,8 +157,7 @@ fn account_check(profile: &Profile, cache: Option<&Inspection>) -> (Check, bool)
                  changed?), so '{wanted}' is checked at the next `vegas assume`",
                 key.label()
             ),
-            "the next `vegas assume` (or `vegas oath list`) asks for the OATH password \
-             and remembers it again",
+            "the next `vegas assume` asks for the OATH password and remembers it again",
         ),
     };
     (check, false)
