@@ -75,7 +75,8 @@ pub struct AssumeArgs {
     /// The profile in ~/.aws/config (the one whose credential_process runs vegas).
     #[arg(long, short = 'p')]
     pub profile: String,
-    /// Use this MFA code instead of asking the YubiKey.
+    /// Use this MFA code instead of asking the YubiKey; `-` reads it from
+    /// the first line of stdin, so it shows in no process list.
     #[arg(long, value_name = "CODE")]
     pub token_code: Option<String>,
     /// Serve cached credentials until they really expire, instead of
@@ -159,5 +160,14 @@ mod tests {
     #[test]
     fn cli_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn a_lone_dash_is_a_token_code_value() {
+        let cli = Cli::try_parse_from(["vegas", "assume", "-p", "x", "--token-code", "-"]).unwrap();
+        let Command::Assume(args) = cli.command else {
+            panic!("not assume")
+        };
+        assert_eq!(args.token_code.as_deref(), Some("-"));
     }
 }

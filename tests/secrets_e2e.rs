@@ -1,0 +1,187 @@
+//! Secrets at rest and in the process (issue 13), end to end: what another
+//! process, a planted file or a verbose log can get out of vegas.
+
+mod support;
+
+use std::io::Write;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::process::{Child, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use support::card::TouchResponse;
+use support::sts::TokenCheck;
+use support::world::*;
+
+fn run(cmd: &mut std::process::Command) -> Output {
+    cmd.output().expect("command runs")
+}
+
+/// Polls `ready` every 20 ms; panics after `limit`.
+fn wait_until(what: &str, limit: Duration, mut ready: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !ready() {
+        assert!(Instant::now() < deadline, "never happened: {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn finish(child: Child) -> Output {
+    child.wait_with_output().expect("vegas ends")
+}
+
+// ---- the process -----------------------------------------------------------
+
+#[test]
+fn while_waiting_for_a_touch_vegas_can_write_no_core_file() {
+    let world = World::with(
+        CardSetup {
+            touch: Some(TouchResponse::TouchedAfter(Duration::from_secs(2))),
+            ..CardSetup::default()
+        },
+        sts_config(),
+    );
+    let child = world
+        .vegas(&["assume", "--profile", "admin"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("vegas starts");
+    let pid = child.id();
+    wait_until("the card asks for a touch", Duration::from_secs(20), || {
+        world.card_handle().touches() > 0
+    });
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).expect("limits");
+    let core = limits
+        .lines()
+        .find(|l| l.starts_with("Max core file size"))
+        .expect("a core line");
+    let fields: Vec<&str> = core.split_whitespace().collect();
+    assert_eq!(&fields[4..6], ["0", "0"], "soft and hard limit: {core}");
+    let out = finish(child);
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+/// The world's HOME opened to another user, so vegas can run as `nobody`
+/// (as root, every process may look at every other: only a process of
+/// another user shows what non-dumpable means).
+fn open_home_to_nobody(world: &World) {
+    for dir in [
+        world.home.path().to_path_buf(),
+        world.home.path().join(".aws"),
+    ] {
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    for file in [
+        world.config_path(),
+        world.home.path().join(".aws/credentials"),
+    ] {
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+}
+
+const NOBODY: u32 = 65534;
+
+#[test]
+fn vegas_is_not_dumpable_so_other_processes_of_its_user_cannot_read_its_memory() {
+    use std::os::unix::process::CommandExt;
+    let world = World::new();
+    open_home_to_nobody(&world);
+    let mut child = world
+        .vegas(&["assume", "--profile", "admin", "--token-code", "-"])
+        .uid(NOBODY)
+        .gid(NOBODY)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("vegas starts");
+    let status = format!("/proc/{}/status", child.id());
+    // Waiting for the code on stdin: the process of `nobody`, yet its
+    // /proc files belong to root, which is what PR_SET_DUMPABLE 0 does (a
+    // dumpable process's belong to its own user).
+    wait_until("vegas reads its stdin", Duration::from_secs(10), || {
+        std::fs::read_to_string(&status).is_ok_and(|s| s.contains("State:\tS"))
+    });
+    let text = std::fs::read_to_string(&status).unwrap();
+    assert!(text.contains(&format!("Uid:\t{NOBODY}")), "{text}");
+    let owner = std::fs::metadata(&status).unwrap().uid();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(
+        owner, 0,
+        "the /proc files of a non-dumpable process are root's"
+    );
+}
+
+#[test]
+fn a_token_code_from_stdin_is_used_and_appears_in_no_argv() {
+    let world = World::new();
+    let mut child = world
+        .vegas(&["assume", "--profile", "admin", "--token-code", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("vegas starts");
+    let argv = std::fs::read(format!("/proc/{}/cmdline", child.id())).unwrap();
+    let code = world.account.totp_code_at(unix_now());
+    let mut stdin = child.stdin.take().unwrap();
+    writeln!(stdin, "{code}").unwrap();
+    drop(stdin);
+    let out = finish(child);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!String::from_utf8_lossy(&argv).contains(&code));
+    let calls = world.sts.calls();
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    assert!(
+        matches!(calls[0].token_check, Some(TokenCheck::Accepted { .. })),
+        "{calls:?}"
+    );
+    assert_eq!(
+        world.card_handle().total_calculations(),
+        0,
+        "the typed code was used, the key was not asked"
+    );
+}
+
+#[test]
+fn a_ykman_planted_in_the_current_directory_is_never_run() {
+    let world = World::new();
+    let cwd = tempfile::tempdir().unwrap();
+    let marker = cwd.path().join("planted-ykman-ran");
+    let script = cwd.path().join("ykman");
+    std::fs::write(
+        &script,
+        format!("#!/bin/sh\ntouch '{}'\necho 123456\n", marker.display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    // An empty entry (the current directory), `.` and a relative one.
+    let out = run(world
+        .vegas(&["assume", "--profile", "admin", "--no-gui"])
+        .current_dir(cwd.path())
+        .env("PATH", "::.:./:/usr/bin:/bin")
+        .env("VEGAS_YUBIKEY_BACKEND", "ykman"));
+    assert!(!marker.exists(), "the planted ykman ran");
+    assert!(!out.status.success(), "no ykman, no code: {}", stderr(&out));
+    assert!(world.sts.calls().is_empty());
+}
+
+#[test]
+fn verbose_output_names_neither_the_secret_key_nor_the_whole_access_key_id() {
+    let world = World::new();
+    let out = run(&mut world.vegas(&["assume", "--profile", "admin", "--verbose"]));
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("configuration read"),
+        "vegas's own events are there: {err}"
+    );
+    assert!(!err.contains(SOURCE_SECRET), "{err}");
+    assert!(!err.contains(SOURCE_KEY_ID), "{err}");
+    let issued: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    for field in ["SecretAccessKey", "SessionToken"] {
+        let value = issued[field].as_str().unwrap();
+        assert!(!err.contains(value), "{field} in the log");
+    }
+}
