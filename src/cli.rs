@@ -138,18 +138,11 @@ pub enum ConfigCommand {
     },
 }
 
-/// Where the cache lives unless told otherwise (used by several commands).
+/// Where the cache lives unless told otherwise, or `None` when it cannot be
+/// known or used (a relative path: see [`crate::platform::cache_dir`], which
+/// says why). Kept for the callers that only need a place to look.
 pub fn default_cache_dir() -> Option<PathBuf> {
-    if let Some(dir) = std::env::var_os("VEGAS_CACHE_DIR").filter(|v| !v.is_empty()) {
-        return Some(PathBuf::from(dir));
-    }
-    if cfg!(target_os = "macos") {
-        return std::env::var_os("HOME").map(|h| PathBuf::from(h).join("Library/Caches/vegas"));
-    }
-    if let Some(dir) = std::env::var_os("XDG_CACHE_HOME").filter(|v| !v.is_empty()) {
-        return Some(PathBuf::from(dir).join("vegas"));
-    }
-    std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/vegas"))
+    crate::platform::cache_dir().ok().flatten()
 }
 
 #[cfg(test)]

@@ -185,3 +185,89 @@ fn verbose_output_names_neither_the_secret_key_nor_the_whole_access_key_id() {
         assert!(!err.contains(value), "{field} in the log");
     }
 }
+
+// ---- files vegas trusts ----------------------------------------------------
+
+/// `vegas assume --profile admin`, which must succeed; its stderr.
+fn assume_ok(world: &World, extra: &[&str]) -> String {
+    let mut args = vec!["assume", "--profile", "admin"];
+    args.extend_from_slice(extra);
+    let out = run(&mut world.vegas(&args));
+    let err = stderr(&out);
+    assert!(out.status.success(), "vegas assume failed:\n{err}");
+    err
+}
+
+/// A code STS takes although this step's code was used already: the next
+/// step's (its window reaches one step ahead), so a second fresh call needs
+/// no 30 s wait.
+fn next_step_code(world: &World) -> String {
+    world.account.totp_code_at(unix_now() + 30)
+}
+
+#[test]
+fn a_vegas_db_that_is_a_symlink_is_never_written_through() {
+    let world = World::new();
+    let dir = world.cache_dir();
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let victim = world.home.path().join("victim");
+    std::fs::write(&victim, b"precious bytes\n").unwrap();
+    std::fs::set_permissions(&victim, std::fs::Permissions::from_mode(0o644)).unwrap();
+    std::os::unix::fs::symlink(&victim, dir.join("vegas.db")).unwrap();
+
+    let err = assume_ok(&world, &[]);
+    assert!(err.contains("symbolic link"), "says why: {err}");
+    assert_eq!(std::fs::read(&victim).unwrap(), b"precious bytes\n");
+    assert_eq!(
+        std::fs::metadata(&victim).unwrap().mode() & 0o777,
+        0o644,
+        "not even its mode was changed through the link"
+    );
+    let db = std::fs::symlink_metadata(dir.join("vegas.db")).unwrap();
+    assert!(db.file_type().is_file(), "a new cache of vegas's own");
+    assume_ok(&world, &[]);
+    assert_eq!(world.sts.calls().len(), 1, "the new cache serves");
+}
+
+#[test]
+fn a_vegas_db_owned_by_another_user_is_not_served_from() {
+    let world = World::new();
+    assume_ok(&world, &[]);
+    assert_eq!(world.sts.calls().len(), 1);
+    let db = world.cache_dir().join("vegas.db");
+    std::os::unix::fs::chown(&db, Some(4242), None).unwrap();
+
+    let code = next_step_code(&world);
+    let err = assume_ok(&world, &["--token-code", &code]);
+    assert_eq!(
+        world.sts.calls().len(),
+        2,
+        "fetched afresh, not served: {err}"
+    );
+    assert!(err.contains("owned by user 4242"), "{err}");
+    let db = std::fs::metadata(&db).unwrap();
+    assert_eq!(db.uid(), 0, "a new cache of vegas's own");
+}
+
+#[test]
+fn a_relative_cache_dir_is_refused_with_a_hint() {
+    let world = World::new();
+    for (variable, keep_vegas_dir) in [("VEGAS_CACHE_DIR", true), ("XDG_CACHE_HOME", false)] {
+        let mut cmd = world.vegas(&["assume", "--profile", "admin"]);
+        if !keep_vegas_dir {
+            cmd.env_remove("VEGAS_CACHE_DIR");
+        }
+        let out = run(cmd
+            .env(variable, "relative/cache")
+            .current_dir(world.home.path()));
+        let err = assert_clean_failure(&out);
+        assert!(
+            err.contains(&format!("{variable} is a relative path")),
+            "{err}"
+        );
+        assert!(err.contains("absolute"), "{err}");
+        assert!(!world.home.path().join("relative").exists());
+    }
+    assert!(world.sts.calls().is_empty());
+}

@@ -135,8 +135,6 @@ pub enum Warning {
     DirTightened { path: PathBuf, was: u32 },
     /// A cache file was readable or writable by others and was tightened.
     FileTightened { path: PathBuf, was: u32 },
-    /// Others can read the cache and the mode could not be changed.
-    CannotTighten { path: PathBuf, mode: u32 },
     /// The database was not a vegas cache (or was damaged); it was kept
     /// under another name and a new one was made.
     MovedAside { to: PathBuf, reason: String },
@@ -157,11 +155,6 @@ impl fmt::Display for Warning {
                     path.display()
                 )
             }
-            Warning::CannotTighten { path, mode } => write!(
-                f,
-                "{} is mode {mode:04o} (others may read it) and could not be tightened",
-                path.display()
-            ),
             Warning::MovedAside { to, reason } => write!(
                 f,
                 "the credential cache was unusable ({reason}); kept it as {} and started a new one",
@@ -186,6 +179,18 @@ pub enum Error {
 
     #[error("the cache directory {path} is not a directory")]
     NotADirectory { path: PathBuf },
+
+    #[error("the cache directory {path} is a symbolic link")]
+    Symlink { path: PathBuf },
+
+    #[error("{path} is mode {mode:04o} (others may read it) and could not be tightened")]
+    CannotTighten { path: PathBuf, mode: u32 },
+
+    #[error("{path} is {why}; vegas does not use it")]
+    Untrusted { path: PathBuf, why: String },
+
+    #[error(transparent)]
+    Place(#[from] crate::platform::DirError),
 
     #[error("the cache directory {path} belongs to user {owner}, not to you (user {uid})")]
     NotOwner { path: PathBuf, owner: u32, uid: u32 },
@@ -243,6 +248,17 @@ impl crate::hint::Hint for Error {
             Error::NotADirectory { .. } => {
                 Cow::Borrowed("remove that file, or point VEGAS_CACHE_DIR at a directory")
             }
+            Error::Symlink { .. } => Cow::Borrowed(
+                "point VEGAS_CACHE_DIR at the directory itself, not at a link to it",
+            ),
+            Error::CannotTighten { .. } => Cow::Borrowed(
+                "keep the cache on a file system with Unix permissions (VEGAS_CACHE_DIR); until then nothing is cached",
+            ),
+            Error::Untrusted { path, .. } => Cow::Owned(format!(
+                "remove {} (vegas will make a new cache of its own)",
+                path.display()
+            )),
+            Error::Place(e) => e.hint(),
             Error::NotOwner { .. } => Cow::Borrowed(
                 "use a cache directory of your own (VEGAS_CACHE_DIR); another user's could be read or swapped by them",
             ),

@@ -72,6 +72,7 @@ impl Cache {
         let keys = RowKeys::derive(&identity)?;
         let mut warnings = Vec::new();
         files::prepare_dir(dir, &mut warnings)?;
+        let dir = &files::resolve_parents(dir)?;
         let path = dir.join(DB_FILE_NAME);
         let (conn, access) = open_database(dir, &path, &mut warnings)?;
         Ok((
@@ -516,8 +517,11 @@ fn open_database(
     db: &Path,
     warnings: &mut Vec<Warning>,
 ) -> Result<(Connection, Access), Error> {
-    let exists = files::prepare_db_files(db, warnings);
-    match open_writable(db) {
+    if let Err(untrusted) = files::prepare_db_files(db, warnings)? {
+        set_aside(dir, db, files::UNTRUSTED, untrusted, warnings)?;
+    }
+    let exists = std::fs::symlink_metadata(db).is_ok();
+    match open_writable(db, Lock::Take) {
         Ok(conn) => Ok((conn, Access::ReadWrite)),
         Err(Failure::NotACache(reason)) => rebuild(dir, db, reason, warnings),
         Err(Failure::CannotWrite(_)) if exists => Ok((open_read_only(db)?, Access::ReadOnly)),
@@ -526,6 +530,33 @@ fn open_database(
         }),
         Err(failure) => Err(failure.into_error(db)),
     }
+}
+
+/// Set aside a database one of whose files is not ours to trust (a link,
+/// not a regular file, another user's), before SQLite opens anything: its
+/// rows are never served and nothing is written through it. When it cannot
+/// be moved (a directory we cannot write), there is no cache.
+fn set_aside(
+    dir: &Path,
+    db: &Path,
+    label: &str,
+    untrusted: files::Untrusted,
+    warnings: &mut Vec<Warning>,
+) -> Result<(), Error> {
+    let refused = |u: files::Untrusted| Error::Untrusted {
+        path: u.path,
+        why: u.why,
+    };
+    let _moving = lock::lock_file(&dir.join(REBUILD_LOCK_NAME), BUSY_TIMEOUT, &mut || {})?;
+    let name = untrusted
+        .path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let reason = format!("{name} is {}", untrusted.why);
+    let aside = files::move_aside(db, label, unix_now()).map_err(|_| refused(untrusted))?;
+    warnings.push(Warning::MovedAside { to: aside, reason });
+    files::prepare_db_files(db, warnings)?.map_err(refused)
 }
 
 /// Set aside a database that is not a cache and start a new one, under a
@@ -537,24 +568,30 @@ fn rebuild(
     warnings: &mut Vec<Warning>,
 ) -> Result<(Connection, Access), Error> {
     let _rebuilding = lock::lock_file(&dir.join(REBUILD_LOCK_NAME), BUSY_TIMEOUT, &mut || {})?;
-    let reason = match open_writable(db) {
+    let reason = match open_writable(db, Lock::Held) {
         Ok(conn) => return Ok((conn, Access::ReadWrite)), // another process rebuilt it
         Err(Failure::NotACache(reason_now)) => reason_now,
         Err(Failure::CannotWrite(_)) => reason,
         Err(failure) => return Err(failure.into_error(db)),
     };
-    let aside = files::move_aside(db, unix_now())?;
+    let aside = files::move_aside(db, files::CORRUPT, unix_now())?;
     warnings.push(Warning::MovedAside { to: aside, reason });
-    files::prepare_db_files(db, warnings);
-    open_writable(db)
+    files::prepare_db_files(db, warnings)?.map_err(|u| Error::Untrusted {
+        path: u.path,
+        why: u.why,
+    })?;
+    open_writable(db, Lock::Held)
         .map(|conn| (conn, Access::ReadWrite))
         .map_err(|f| f.into_error(db))
 }
 
-fn open_writable(db: &Path) -> Result<Connection, Failure> {
+/// `Lock::Held`: the caller holds the rebuild lock already (a second flock
+/// on it from this process would wait for ourselves).
+fn open_writable(db: &Path, rebuild_lock: Lock) -> Result<Connection, Failure> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
         | OpenFlags::SQLITE_OPEN_CREATE
-        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        | OpenFlags::SQLITE_OPEN_NOFOLLOW;
     let conn = Connection::open_with_flags(db, flags).map_err(|e| Failure::classify("open", e))?;
     configure(&conn).map_err(|e| Failure::classify("configure", e))?;
     // Asked for read-write on a file it may not write (a read-only mount),
@@ -572,6 +609,16 @@ fn open_writable(db: &Path) -> Result<Connection, Failure> {
     match schema::inspect(&conn).map_err(|e| Failure::classify("read the schema", e))? {
         Shape::Current => Ok(conn),
         Shape::Empty | Shape::OtherVersion(_) => {
+            // One builder at a time: racing first openers of a new file
+            // otherwise trip over each other's journal mode change.
+            let lock = db.with_file_name(REBUILD_LOCK_NAME);
+            let _building = match rebuild_lock {
+                Lock::Held => None,
+                Lock::Take => Some(
+                    lock::lock_file(&lock, BUSY_TIMEOUT, &mut || {})
+                        .map_err(|e| Failure::Other("create the tables", lock_failure(e)))?,
+                ),
+            };
             schema::build(&conn).map_err(|e| Failure::classify("create the tables", e))?;
             Ok(conn)
         }
@@ -581,13 +628,30 @@ fn open_writable(db: &Path) -> Result<Connection, Failure> {
     }
 }
 
+/// Whether [`open_writable`] must take the rebuild lock to build tables.
+#[derive(Clone, Copy)]
+enum Lock {
+    Take,
+    Held,
+}
+
+/// A lock error as the SQLite error [`Failure`] carries (the message kept).
+fn lock_failure(e: Error) -> rusqlite::Error {
+    rusqlite::Error::SqliteFailure(
+        rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
+        Some(e.to_string()),
+    )
+}
+
 /// For a directory we cannot write. A cache made in WAL mode (before vegas
 /// used a rollback journal) needs `-shm`/`-wal` beside the database even to
 /// read; when SQLite cannot make them, the file
 /// is opened `immutable` (read as it is on disk, without locking), which is
 /// right for a directory nobody can write.
 fn open_read_only(db: &Path) -> Result<Connection, Error> {
-    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        | OpenFlags::SQLITE_OPEN_NOFOLLOW;
     let shared = Connection::open_with_flags(db, flags)
         .and_then(|conn| configure(&conn).map(|()| conn))
         .and_then(|conn| schema::inspect(&conn).map(|shape| (conn, shape)));

@@ -21,10 +21,11 @@ pub fn run(args: &AssumeArgs, no_gui: bool, ui: &dyn Ui, out: &mut dyn Write) ->
         elapsed_us = flow::micros(started),
         "configuration read and resolved"
     );
+    let cache_dir = crate::platform::cache_dir().map_err(|e| Error::Cache(e.into()))?;
     let options = Options {
         token_code: token_code(args.token_code.as_deref(), &mut std::io::stdin().lock())?,
         disable_mandatory_refresh: args.disable_mandatory_refresh,
-        cache_dir: crate::cli::default_cache_dir(),
+        cache_dir,
         prompt: PromptWays {
             terminal: true,
             gui: !no_gui,

@@ -51,7 +51,9 @@ pub fn run(cmd: &CacheCommand, ui: &dyn Ui, out: &mut dyn Write) -> Result<(), E
 }
 
 fn cache_dir() -> Result<PathBuf, Error> {
-    crate::cli::default_cache_dir().ok_or(Error::Cache(cache::Error::NoDirectory))
+    crate::platform::cache_dir()
+        .map_err(|e| Error::Cache(e.into()))?
+        .ok_or(Error::Cache(cache::Error::NoDirectory))
 }
 
 fn open(dir: &std::path::Path, ui: &dyn Ui) -> Result<Cache, Error> {

@@ -1,8 +1,8 @@
 //! The one home of every fact vegas asks of the operating system that the
 //! rest of the code should not spell out again: the wall clock, finding a
 //! program on PATH, the controlling terminal, whether to use colour, and the
-//! reader chosen by the environment; and what the process does to itself at
-//! start (process.rs).
+//! reader chosen by the environment; the cache's place (dirs.rs); and what
+//! the process does to itself at start (process.rs).
 //!
 //! Everything `cfg(target_os)` belongs here, so the layers above stay
 //! portable and each fact is read the same way everywhere.
@@ -12,8 +12,10 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+mod dirs;
 mod process;
 
+pub use dirs::{cache_dir, DirError};
 pub use process::{diagnostics_filter, harden_process};
 
 /// Seconds since the Unix epoch by the wall clock; times before it count as 0.
