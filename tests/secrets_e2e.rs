@@ -271,3 +271,71 @@ fn a_relative_cache_dir_is_refused_with_a_hint() {
     }
     assert!(world.sts.calls().is_empty());
 }
+
+// ---- deleting means gone ---------------------------------------------------
+
+/// Every sealed column of the cache in `dir`, as stored.
+fn ciphertexts(dir: &std::path::Path) -> Vec<Vec<u8>> {
+    let db = rusqlite::Connection::open(dir.join("vegas.db")).unwrap();
+    let mut stmt = db
+        .prepare("SELECT ciphertext FROM credentials UNION ALL SELECT ciphertext FROM secrets")
+        .unwrap();
+    let rows = stmt.query_map([], |row| row.get::<_, Vec<u8>>(0)).unwrap();
+    rows.map(Result::unwrap).collect()
+}
+
+/// The bytes of every file under `dir`.
+fn files_under(dir: &std::path::Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(files_under(&path));
+        } else if let Ok(bytes) = std::fs::read(&path) {
+            out.push((path, bytes));
+        }
+    }
+    out
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+#[test]
+fn after_cache_clean_no_ciphertext_of_a_removed_row_is_left_in_any_file() {
+    let world = World::new();
+    assume_ok(&world, &[]);
+    let code = next_step_code(&world);
+    let out = run(&mut world.vegas(&["assume", "--profile", "readonly", "--token-code", &code]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let dir = world.cache_dir();
+    let sealed = ciphertexts(&dir);
+    assert_eq!(sealed.len(), 2, "two role rows");
+    // A copy vegas set aside earlier, holding the same rows.
+    std::fs::copy(
+        dir.join("vegas.db"),
+        dir.join("vegas.db.corrupt-1700000000"),
+    )
+    .unwrap();
+
+    let out = run(&mut world.vegas(&["cache", "clean"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!dir.join("vegas.db.corrupt-1700000000").exists());
+    let files = files_under(&dir);
+    assert!(files.iter().any(|(p, _)| p.ends_with("vegas.db")));
+    for ciphertext in &sealed {
+        // Any 24 bytes of it, at its start, middle and end.
+        let n = ciphertext.len();
+        for start in [0, n / 2 - 12, n - 24] {
+            let piece = &ciphertext[start..start + 24];
+            for (path, bytes) in &files {
+                assert!(
+                    !contains(bytes, piece),
+                    "{} still holds ciphertext bytes {start}..",
+                    path.display()
+                );
+            }
+        }
+    }
+}

@@ -250,6 +250,24 @@ pub(crate) fn move_aside(db: &Path, label: &str, now: i64) -> Result<PathBuf, Er
     Ok(aside)
 }
 
+/// The copies [`move_aside`] made in `dir` of the database `db_name`, with
+/// their journals: what `vegas cache clean` removes.
+pub(crate) fn set_aside_copies(dir: &Path, db_name: &str) -> Vec<PathBuf> {
+    let prefixes = [CORRUPT, UNTRUSTED].map(|label| format!("{db_name}.{label}"));
+    let Ok(entries) = fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter(|entry| {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            prefixes.iter().any(|p| name.starts_with(p.as_str()))
+        })
+        .map(|entry| entry.path())
+        .collect()
+}
+
 /// An I/O error on `path`, with the permission cases named for what they are.
 pub(crate) fn io_error(action: &'static str, path: &Path, source: io::Error) -> Error {
     match source.kind() {
@@ -445,5 +463,33 @@ mod tests {
         std::os::unix::fs::chown(&db, Some(4242), None).unwrap();
         let verdict = prepare_db_files(&db, &mut vec![]).unwrap();
         assert!(verdict.unwrap_err().why.contains("owned by user 4242"));
+    }
+
+    #[test]
+    fn set_aside_copies_are_found_and_nothing_else() {
+        let tmp = tempfile::tempdir().unwrap();
+        for name in [
+            "vegas.db",
+            "vegas.db-journal",
+            "vegas.db.corrupt-1",
+            "vegas.db.corrupt-1-journal",
+            "vegas.db.untrusted-2",
+            "lock-00",
+        ] {
+            fs::write(tmp.path().join(name), b"").unwrap();
+        }
+        let mut found: Vec<String> = set_aside_copies(tmp.path(), "vegas.db")
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        found.sort();
+        assert_eq!(
+            found,
+            [
+                "vegas.db.corrupt-1",
+                "vegas.db.corrupt-1-journal",
+                "vegas.db.untrusted-2"
+            ]
+        );
     }
 }

@@ -269,6 +269,20 @@ impl Cache {
         })
     }
 
+    /// The copies of earlier databases that were set aside (damaged, not a
+    /// cache, not ours to trust): removed by `vegas cache clean`, since
+    /// they may still hold sealed rows. Returns how many files went.
+    pub fn remove_set_aside_copies(&self) -> Result<usize, Error> {
+        let (Some(dir), Some(name)) = (self.path.parent(), self.path.file_name()) else {
+            return Ok(0);
+        };
+        let copies = files::set_aside_copies(dir, &name.to_string_lossy());
+        for copy in &copies {
+            std::fs::remove_file(copy).map_err(|e| files::io_error("remove", copy, e))?;
+        }
+        Ok(copies.len())
+    }
+
     /// Store a secret of `kind` under `id` until `expires_at`, with its
     /// subject in clear beside it, purging expired rows. The typed faces are
     /// in secrets.rs.
@@ -676,6 +690,10 @@ fn open_read_only(db: &Path) -> Result<Connection, Error> {
 
 fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.busy_timeout(BUSY_TIMEOUT)?;
+    // A deleted row is overwritten, not just unlinked from its page: after
+    // `vegas cache clean` (or a purge, or a replaced row) no ciphertext is
+    // left in the file for a later reader or a backup to find.
+    conn.pragma_update(None, "secure_delete", "ON")?;
     // With a rollback journal only FULL keeps the database whole through a
     // power cut; writes are rare (a cache miss), so the fsyncs cost nothing
     // that matters, and a hit never writes.
