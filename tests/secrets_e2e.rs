@@ -339,3 +339,212 @@ fn after_cache_clean_no_ciphertext_of_a_removed_row_is_left_in_any_file() {
         }
     }
 }
+
+// ---- the keyring: a cache key no one else can compute, the access key ------
+
+/// What vegas names the keyring entries of the cache in `dir` (the same
+/// rule as `cache::identity::keyring_prefix`, over the resolved path).
+fn keyring_prefix(dir: &std::path::Path) -> String {
+    use sha2::Digest;
+    use std::os::unix::ffi::OsStrExt;
+    let resolved = dir.canonicalize().unwrap();
+    let digest = sha2::Sha256::digest(resolved.as_os_str().as_bytes());
+    let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+    format!("vegas:{hex}:")
+}
+
+fn user_keyring() -> linux_keyutils::KeyRing {
+    linux_keyutils::KeyRing::from_special_id(linux_keyutils::KeyRingIdentifier::User, true)
+        .expect("this machine has a user keyring")
+}
+
+/// The payload of the key `name` in the user keyring, if it is there.
+fn keyring_payload(name: &str) -> Option<Vec<u8>> {
+    let key = user_keyring().search(name).ok()?;
+    let mut buffer = vec![0u8; 256];
+    let len = key.read(&mut buffer).ok()?;
+    buffer.truncate(len);
+    Some(buffer)
+}
+
+/// The live keys of the user keyring whose names start with `prefix`, with the
+/// timeout column of /proc/keys ("11h", "perm"…).
+fn keyring_entries(prefix: &str) -> Vec<(String, String)> {
+    std::fs::read_to_string("/proc/keys")
+        .unwrap()
+        .lines()
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            // Invalidated, revoked or dead keys linger until the kernel's
+            // garbage collector runs; they are gone for every caller.
+            if fields.get(1)?.contains(['i', 'R', 'D']) {
+                return None;
+            }
+            let name = fields.get(8)?.trim_end_matches(':');
+            name.starts_with(prefix)
+                .then(|| (name.to_string(), fields[3].to_string()))
+        })
+        .collect()
+}
+
+/// "11h", "59m", "30s" → at most 12 hours; "perm" or days → not.
+fn at_most_12_hours(timeout: &str) -> bool {
+    let (value, unit) = timeout.split_at(timeout.len() - 1);
+    match (value.parse::<u64>(), unit) {
+        (Ok(h), "h") => h <= 12,
+        (Ok(_), "m" | "s") => true,
+        _ => false,
+    }
+}
+
+const BOB_SERIAL: &str = "arn:aws:iam::111111111111:mfa/bob";
+const BOB_SECRET: &str = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
+
+/// A card with an OATH password and a second account (bob), so a second
+/// cold call needs no fresh time step.
+fn world_with_a_password(password: &str) -> World {
+    let bob = support::card::Account::totp(
+        "bob",
+        &support::card::account::decode_base32(BOB_SECRET).unwrap(),
+    )
+    .issuer("AWS");
+    let world = World::with(
+        CardSetup {
+            password: Some(password.into()),
+            extra_accounts: vec![bob],
+            ..CardSetup::default()
+        },
+        sts_config().mfa_device(BOB_SERIAL, BOB_SECRET),
+    );
+    world.write_config(&format!(
+        "{}\n[profile src-bob]\nmfa_serial = {BOB_SERIAL}\nvegas_yubikey_label = AWS:bob\nregion = eu-west-1\n\
+         \n[profile admin-bob]\nvegas_source_profile = src-bob\nvegas_role_arn = {ROLE_ARN}\nendpoint_url = {}\n",
+        default_config(&world.sts.url()),
+        world.sts.url()
+    ));
+    world.write_credentials(&format!(
+        "[src]\naws_access_key_id = {SOURCE_KEY_ID}\naws_secret_access_key = {SOURCE_SECRET}\n\
+         [src-bob]\naws_access_key_id = {SOURCE_KEY_ID}\naws_secret_access_key = {SOURCE_SECRET}\n"
+    ));
+    world
+}
+
+#[test]
+fn the_oath_access_key_lives_in_the_keyring_for_at_most_12_hours_and_never_on_disk() {
+    let world = world_with_a_password("open sesame");
+    let tty = world.vegas_in_terminal(&["assume", "--profile", "admin"], &[]);
+    tty.wait_for_screen("OATH password for YubiKey", Duration::from_secs(15));
+    tty.type_line("open sesame");
+    let outcome = tty.wait(Duration::from_secs(15));
+    assert_eq!(outcome.code, 0, "{outcome:?}");
+
+    let prefix = keyring_prefix(&world.cache_dir());
+    let entries = keyring_entries(&format!("{prefix}oath-access-key:"));
+    assert_eq!(
+        entries.len(),
+        1,
+        "one access key in the keyring: {entries:?}"
+    );
+    let (name, timeout) = &entries[0];
+    assert!(at_most_12_hours(timeout), "timeout {timeout}");
+    let access_key = keyring_payload(name).expect("readable by its user");
+    assert_eq!(access_key.len(), 16);
+    for (path, bytes) in files_under(&world.cache_dir()) {
+        assert!(
+            !contains(&bytes, &access_key),
+            "{} holds the access key",
+            path.display()
+        );
+    }
+
+    // Remembered: no terminal, no password, and it works.
+    let out = run(&mut world.vegas(&["assume", "--profile", "admin-bob"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    let out = run(&mut world.vegas(&["cache", "clean"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(keyring_payload(name), None, "cache clean forgets it");
+    assert!(keyring_entries(&format!("{prefix}oath-access-key:")).is_empty());
+}
+
+#[test]
+fn with_the_keyring_secret_gone_cached_rows_are_misses_and_fresh_credentials_are_fetched() {
+    let world = World::new();
+    assume_ok(&world, &[]);
+    assume_ok(&world, &[]);
+    assert_eq!(world.sts.calls().len(), 1, "the second call is a hit");
+    let secret = format!("{}cache-secret", keyring_prefix(&world.cache_dir()));
+    assert_eq!(keyring_payload(&secret).map(|s| s.len()), Some(32));
+    let entries = keyring_entries(&secret);
+    assert!(entries.iter().all(|(_, t)| t != "perm"), "{entries:?}");
+
+    user_keyring()
+        .search(&secret)
+        .unwrap()
+        .invalidate()
+        .unwrap();
+    let code = next_step_code(&world);
+    let err = assume_ok(&world, &["--token-code", &code]);
+    assert_eq!(world.sts.calls().len(), 2, "a miss, not an error: {err}");
+    assert!(!err.contains("vegas: "), "{err}");
+    assume_ok(&world, &[]);
+    assert_eq!(world.sts.calls().len(), 2, "and the new secret serves hits");
+}
+
+#[test]
+fn without_a_keyring_the_cache_works_on_the_machine_facts_alone() {
+    use support::seccomp::deny_keyctl;
+    let world = World::new();
+    for _ in 0..2 {
+        let out = run(deny_keyctl(&mut world.vegas(&[
+            "assume",
+            "--profile",
+            "admin",
+        ])));
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert!(!stderr(&out).contains("vegas: "), "no error, no warning");
+    }
+    assert_eq!(world.sts.calls().len(), 1, "the second call is a hit");
+    let prefix = keyring_prefix(&world.cache_dir());
+    assert!(
+        keyring_entries(&prefix).is_empty(),
+        "nothing in the keyring"
+    );
+    // The same cache, now with a keyring: the rows sealed without a secret
+    // are misses there (never an error), and it makes its secret.
+    let code = next_step_code(&world);
+    assume_ok(&world, &["--token-code", &code]);
+    assert_eq!(world.sts.calls().len(), 2);
+    assert_eq!(keyring_entries(&prefix).len(), 1, "the cache secret");
+
+    // The probe doctor shows says so, in such a process.
+    let probe = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "protection_probe_in_a_child",
+            "--nocapture",
+            "--include-ignored",
+        ])
+        .env("VEGAS_TEST_PROBE_CHILD", "1")
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&probe.stdout);
+    assert!(said.contains("PROTECTION: machine-only"), "{said}");
+}
+
+/// Run by the test above in a child process of its own: reports what
+/// `vegas::cache::protection()` says without a keyring.
+#[test]
+#[ignore = "run as a child by without_a_keyring_…"]
+fn protection_probe_in_a_child() {
+    if std::env::var_os("VEGAS_TEST_PROBE_CHILD").is_none() {
+        return;
+    }
+    support::seccomp::deny_keyctl_here().unwrap();
+    match vegas::cache::protection() {
+        vegas::cache::Protection::Keyring => println!("PROTECTION: keyring"),
+        vegas::cache::Protection::MachineOnly { why } => {
+            println!("PROTECTION: machine-only ({why})")
+        }
+    }
+}

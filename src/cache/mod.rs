@@ -28,7 +28,7 @@ mod schema;
 mod secrets;
 mod store;
 
-pub use identity::MachineIdentity;
+pub use identity::{protection, MachineIdentity, Protection};
 pub use lock::{lock_device, lock_path, DeviceLock};
 pub use secrets::{MfaSessionId, SecretInfo, SecretKind, SecretSubject, ACCESS_KEY_LIFETIME};
 pub use store::{Cache, FUTURE_TOLERANCE};
@@ -192,6 +192,9 @@ pub enum Error {
     #[error(transparent)]
     Place(#[from] crate::platform::DirError),
 
+    #[error("OATH access key: {0}")]
+    Keyring(crate::platform::keyring::KeyringError),
+
     #[error("the cache directory {path} belongs to user {owner}, not to you (user {uid})")]
     NotOwner { path: PathBuf, owner: u32, uid: u32 },
 
@@ -259,6 +262,9 @@ impl crate::hint::Hint for Error {
                 path.display()
             )),
             Error::Place(e) => e.hint(),
+            Error::Keyring(_) => Cow::Borrowed(
+                "the OATH password will be asked again; `vegas doctor` shows whether the keyring works",
+            ),
             Error::NotOwner { .. } => Cow::Borrowed(
                 "use a cache directory of your own (VEGAS_CACHE_DIR); another user's could be read or swapped by them",
             ),

@@ -15,6 +15,7 @@ use rusqlite::{
 use zeroize::Zeroizing;
 
 use super::crypto::{RowAddress, RowKeys, SealedRow};
+use super::identity::{keyring_prefix, CacheSecret};
 use super::schema::{self, Shape};
 use super::secrets::{SecretInfo, SecretKind, SecretSubject};
 use super::{files, lock, CacheKey, EntryInfo, EntryMeta, Error, MachineIdentity, Warning};
@@ -37,6 +38,29 @@ pub struct Cache {
     keys: RowKeys,
     path: PathBuf,
     access: Access,
+    /// The keyring secret in the keys, if there is a keyring.
+    secret: Option<CacheSecret>,
+    keyring_prefix: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum UseKeyring {
+    Yes,
+    No,
+}
+
+/// The cache secret of `dir` from the keyring, made under the rebuild lock
+/// on first use; `None` (the machine's facts alone) where there is no
+/// keyring or it fails: a changed secret only makes rows misses.
+fn cache_secret(dir: &Path) -> Option<CacheSecret> {
+    let exclusive = || lock::lock_file(&dir.join(REBUILD_LOCK_NAME), BUSY_TIMEOUT, &mut || {}).ok();
+    match CacheSecret::load_or_create(dir, exclusive) {
+        Ok(secret) => Some(secret),
+        Err(e) => {
+            tracing::debug!("cache keys without a keyring secret: {e}");
+            None
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,31 +83,56 @@ impl fmt::Debug for Cache {
 
 impl Cache {
     /// Open (or create) the cache in `dir`, with keys for this machine, boot
-    /// and user. The warnings are for the user, one line each.
+    /// and user and the cache's secret in the keyring (made on first use;
+    /// without a keyring, the machine's facts alone). The warnings are for
+    /// the user, one line each.
     pub fn open(dir: &Path) -> Result<(Cache, Vec<Warning>), Error> {
-        Cache::open_with_identity(dir, MachineIdentity::current()?)
+        Cache::open_as(dir, MachineIdentity::current()?, UseKeyring::Yes)
     }
 
-    /// Open (or create) the cache in `dir` with keys for `identity`.
+    /// Open (or create) the cache in `dir` with keys for `identity` alone:
+    /// no keyring is read or written, and OATH access keys are not
+    /// remembered. For tests.
     pub fn open_with_identity(
         dir: &Path,
         identity: MachineIdentity,
     ) -> Result<(Cache, Vec<Warning>), Error> {
-        let keys = RowKeys::derive(&identity)?;
+        Cache::open_as(dir, identity, UseKeyring::No)
+    }
+
+    fn open_as(
+        dir: &Path,
+        identity: MachineIdentity,
+        keyring: UseKeyring,
+    ) -> Result<(Cache, Vec<Warning>), Error> {
         let mut warnings = Vec::new();
         files::prepare_dir(dir, &mut warnings)?;
         let dir = &files::resolve_parents(dir)?;
+        let secret = match keyring {
+            UseKeyring::Yes => cache_secret(dir),
+            UseKeyring::No => None,
+        };
+        let keys = RowKeys::derive(&identity, secret.as_ref().map(CacheSecret::bytes))?;
         let path = dir.join(DB_FILE_NAME);
         let (conn, access) = open_database(dir, &path, &mut warnings)?;
+        let keyring_prefix = secret.as_ref().map(|_| keyring_prefix(dir));
         Ok((
             Cache {
                 conn,
                 keys,
                 path,
                 access,
+                secret,
+                keyring_prefix,
             },
             warnings,
         ))
+    }
+
+    /// What this cache's entries in the keyring are named after, if it has
+    /// a keyring (the OATH access keys, secrets.rs).
+    pub(super) fn keyring_prefix(&self) -> Option<&str> {
+        self.keyring_prefix.as_deref()
     }
 
     /// The database file.
@@ -150,6 +199,7 @@ impl Cache {
         let sealed = self
             .keys
             .seal(address, credentials.expires_at, &plaintext)?;
+        self.keep_secret_alive();
         self.write("store credentials", |tx| {
             purge_expired(tx, now)?;
             tx.execute(
@@ -262,11 +312,16 @@ impl Cache {
     /// call reuse a code STS already saw. Returns how many rows went.
     pub fn remove(&self, profile: Option<&str>) -> Result<usize, Error> {
         self.writable()?;
-        self.write("remove cached credentials", |tx| match profile {
+        let rows = self.write("remove cached credentials", |tx| match profile {
             Some(profile) => tx.execute("DELETE FROM credentials WHERE profile = ?1", [profile]),
             None => Ok(tx.execute("DELETE FROM credentials", [])?
                 + tx.execute("DELETE FROM secrets", [])?),
-        })
+        })?;
+        let keys = match profile {
+            Some(_) => 0,
+            None => self.forget_access_keys()?,
+        };
+        Ok(rows + keys)
     }
 
     /// The copies of earlier databases that were set aside (damaged, not a
@@ -299,6 +354,7 @@ impl Cache {
         let sealed = self
             .keys
             .seal(RowAddress::Secret { kind, id }, expires_at, secret)?;
+        self.keep_secret_alive();
         self.write("store a secret", |tx| {
             purge_expired(tx, now)?;
             tx.execute(
@@ -319,18 +375,6 @@ impl Cache {
             )?;
             Ok(())
         })
-    }
-
-    /// Forget the secret of `kind` under `id`, if there is one.
-    pub(super) fn remove_secret(&self, kind: SecretKind, id: &str) -> Result<(), Error> {
-        self.writable()?;
-        self.write("remove a secret", |tx| {
-            tx.execute(
-                "DELETE FROM secrets WHERE kind = ?1 AND id = ?2",
-                params![kind.as_str(), id],
-            )
-        })
-        .map(|_| ())
     }
 
     /// The secret of `kind` stored under `id`, if still valid at `now`; like
@@ -406,6 +450,13 @@ impl Cache {
         .map(|_| ())
     }
 
+    /// A row sealed now must not outlive the secret it was sealed with.
+    fn keep_secret_alive(&self) {
+        if let Some(secret) = &self.secret {
+            secret.keep_alive();
+        }
+    }
+
     fn writable(&self) -> Result<(), Error> {
         match self.access {
             Access::ReadWrite => Ok(()),
@@ -459,9 +510,14 @@ fn read_sealed(row: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, SealedRow)> {
     ))
 }
 
+/// Expired rows go; so do OATH access keys, which older versions kept in
+/// the file and which now live in the keyring only.
 fn purge_expired(tx: &Transaction<'_>, now: i64) -> rusqlite::Result<()> {
     tx.execute("DELETE FROM credentials WHERE expires_at <= ?1", [now])?;
-    tx.execute("DELETE FROM secrets WHERE expires_at <= ?1", [now])?;
+    tx.execute(
+        "DELETE FROM secrets WHERE expires_at <= ?1 OR kind = ?2",
+        params![now, SecretKind::OathAccessKey.as_str()],
+    )?;
     Ok(())
 }
 

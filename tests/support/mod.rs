@@ -5,5 +5,6 @@
 pub mod card;
 pub mod pcscd;
 pub mod run;
+pub mod seccomp;
 pub mod sts;
 pub mod world;
