@@ -1,7 +1,5 @@
 //! Every command and flag, defined once, with its help text.
 
-use std::path::PathBuf;
-
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Debug, Parser)]
@@ -77,7 +75,8 @@ pub struct AssumeArgs {
     /// The profile in ~/.aws/config (the one whose credential_process runs vegas).
     #[arg(long, short = 'p')]
     pub profile: String,
-    /// Use this MFA code instead of asking the YubiKey.
+    /// Use this MFA code instead of asking the YubiKey; `-` reads it from
+    /// the first line of stdin, so it shows in no process list.
     #[arg(long, value_name = "CODE")]
     pub token_code: Option<String>,
     /// Serve cached credentials until they really expire, instead of
@@ -140,20 +139,6 @@ pub enum ConfigCommand {
     },
 }
 
-/// Where the cache lives unless told otherwise (used by several commands).
-pub fn default_cache_dir() -> Option<PathBuf> {
-    if let Some(dir) = std::env::var_os("VEGAS_CACHE_DIR").filter(|v| !v.is_empty()) {
-        return Some(PathBuf::from(dir));
-    }
-    if cfg!(target_os = "macos") {
-        return std::env::var_os("HOME").map(|h| PathBuf::from(h).join("Library/Caches/vegas"));
-    }
-    if let Some(dir) = std::env::var_os("XDG_CACHE_HOME").filter(|v| !v.is_empty()) {
-        return Some(PathBuf::from(dir).join("vegas"));
-    }
-    std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/vegas"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -162,5 +147,14 @@ mod tests {
     #[test]
     fn cli_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn a_lone_dash_is_a_token_code_value() {
+        let cli = Cli::try_parse_from(["vegas", "assume", "-p", "x", "--token-code", "-"]).unwrap();
+        let Command::Assume(args) = cli.command else {
+            panic!("not assume")
+        };
+        assert_eq!(args.token_code.as_deref(), Some("-"));
     }
 }

@@ -13,17 +13,21 @@ use vegas::cli::Cli;
 use vegas::hint::Hint;
 
 fn main() -> ExitCode {
+    vegas::platform::harden_process();
     let cli = Cli::parse();
     if cli.verbose {
         use std::io::IsTerminal;
+        use tracing_subscriber::layer::SubscriberExt;
+        use tracing_subscriber::util::SubscriberInitExt;
+        use tracing_subscriber::Layer;
         // Diagnostics go to stderr: colour only when that is a terminal.
         let colour = vegas::platform::colour(cli.no_color, std::io::stderr().is_terminal());
-        tracing_subscriber::fmt()
+        let diagnostics = tracing_subscriber::fmt::layer()
             .with_writer(std::io::stderr)
             .with_target(false)
-            .with_max_level(tracing::Level::DEBUG)
             .with_ansi(colour)
-            .init();
+            .with_filter(vegas::platform::diagnostics_filter());
+        tracing_subscriber::registry().with(diagnostics).init();
     }
     let ui = vegas::ui::Terminal;
     let stdout = std::io::stdout();

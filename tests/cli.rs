@@ -40,6 +40,8 @@ use vegas::credentials::Credentials;
 const CASES: &str = "tests/cmd/*.toml";
 /// The cases reading the cache `prepare_cache` builds.
 const PREPARED_CACHE_CASES: &str = "tests/cmd/prepared-cache/*.toml";
+/// Cases run with a relative `VEGAS_CACHE_DIR`, which must be refused.
+const RELATIVE_CACHE_CASES: &str = "tests/cmd/relative-cache/*.toml";
 
 /// What a case sees, beside its arguments. Paths are relative to the
 /// sandbox, the case's working directory.
@@ -61,7 +63,19 @@ fn cases(cache_dir: &str) -> trycmd::TestCases {
 
 #[test]
 fn cli_cases() {
-    cases("cache").case(CASES).run();
+    // The cache place must be absolute (a relative one is refused, as the
+    // relative-cache-dir case pins); nothing is there yet.
+    let temp = tempfile::tempdir().unwrap();
+    cases(temp.path().join("cache").to_str().unwrap())
+        .case(CASES)
+        .run();
+}
+
+/// A relative cache place is refused: credential_process runs in whatever
+/// directory the AWS tool runs in.
+#[test]
+fn cli_cases_with_a_relative_cache_dir() {
+    cases("cache").case(RELATIVE_CACHE_CASES).run();
 }
 
 /// `cache list` of a cache with rows in it. The rows are sealed with keys of

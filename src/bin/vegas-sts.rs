@@ -15,18 +15,24 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    vegas::platform::harden_process();
     let args: Vec<String> = std::env::args().skip(1).collect();
     if std::io::stdin().is_terminal() || args.iter().any(|a| a == "--help" || a == "-h") {
         eprintln!("vegas-sts is the STS helper of vegas; vegas runs it on a cache miss.");
         return ExitCode::from(2);
     }
     if args.iter().any(|a| a == "--verbose") {
-        tracing_subscriber::fmt()
+        use tracing_subscriber::layer::SubscriberExt;
+        use tracing_subscriber::util::SubscriberInitExt;
+        use tracing_subscriber::Layer;
+        // vegas's own events only: the SDK's debug log names the long-term
+        // access key id (see `vegas::platform::diagnostics_filter`).
+        let diagnostics = tracing_subscriber::fmt::layer()
             .with_writer(std::io::stderr)
             .with_target(false)
             .with_ansi(false)
-            .with_max_level(tracing::Level::DEBUG)
-            .init();
+            .with_filter(vegas::platform::diagnostics_filter());
+        tracing_subscriber::registry().with(diagnostics).init();
     }
     let stdin = std::io::stdin();
     let stdout = std::io::stdout();

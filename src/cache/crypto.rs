@@ -3,9 +3,11 @@
 //! (encrypt-then-MAC), so a row can be neither read, altered, moved to
 //! another key nor given a longer life without the keys.
 //!
-//! Both keys come from HKDF-SHA256 over the [`MachineIdentity`], one `info`
-//! label each: a reboot, another host or another user derives other keys and
-//! every row fails its MAC, which the store treats as a miss.
+//! Both keys come from HKDF-SHA256 over the [`MachineIdentity`] and, where
+//! there is a keyring, the random cache secret kept in it; one `info` label
+//! each. A reboot, another host, another user or another (or no) secret
+//! derives other keys and every row fails its MAC, which the store treats as
+//! a miss.
 
 use std::fmt;
 
@@ -16,6 +18,7 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use zeroize::Zeroizing;
 
+use super::identity::SECRET_LEN;
 use super::{Error, MachineIdentity};
 
 type Aes256Ctr = ctr::Ctr128BE<Aes256>;
@@ -29,6 +32,8 @@ const HKDF_SALT: &[u8] = b"vegas credential cache v1";
 const INFO_ENCRYPTION: &[u8] = b"vegas cache v1: AES-256-CTR row encryption key";
 const INFO_AUTHENTICATION: &[u8] = b"vegas cache v1: HMAC-SHA256 row authentication key";
 const MAC_LABEL: &[u8] = b"vegas cache v1 row";
+/// Marks the keyring secret in the key derivation's input.
+const KEYRING_SECRET_LABEL: &[u8] = b"vegas cache v1: keyring secret";
 
 /// Where a sealed row lives. Part of what the MAC covers, so a row copied
 /// under another key (or into another table) fails to open.
@@ -59,11 +64,21 @@ impl fmt::Debug for RowKeys {
 }
 
 impl RowKeys {
-    pub fn derive(identity: &MachineIdentity) -> Result<RowKeys, Error> {
-        let mut ikm = Zeroizing::new(Vec::with_capacity(128));
+    /// Keys for `identity`, and `secret` when the keyring gave one. Without
+    /// a secret the input is exactly what it was before secrets existed, so
+    /// a machine without a keyring keeps reading its rows.
+    pub fn derive(
+        identity: &MachineIdentity,
+        secret: Option<&[u8; SECRET_LEN]>,
+    ) -> Result<RowKeys, Error> {
+        let mut ikm = Zeroizing::new(Vec::with_capacity(192));
         push_length_prefixed(&mut ikm, identity.boot_id().as_bytes());
         push_length_prefixed(&mut ikm, identity.host());
         push_length_prefixed(&mut ikm, &identity.uid().to_be_bytes());
+        if let Some(secret) = secret {
+            push_length_prefixed(&mut ikm, KEYRING_SECRET_LABEL);
+            push_length_prefixed(&mut ikm, secret);
+        }
         let hkdf = Hkdf::<Sha256>::new(Some(HKDF_SALT), &ikm);
         let mut keys = RowKeys {
             encryption: Zeroizing::new([0; KEY_LEN]),
@@ -181,7 +196,7 @@ mod tests {
     use super::*;
 
     fn keys(boot: &str) -> RowKeys {
-        RowKeys::derive(&MachineIdentity::new(boot, "host", 1000)).unwrap()
+        RowKeys::derive(&MachineIdentity::new(boot, "host", 1000), None).unwrap()
     }
 
     const ADDR: RowAddress<'static> = RowAddress::Credentials { cache_key: "p:abc" };
@@ -234,10 +249,30 @@ mod tests {
             )
             .is_none());
         assert!(keys("other boot").open(ADDR, 100, &row).is_none());
-        let other_host = RowKeys::derive(&MachineIdentity::new("boot", "host2", 1000)).unwrap();
+        let other_host =
+            RowKeys::derive(&MachineIdentity::new("boot", "host2", 1000), None).unwrap();
         assert!(other_host.open(ADDR, 100, &row).is_none());
-        let other_user = RowKeys::derive(&MachineIdentity::new("boot", "host", 1001)).unwrap();
+        let other_user =
+            RowKeys::derive(&MachineIdentity::new("boot", "host", 1001), None).unwrap();
         assert!(other_user.open(ADDR, 100, &row).is_none());
+    }
+
+    #[test]
+    fn a_row_opens_only_with_the_secret_it_was_sealed_with() {
+        let identity = MachineIdentity::new("boot", "host", 1000);
+        let with_a = RowKeys::derive(&identity, Some(&[1; SECRET_LEN])).unwrap();
+        let with_b = RowKeys::derive(&identity, Some(&[2; SECRET_LEN])).unwrap();
+        let without = RowKeys::derive(&identity, None).unwrap();
+        let row = with_a.seal(ADDR, 100, b"x").unwrap();
+        assert!(with_a.open(ADDR, 100, &row).is_some());
+        assert!(with_b.open(ADDR, 100, &row).is_none());
+        assert!(without.open(ADDR, 100, &row).is_none());
+        let old = without.seal(ADDR, 100, b"x").unwrap();
+        assert!(with_a.open(ADDR, 100, &old).is_none());
+        assert!(
+            keys("boot").open(ADDR, 100, &old).is_some(),
+            "no secret: as before"
+        );
     }
 
     #[test]

@@ -21,10 +21,10 @@ use std::io::{self, Read};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
-use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension};
-use zeroize::Zeroizing;
+use rusqlite::{Connection, ErrorCode, OpenFlags};
 
 use super::crypto::{RowAddress, RowKeys, SealedRow};
+use super::identity::CacheSecret;
 use super::schema::{self, Shape};
 use super::secrets::SecretKind;
 use super::store::read_sealed;
@@ -161,93 +161,38 @@ pub struct RowCounts {
     pub expired: u64,
 }
 
-/// A secret looked up without touching the cache.
-pub enum Remembered {
-    /// No row.
-    Absent,
-    /// A row past its expiry.
-    Expired,
-    /// A row this machine's keys do not open.
-    Unreadable,
-    Present(Zeroizing<Vec<u8>>),
-}
-
-impl std::fmt::Debug for Remembered {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Remembered::Absent => "Absent",
-            Remembered::Expired => "Expired",
-            Remembered::Unreadable => "Unreadable",
-            Remembered::Present(_) => "Present(<redacted>)",
-        })
-    }
-}
-
 /// Look at the cache in `dir` at `now` (unix seconds), with this machine's
 /// keys. Changes nothing.
 pub fn inspect(dir: &Path, now: i64) -> Inspection {
-    inspect_with_identity(dir, MachineIdentity::current(), now)
+    let secret = secret_of(dir);
+    let keys = MachineIdentity::current()
+        .and_then(|identity| RowKeys::derive(&identity, secret.as_ref().map(CacheSecret::bytes)));
+    look(dir, keys, now)
 }
 
-/// [`inspect`] with the keys of `identity` (an error: rows are not tried).
+/// [`inspect`] with the keys of `identity` alone, no keyring secret (an
+/// error: rows are not tried).
 pub fn inspect_with_identity(
     dir: &Path,
     identity: Result<MachineIdentity, Error>,
     now: i64,
 ) -> Inspection {
-    Inspection {
-        dir: dir.to_path_buf(),
-        uid: super::files::effective_uid(),
-        place: look_at_dir(dir, identity, now),
-    }
-}
-
-/// The secret stored under `(kind, id)`, read without changing the cache: a
-/// row that does not open is reported, not deleted.
-pub fn remembered_secret(
-    dir: &Path,
-    kind: SecretKind,
-    id: &str,
-    now: i64,
-) -> Result<Remembered, Error> {
-    let kind = kind.as_str();
-    let keys = RowKeys::derive(&MachineIdentity::current()?)?;
-    let db = dir.join(DB_FILE_NAME);
-    if fs::symlink_metadata(&db).is_err() {
-        return Ok(Remembered::Absent);
-    }
-    let conn = match open_read_only(&db)? {
-        Opened::Database { conn, .. } => conn,
-        Opened::EmptyFile | Opened::NotADatabase(_) => return Ok(Remembered::Absent),
-    };
-    if schema::inspect(&conn).map_err(|e| sqlite_error(&db, "read the schema", e))?
-        != Shape::Current
-    {
-        return Ok(Remembered::Absent);
-    }
-    let row = conn
-        .query_row(
-            "SELECT expires_at, iv, ciphertext, mac FROM secrets WHERE kind = ?1 AND id = ?2",
-            [kind, id],
-            read_sealed,
-        )
-        .optional()
-        .map_err(|e| sqlite_error(&db, "read a cached secret", e))?;
-    let Some((expires_at, sealed)) = row else {
-        return Ok(Remembered::Absent);
-    };
-    if expires_at <= now {
-        return Ok(Remembered::Expired);
-    }
-    Ok(
-        match keys.open(RowAddress::Secret { kind, id }, expires_at, &sealed) {
-            Some(secret) => Remembered::Present(secret),
-            None => Remembered::Unreadable,
-        },
+    look(
+        dir,
+        identity.and_then(|identity| RowKeys::derive(&identity, None)),
+        now,
     )
 }
 
-fn look_at_dir(dir: &Path, identity: Result<MachineIdentity, Error>, now: i64) -> Place {
+fn look(dir: &Path, keys: Result<RowKeys, Error>, now: i64) -> Inspection {
+    Inspection {
+        dir: dir.to_path_buf(),
+        uid: super::files::effective_uid(),
+        place: look_at_dir(dir, keys, now),
+    }
+}
+
+fn look_at_dir(dir: &Path, keys: Result<RowKeys, Error>, now: i64) -> Place {
     let meta = match fs::metadata(dir) {
         Ok(meta) => meta,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Place::Missing,
@@ -269,7 +214,7 @@ fn look_at_dir(dir: &Path, identity: Result<MachineIdentity, Error>, now: i64) -
         }
     };
     let database = if files.iter().any(|f| f.name == DB_FILE_NAME) {
-        look_at_database(&dir.join(DB_FILE_NAME), identity, now)
+        look_at_database(&dir.join(DB_FILE_NAME), keys, now)
     } else {
         Database::Missing
     };
@@ -307,7 +252,7 @@ fn list_files(dir: &Path) -> io::Result<Vec<FileState>> {
     Ok(files)
 }
 
-fn look_at_database(db: &Path, identity: Result<MachineIdentity, Error>, now: i64) -> Database {
+fn look_at_database(db: &Path, keys: Result<RowKeys, Error>, now: i64) -> Database {
     let (conn, wal) = match open_read_only(db) {
         Ok(Opened::Database { conn, wal }) => (conn, wal),
         Ok(Opened::EmptyFile) => return Database::Empty,
@@ -318,7 +263,7 @@ fn look_at_database(db: &Path, identity: Result<MachineIdentity, Error>, now: i6
             }
         }
     };
-    match read_database(&conn, wal, identity, now) {
+    match read_database(&conn, wal, keys, now) {
         Ok(database) => database,
         Err(e) if is_damage(&e) => Database::Damaged {
             reason: e.to_string(),
@@ -332,7 +277,7 @@ fn look_at_database(db: &Path, identity: Result<MachineIdentity, Error>, now: i6
 fn read_database(
     conn: &Connection,
     wal: bool,
-    identity: Result<MachineIdentity, Error>,
+    keys: Result<RowKeys, Error>,
     now: i64,
 ) -> rusqlite::Result<Database> {
     let shape = schema::inspect(conn)?;
@@ -349,10 +294,18 @@ fn read_database(
             if damage != "ok" {
                 return Ok(Database::Damaged { reason: damage });
             }
-            let keys = identity.and_then(|identity| RowKeys::derive(&identity));
             Database::Current(read_contents(conn, wal, keys, now)?)
         }
     })
+}
+
+/// The keyring secret `vegas assume` mixes into the row keys of the cache
+/// in `dir`, read without creating one: with none there, the next `assume`
+/// makes a new one and no row sealed before opens, which is what the counts
+/// then say.
+fn secret_of(dir: &Path) -> Option<CacheSecret> {
+    let dir = super::files::resolve_parents(dir).ok()?;
+    CacheSecret::load(&dir).ok().flatten()
 }
 
 fn read_contents(

@@ -2,11 +2,12 @@
 //! cache can be in, and leaves every file as it found it.
 
 use super::*;
-use crate::cache::{Cache, CacheKey, EntryMeta, SecretKind, ACCESS_KEY_LIFETIME};
+use crate::cache::{Cache, CacheKey, EntryMeta, MfaSessionId, SecretKind};
 use crate::credentials::Credentials;
-use crate::oath::{AccessKey, TimeStep};
+use crate::oath::TimeStep;
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
+use zeroize::Zeroizing;
 
 const NOW: i64 = 1_800_000_000;
 const HOUR: i64 = 3600;
@@ -63,7 +64,7 @@ fn credentials(expires_at: i64) -> Credentials {
     }
 }
 
-/// A cache with one live and one expired credential, an access key, and a
+/// A cache with one live and one expired credential, an MFA session, and a
 /// step record, written with [`identity`].
 fn filled_cache() -> tempfile::TempDir {
     let tmp = tempfile::tempdir().unwrap();
@@ -79,8 +80,9 @@ fn filled_cache() -> tempfile::TempDir {
     cache
         .put(&live, &meta("live"), &credentials(NOW + HOUR), NOW)
         .unwrap();
+    let session = MfaSessionId::new("src", "arn:aws:iam::111111111111:mfa/alice", &[]);
     cache
-        .put_access_key("dev1", &AccessKey::from_bytes([7; 16]), NOW)
+        .put_mfa_session(&session, &credentials(NOW + HOUR), NOW)
         .unwrap();
     cache
         .record_used(
@@ -111,10 +113,11 @@ fn a_current_cache_is_counted_row_by_row_without_a_change() {
             expired: 1
         }
     );
-    assert_eq!(contents.secrets_of(SecretKind::OathAccessKey).live, 1);
+    assert_eq!(contents.secrets_of(SecretKind::MfaSession).live, 1);
     assert_eq!(
-        contents.secrets_of(SecretKind::MfaSession),
-        RowCounts::default()
+        contents.secrets_of(SecretKind::OathAccessKey),
+        RowCounts::default(),
+        "access keys live in the keyring, never in the file"
     );
     assert_eq!(contents.step_records, 1);
     assert!(!contents.wal_mode);
@@ -136,7 +139,7 @@ fn rows_of_another_boot_are_unreadable_and_stay() {
     };
     assert_eq!(contents.credentials.live, 0);
     assert_eq!(contents.credentials.unreadable, 1);
-    assert_eq!(contents.secrets_of(SecretKind::OathAccessKey).unreadable, 1);
+    assert_eq!(contents.secrets_of(SecretKind::MfaSession).unreadable, 1);
 }
 
 #[test]
@@ -254,39 +257,4 @@ fn a_symlinked_database_is_not_followed() {
         matches!(database(&found), Database::Unreadable { .. }),
         "{found:?}"
     );
-}
-
-#[test]
-fn a_remembered_secret_that_does_not_open_is_reported_and_kept() {
-    let tmp = tempfile::tempdir().unwrap();
-    let now = crate::platform::unix_now();
-    let (other, _) = Cache::open_with_identity(tmp.path(), after_reboot()).unwrap();
-    other
-        .put_access_key("stale", &AccessKey::from_bytes([3; 16]), now)
-        .unwrap();
-    drop(other);
-    let (cache, _) = Cache::open(tmp.path()).unwrap();
-    cache
-        .put_access_key("good", &AccessKey::from_bytes([1; 16]), now)
-        .unwrap();
-    cache
-        .put_access_key(
-            "old",
-            &AccessKey::from_bytes([2; 16]),
-            now - ACCESS_KEY_LIFETIME - 1,
-        )
-        .unwrap();
-    drop(cache);
-    let before = snapshot(tmp.path());
-    let look = |id| remembered_secret(tmp.path(), SecretKind::OathAccessKey, id, now).unwrap();
-    assert!(matches!(look("good"), Remembered::Present(key) if *key == [1; 16]));
-    assert!(matches!(look("old"), Remembered::Expired));
-    assert!(matches!(look("stale"), Remembered::Unreadable));
-    assert!(matches!(look("none"), Remembered::Absent));
-    assert_eq!(snapshot(tmp.path()), before);
-    let empty = tempfile::tempdir().unwrap();
-    assert!(matches!(
-        remembered_secret(empty.path(), SecretKind::OathAccessKey, "good", now).unwrap(),
-        Remembered::Absent
-    ));
 }

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
-use super::files::io_error;
+use super::files::{io_error, trusted};
 use super::Error;
 
 /// How often a waiting process tries the lock again.
@@ -64,14 +64,7 @@ pub(crate) fn lock_file(
     timeout: Duration,
     on_wait: &mut dyn FnMut(),
 ) -> Result<DeviceLock, Error> {
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(0o600)
-        .open(path)
-        .map_err(|e| io_error("open the lock file", path, e))?;
+    let file = open_lock_file(path)?;
     let started = Instant::now();
     let mut waited = false;
     loop {
@@ -98,6 +91,42 @@ pub(crate) fn lock_file(
         }
         std::thread::sleep(POLL_INTERVAL.min(timeout - elapsed));
     }
+}
+
+/// The lock file, created `0600`; never through a link, and only a regular
+/// file of ours (checked on the open handle), closed to others.
+fn open_lock_file(path: &Path) -> Result<File, Error> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(|e| match e.raw_os_error() {
+            Some(libc::ELOOP) => Error::Untrusted {
+                path: path.to_path_buf(),
+                why: "a symbolic link".into(),
+            },
+            _ => io_error("open the lock file", path, e),
+        })?;
+    let meta = file
+        .metadata()
+        .map_err(|e| io_error("inspect the lock file", path, e))?;
+    trusted(&meta).map_err(|why| Error::Untrusted {
+        path: path.to_path_buf(),
+        why,
+    })?;
+    if meta.mode() & 0o077 != 0 {
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))
+            .map_err(|_| Error::CannotTighten {
+                path: path.to_path_buf(),
+                mode: meta.mode() & 0o7777,
+            })?;
+    }
+    Ok(file)
 }
 
 #[cfg(test)]

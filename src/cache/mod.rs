@@ -32,10 +32,12 @@ mod schema;
 mod secrets;
 mod store;
 
-pub use identity::MachineIdentity;
+pub use identity::{protection, MachineIdentity, Protection};
 pub use lock::{lock_device, lock_path, DeviceLock};
 pub use schema::UPGRADED_IN_PLACE;
-pub use secrets::{MfaSessionId, SecretInfo, SecretKind, SecretSubject, ACCESS_KEY_LIFETIME};
+pub use secrets::{
+    remembered_access_key, MfaSessionId, SecretInfo, SecretKind, SecretSubject, ACCESS_KEY_LIFETIME,
+};
 pub use store::{Cache, FUTURE_TOLERANCE};
 
 /// The database file inside the cache directory.
@@ -140,8 +142,6 @@ pub enum Warning {
     DirTightened { path: PathBuf, was: u32 },
     /// A cache file was readable or writable by others and was tightened.
     FileTightened { path: PathBuf, was: u32 },
-    /// Others can read the cache and the mode could not be changed.
-    CannotTighten { path: PathBuf, mode: u32 },
     /// The database was not a vegas cache (or was damaged); it was kept
     /// under another name and a new one was made.
     MovedAside { to: PathBuf, reason: String },
@@ -162,11 +162,6 @@ impl fmt::Display for Warning {
                     path.display()
                 )
             }
-            Warning::CannotTighten { path, mode } => write!(
-                f,
-                "{} is mode {mode:04o} (others may read it) and could not be tightened",
-                path.display()
-            ),
             Warning::MovedAside { to, reason } => write!(
                 f,
                 "the credential cache was unusable ({reason}); kept it as {} and started a new one",
@@ -191,6 +186,21 @@ pub enum Error {
 
     #[error("the cache directory {path} is not a directory")]
     NotADirectory { path: PathBuf },
+
+    #[error("the cache directory {path} is a symbolic link")]
+    Symlink { path: PathBuf },
+
+    #[error("{path} is mode {mode:04o} (others may read it) and could not be tightened")]
+    CannotTighten { path: PathBuf, mode: u32 },
+
+    #[error("{path} is {why}; vegas does not use it")]
+    Untrusted { path: PathBuf, why: String },
+
+    #[error(transparent)]
+    Place(#[from] crate::platform::DirError),
+
+    #[error("OATH access key: {0}")]
+    Keyring(crate::platform::keyring::KeyringError),
 
     #[error("the cache directory {path} belongs to user {owner}, not to you (user {uid})")]
     NotOwner { path: PathBuf, owner: u32, uid: u32 },
@@ -248,6 +258,20 @@ impl crate::hint::Hint for Error {
             Error::NotADirectory { .. } => {
                 Cow::Borrowed("remove that file, or point VEGAS_CACHE_DIR at a directory")
             }
+            Error::Symlink { .. } => Cow::Borrowed(
+                "point VEGAS_CACHE_DIR at the directory itself, not at a link to it",
+            ),
+            Error::CannotTighten { .. } => Cow::Borrowed(
+                "keep the cache on a file system with Unix permissions (VEGAS_CACHE_DIR); until then nothing is cached",
+            ),
+            Error::Untrusted { path, .. } => Cow::Owned(format!(
+                "remove {} (vegas will make a new cache of its own)",
+                path.display()
+            )),
+            Error::Place(e) => e.hint(),
+            Error::Keyring(_) => Cow::Borrowed(
+                "the OATH password will be asked again; `vegas doctor` shows whether the keyring works",
+            ),
             Error::NotOwner { .. } => Cow::Borrowed(
                 "use a cache directory of your own (VEGAS_CACHE_DIR); another user's could be read or swapped by them",
             ),
@@ -311,7 +335,7 @@ mod tests {
     }
 
     /// How many variants [`Error`] has; [`variant_number`] numbers them.
-    const ERROR_VARIANTS: usize = 14;
+    const ERROR_VARIANTS: usize = 19;
 
     /// A distinct number below [`ERROR_VARIANTS`] for each variant. The
     /// match is exhaustive: a new variant does not compile until it gets a
@@ -332,6 +356,11 @@ mod tests {
             Error::Crypto { .. } => 11,
             Error::StepOutOfRange { .. } => 12,
             Error::LockTimeout { .. } => 13,
+            Error::Symlink { .. } => 14,
+            Error::CannotTighten { .. } => 15,
+            Error::Untrusted { .. } => 16,
+            Error::Place(_) => 17,
+            Error::Keyring(_) => 18,
         }
     }
 
@@ -379,6 +408,23 @@ mod tests {
                 path: "/x/lock-ab".into(),
                 waited: Duration::from_secs(120),
             },
+            Error::Symlink { path: "/x".into() },
+            Error::CannotTighten {
+                path: "/x/vegas.db".into(),
+                mode: 0o644,
+            },
+            Error::Untrusted {
+                path: "/x/vegas.db".into(),
+                why: "owned by user 1".into(),
+            },
+            Error::Place(crate::platform::DirError::Relative {
+                variable: "VEGAS_CACHE_DIR",
+                path: "cache".into(),
+            }),
+            Error::Keyring(crate::platform::keyring::KeyringError::Failed {
+                action: "store a key",
+                reason: "quota".into(),
+            }),
         ]
     }
 

@@ -1,6 +1,8 @@
 //! The secrets other than role credentials that the cache keeps, each kind
 //! with a typed face: MFA sessions (long-lived credentials from
-//! GetSessionToken) and OATH access keys (what an OATH password unlocks).
+//! GetSessionToken), sealed in the file, and OATH access keys (what an OATH
+//! password unlocks, worth as much as the password), kept in the kernel
+//! keyring only, with a timeout the kernel enforces: never in a row.
 //!
 //! The store seals any bytes under `(kind, id)`; this file is the only place
 //! that knows what the bytes of each kind are and how its id is built, so no
@@ -9,6 +11,8 @@
 //! in clear beside the sealed bytes, like the metadata of credential rows.
 
 use std::fmt;
+use std::path::Path;
+use std::time::Duration;
 
 use zeroize::Zeroizing;
 
@@ -16,16 +20,32 @@ use super::{Cache, CacheKey, Error};
 use crate::credentials::Credentials;
 use crate::oath::crypto::ACCESS_KEY_LEN;
 use crate::oath::AccessKey;
+use crate::platform::keyring::{self, KeyringError};
 
-/// How long an OATH access key is kept once the password was typed.
+/// How long an OATH access key is kept once the password was typed: the
+/// timeout set on its keyring entry.
 pub const ACCESS_KEY_LIFETIME: i64 = 12 * 60 * 60;
+
+/// The keyring name of an access key after the cache's prefix, before the
+/// device id.
+const ACCESS_KEY_NAME: &str = "oath-access-key:";
+
+/// No keyring means nothing was remembered, so nothing to forget.
+fn ignore_unavailable(e: KeyringError) -> Result<(), Error> {
+    match e {
+        KeyringError::Unavailable(_) => Ok(()),
+        e => Err(Error::Keyring(e)),
+    }
+}
 
 /// The kinds of secret rows. The names are stored; never rename one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SecretKind {
     /// [`Credentials`] from GetSessionToken, under an [`MfaSessionId`].
     MfaSession,
-    /// The key an OATH password derives, under the applet's device id.
+    /// The key an OATH password derives, as older versions kept it in the
+    /// file; such rows are purged on the next write (the keyring holds
+    /// access keys now).
     OathAccessKey,
 }
 
@@ -148,32 +168,75 @@ impl Cache {
         self.list_secrets(SecretKind::MfaSession, now)
     }
 
-    /// The remembered access key of the OATH applet `device_id`. A row of
-    /// the wrong size is a miss.
-    pub fn get_access_key(&self, device_id: &str, now: i64) -> Result<Option<AccessKey>, Error> {
-        let Some(bytes) = self.get_secret(SecretKind::OathAccessKey, device_id, now)? else {
-            return Ok(None);
-        };
-        let bytes: Option<[u8; ACCESS_KEY_LEN]> = bytes.as_slice().try_into().ok();
-        Ok(bytes.map(AccessKey::from_bytes))
+    /// The remembered access key of the OATH applet `device_id`, from the
+    /// keyring (never from the file). `_now` is not needed: the keyring
+    /// forgets the key by itself. No keyring, no key.
+    pub fn get_access_key(&self, device_id: &str, _now: i64) -> Result<Option<AccessKey>, Error> {
+        Ok(self
+            .access_key_name(device_id)
+            .and_then(|name| load_access_key(&name)))
     }
 
-    /// Remember the access key of the OATH applet `device_id` for
-    /// [`ACCESS_KEY_LIFETIME`].
-    pub fn put_access_key(&self, device_id: &str, key: &AccessKey, now: i64) -> Result<(), Error> {
-        let expires_at = now.saturating_add(ACCESS_KEY_LIFETIME);
-        self.put_secret(
-            SecretKind::OathAccessKey,
-            device_id,
-            &SecretSubject::default(),
-            key.expose(),
-            (expires_at, now),
-        )
+    /// Remember the access key of the OATH applet `device_id` in the
+    /// keyring, which forgets it after [`ACCESS_KEY_LIFETIME`]. Without a
+    /// keyring it is not remembered (the password is asked again).
+    pub fn put_access_key(&self, device_id: &str, key: &AccessKey, _now: i64) -> Result<(), Error> {
+        let Some(name) = self.access_key_name(device_id) else {
+            tracing::debug!("no keyring: the OATH access key is not remembered");
+            return Ok(());
+        };
+        let lifetime = Duration::from_secs(ACCESS_KEY_LIFETIME.unsigned_abs());
+        match keyring::store(&name, key.expose(), Some(lifetime)) {
+            Ok(()) => Ok(()),
+            Err(KeyringError::Unavailable(why)) => {
+                tracing::debug!("the OATH access key is not remembered: {why}");
+                Ok(())
+            }
+            Err(e) => Err(Error::Keyring(e)),
+        }
     }
 
     /// Forget the access key of `device_id` (the card refused it).
     pub fn forget_access_key(&self, device_id: &str) -> Result<(), Error> {
-        self.remove_secret(SecretKind::OathAccessKey, device_id)
+        match self.access_key_name(device_id) {
+            Some(name) => keyring::forget(&name).or_else(ignore_unavailable),
+            None => Ok(()),
+        }
+    }
+
+    /// Forget every access key this cache remembered (`vegas cache clean`).
+    pub(super) fn forget_access_keys(&self) -> Result<usize, Error> {
+        match self.keyring_prefix() {
+            Some(prefix) => keyring::forget_prefix(&format!("{prefix}{ACCESS_KEY_NAME}"))
+                .or_else(|e| ignore_unavailable(e).map(|()| 0)),
+            None => Ok(0),
+        }
+    }
+
+    fn access_key_name(&self, device_id: &str) -> Option<String> {
+        self.keyring_prefix()
+            .map(|prefix| format!("{prefix}{ACCESS_KEY_NAME}{device_id}"))
+    }
+}
+
+/// The access key `vegas assume` remembered for the OATH applet
+/// `device_id` with the cache in `dir`, read from the keyring without
+/// opening (or changing) the cache: for `vegas doctor`.
+pub fn remembered_access_key(dir: &Path, device_id: &str) -> Option<AccessKey> {
+    let dir = super::files::resolve_parents(dir).ok()?;
+    let prefix = super::identity::keyring_prefix(&dir);
+    load_access_key(&format!("{prefix}{ACCESS_KEY_NAME}{device_id}"))
+}
+
+fn load_access_key(name: &str) -> Option<AccessKey> {
+    let mut bytes = Zeroizing::new([0u8; ACCESS_KEY_LEN]);
+    match keyring::load(name, bytes.as_mut()) {
+        Ok(Some(_)) => Some(AccessKey::from_bytes(*bytes)),
+        Ok(None) => None,
+        Err(e) => {
+            tracing::debug!("no remembered OATH access key: {e}");
+            None
+        }
     }
 }
 

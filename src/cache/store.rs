@@ -15,6 +15,7 @@ use rusqlite::{
 use zeroize::Zeroizing;
 
 use super::crypto::{RowAddress, RowKeys, SealedRow};
+use super::identity::{keyring_prefix, CacheSecret};
 use super::schema::{self, Shape};
 use super::secrets::{SecretInfo, SecretKind, SecretSubject};
 use super::{files, lock, CacheKey, EntryInfo, EntryMeta, Error, MachineIdentity, Warning};
@@ -37,6 +38,29 @@ pub struct Cache {
     keys: RowKeys,
     path: PathBuf,
     access: Access,
+    /// The keyring secret in the keys, if there is a keyring.
+    secret: Option<CacheSecret>,
+    keyring_prefix: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum UseKeyring {
+    Yes,
+    No,
+}
+
+/// The cache secret of `dir` from the keyring, made under the rebuild lock
+/// on first use; `None` (the machine's facts alone) where there is no
+/// keyring or it fails: a changed secret only makes rows misses.
+fn cache_secret(dir: &Path) -> Option<CacheSecret> {
+    let exclusive = || lock::lock_file(&dir.join(REBUILD_LOCK_NAME), BUSY_TIMEOUT, &mut || {}).ok();
+    match CacheSecret::load_or_create(dir, exclusive) {
+        Ok(secret) => Some(secret),
+        Err(e) => {
+            tracing::debug!("cache keys without a keyring secret: {e}");
+            None
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,30 +83,56 @@ impl fmt::Debug for Cache {
 
 impl Cache {
     /// Open (or create) the cache in `dir`, with keys for this machine, boot
-    /// and user. The warnings are for the user, one line each.
+    /// and user and the cache's secret in the keyring (made on first use;
+    /// without a keyring, the machine's facts alone). The warnings are for
+    /// the user, one line each.
     pub fn open(dir: &Path) -> Result<(Cache, Vec<Warning>), Error> {
-        Cache::open_with_identity(dir, MachineIdentity::current()?)
+        Cache::open_as(dir, MachineIdentity::current()?, UseKeyring::Yes)
     }
 
-    /// Open (or create) the cache in `dir` with keys for `identity`.
+    /// Open (or create) the cache in `dir` with keys for `identity` alone:
+    /// no keyring is read or written, and OATH access keys are not
+    /// remembered. For tests.
     pub fn open_with_identity(
         dir: &Path,
         identity: MachineIdentity,
     ) -> Result<(Cache, Vec<Warning>), Error> {
-        let keys = RowKeys::derive(&identity)?;
+        Cache::open_as(dir, identity, UseKeyring::No)
+    }
+
+    fn open_as(
+        dir: &Path,
+        identity: MachineIdentity,
+        keyring: UseKeyring,
+    ) -> Result<(Cache, Vec<Warning>), Error> {
         let mut warnings = Vec::new();
         files::prepare_dir(dir, &mut warnings)?;
+        let dir = &files::resolve_parents(dir)?;
+        let secret = match keyring {
+            UseKeyring::Yes => cache_secret(dir),
+            UseKeyring::No => None,
+        };
+        let keys = RowKeys::derive(&identity, secret.as_ref().map(CacheSecret::bytes))?;
         let path = dir.join(DB_FILE_NAME);
         let (conn, access) = open_database(dir, &path, &mut warnings)?;
+        let keyring_prefix = secret.as_ref().map(|_| keyring_prefix(dir));
         Ok((
             Cache {
                 conn,
                 keys,
                 path,
                 access,
+                secret,
+                keyring_prefix,
             },
             warnings,
         ))
+    }
+
+    /// What this cache's entries in the keyring are named after, if it has
+    /// a keyring (the OATH access keys, secrets.rs).
+    pub(super) fn keyring_prefix(&self) -> Option<&str> {
+        self.keyring_prefix.as_deref()
     }
 
     /// The database file.
@@ -149,6 +199,7 @@ impl Cache {
         let sealed = self
             .keys
             .seal(address, credentials.expires_at, &plaintext)?;
+        self.keep_secret_alive();
         self.write("store credentials", |tx| {
             purge_expired(tx, now)?;
             tx.execute(
@@ -261,11 +312,30 @@ impl Cache {
     /// call reuse a code STS already saw. Returns how many rows went.
     pub fn remove(&self, profile: Option<&str>) -> Result<usize, Error> {
         self.writable()?;
-        self.write("remove cached credentials", |tx| match profile {
+        let rows = self.write("remove cached credentials", |tx| match profile {
             Some(profile) => tx.execute("DELETE FROM credentials WHERE profile = ?1", [profile]),
             None => Ok(tx.execute("DELETE FROM credentials", [])?
                 + tx.execute("DELETE FROM secrets", [])?),
-        })
+        })?;
+        let keys = match profile {
+            Some(_) => 0,
+            None => self.forget_access_keys()?,
+        };
+        Ok(rows + keys)
+    }
+
+    /// The copies of earlier databases that were set aside (damaged, not a
+    /// cache, not ours to trust): removed by `vegas cache clean`, since
+    /// they may still hold sealed rows. Returns how many files went.
+    pub fn remove_set_aside_copies(&self) -> Result<usize, Error> {
+        let (Some(dir), Some(name)) = (self.path.parent(), self.path.file_name()) else {
+            return Ok(0);
+        };
+        let copies = files::set_aside_copies(dir, &name.to_string_lossy());
+        for copy in &copies {
+            std::fs::remove_file(copy).map_err(|e| files::io_error("remove", copy, e))?;
+        }
+        Ok(copies.len())
     }
 
     /// Store a secret of `kind` under `id` until `expires_at`, with its
@@ -284,6 +354,7 @@ impl Cache {
         let sealed = self
             .keys
             .seal(RowAddress::Secret { kind, id }, expires_at, secret)?;
+        self.keep_secret_alive();
         self.write("store a secret", |tx| {
             purge_expired(tx, now)?;
             tx.execute(
@@ -304,18 +375,6 @@ impl Cache {
             )?;
             Ok(())
         })
-    }
-
-    /// Forget the secret of `kind` under `id`, if there is one.
-    pub(super) fn remove_secret(&self, kind: SecretKind, id: &str) -> Result<(), Error> {
-        self.writable()?;
-        self.write("remove a secret", |tx| {
-            tx.execute(
-                "DELETE FROM secrets WHERE kind = ?1 AND id = ?2",
-                params![kind.as_str(), id],
-            )
-        })
-        .map(|_| ())
     }
 
     /// The secret of `kind` stored under `id`, if still valid at `now`; like
@@ -391,6 +450,13 @@ impl Cache {
         .map(|_| ())
     }
 
+    /// A row sealed now must not outlive the secret it was sealed with.
+    fn keep_secret_alive(&self) {
+        if let Some(secret) = &self.secret {
+            secret.keep_alive();
+        }
+    }
+
     fn writable(&self) -> Result<(), Error> {
         match self.access {
             Access::ReadWrite => Ok(()),
@@ -444,9 +510,14 @@ pub(super) fn read_sealed(row: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, Sea
     ))
 }
 
+/// Expired rows go; so do OATH access keys, which older versions kept in
+/// the file and which now live in the keyring only.
 fn purge_expired(tx: &Transaction<'_>, now: i64) -> rusqlite::Result<()> {
     tx.execute("DELETE FROM credentials WHERE expires_at <= ?1", [now])?;
-    tx.execute("DELETE FROM secrets WHERE expires_at <= ?1", [now])?;
+    tx.execute(
+        "DELETE FROM secrets WHERE expires_at <= ?1 OR kind = ?2",
+        params![now, SecretKind::OathAccessKey.as_str()],
+    )?;
     Ok(())
 }
 
@@ -516,8 +587,11 @@ fn open_database(
     db: &Path,
     warnings: &mut Vec<Warning>,
 ) -> Result<(Connection, Access), Error> {
-    let exists = files::prepare_db_files(db, warnings);
-    match open_writable(db) {
+    if let Err(untrusted) = files::prepare_db_files(db, warnings)? {
+        set_aside(dir, db, files::UNTRUSTED, untrusted, warnings)?;
+    }
+    let exists = std::fs::symlink_metadata(db).is_ok();
+    match open_writable(db, Lock::Take) {
         Ok(conn) => Ok((conn, Access::ReadWrite)),
         Err(Failure::NotACache(reason)) => rebuild(dir, db, reason, warnings),
         Err(Failure::CannotWrite(_)) if exists => Ok((open_read_only(db)?, Access::ReadOnly)),
@@ -526,6 +600,33 @@ fn open_database(
         }),
         Err(failure) => Err(failure.into_error(db)),
     }
+}
+
+/// Set aside a database one of whose files is not ours to trust (a link,
+/// not a regular file, another user's), before SQLite opens anything: its
+/// rows are never served and nothing is written through it. When it cannot
+/// be moved (a directory we cannot write), there is no cache.
+fn set_aside(
+    dir: &Path,
+    db: &Path,
+    label: &str,
+    untrusted: files::Untrusted,
+    warnings: &mut Vec<Warning>,
+) -> Result<(), Error> {
+    let refused = |u: files::Untrusted| Error::Untrusted {
+        path: u.path,
+        why: u.why,
+    };
+    let _moving = lock::lock_file(&dir.join(REBUILD_LOCK_NAME), BUSY_TIMEOUT, &mut || {})?;
+    let name = untrusted
+        .path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let reason = format!("{name} is {}", untrusted.why);
+    let aside = files::move_aside(db, label, unix_now()).map_err(|_| refused(untrusted))?;
+    warnings.push(Warning::MovedAside { to: aside, reason });
+    files::prepare_db_files(db, warnings)?.map_err(refused)
 }
 
 /// Set aside a database that is not a cache and start a new one, under a
@@ -537,24 +638,30 @@ fn rebuild(
     warnings: &mut Vec<Warning>,
 ) -> Result<(Connection, Access), Error> {
     let _rebuilding = lock::lock_file(&dir.join(REBUILD_LOCK_NAME), BUSY_TIMEOUT, &mut || {})?;
-    let reason = match open_writable(db) {
+    let reason = match open_writable(db, Lock::Held) {
         Ok(conn) => return Ok((conn, Access::ReadWrite)), // another process rebuilt it
         Err(Failure::NotACache(reason_now)) => reason_now,
         Err(Failure::CannotWrite(_)) => reason,
         Err(failure) => return Err(failure.into_error(db)),
     };
-    let aside = files::move_aside(db, unix_now())?;
+    let aside = files::move_aside(db, files::CORRUPT, unix_now())?;
     warnings.push(Warning::MovedAside { to: aside, reason });
-    files::prepare_db_files(db, warnings);
-    open_writable(db)
+    files::prepare_db_files(db, warnings)?.map_err(|u| Error::Untrusted {
+        path: u.path,
+        why: u.why,
+    })?;
+    open_writable(db, Lock::Held)
         .map(|conn| (conn, Access::ReadWrite))
         .map_err(|f| f.into_error(db))
 }
 
-fn open_writable(db: &Path) -> Result<Connection, Failure> {
+/// `Lock::Held`: the caller holds the rebuild lock already (a second flock
+/// on it from this process would wait for ourselves).
+fn open_writable(db: &Path, rebuild_lock: Lock) -> Result<Connection, Failure> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
         | OpenFlags::SQLITE_OPEN_CREATE
-        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        | OpenFlags::SQLITE_OPEN_NOFOLLOW;
     let conn = Connection::open_with_flags(db, flags).map_err(|e| Failure::classify("open", e))?;
     configure(&conn).map_err(|e| Failure::classify("configure", e))?;
     // Asked for read-write on a file it may not write (a read-only mount),
@@ -572,6 +679,16 @@ fn open_writable(db: &Path) -> Result<Connection, Failure> {
     match schema::inspect(&conn).map_err(|e| Failure::classify("read the schema", e))? {
         Shape::Current => Ok(conn),
         Shape::Empty | Shape::OtherVersion(_) => {
+            // One builder at a time: racing first openers of a new file
+            // otherwise trip over each other's journal mode change.
+            let lock = db.with_file_name(REBUILD_LOCK_NAME);
+            let _building = match rebuild_lock {
+                Lock::Held => None,
+                Lock::Take => Some(
+                    lock::lock_file(&lock, BUSY_TIMEOUT, &mut || {})
+                        .map_err(|e| Failure::Other("create the tables", lock_failure(e)))?,
+                ),
+            };
             schema::build(&conn).map_err(|e| Failure::classify("create the tables", e))?;
             Ok(conn)
         }
@@ -581,13 +698,30 @@ fn open_writable(db: &Path) -> Result<Connection, Failure> {
     }
 }
 
+/// Whether [`open_writable`] must take the rebuild lock to build tables.
+#[derive(Clone, Copy)]
+enum Lock {
+    Take,
+    Held,
+}
+
+/// A lock error as the SQLite error [`Failure`] carries (the message kept).
+fn lock_failure(e: Error) -> rusqlite::Error {
+    rusqlite::Error::SqliteFailure(
+        rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
+        Some(e.to_string()),
+    )
+}
+
 /// For a directory we cannot write. A cache made in WAL mode (before vegas
 /// used a rollback journal) needs `-shm`/`-wal` beside the database even to
 /// read; when SQLite cannot make them, the file
 /// is opened `immutable` (read as it is on disk, without locking), which is
 /// right for a directory nobody can write.
 fn open_read_only(db: &Path) -> Result<Connection, Error> {
-    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        | OpenFlags::SQLITE_OPEN_NOFOLLOW;
     let shared = Connection::open_with_flags(db, flags)
         .and_then(|conn| configure(&conn).map(|()| conn))
         .and_then(|conn| schema::inspect(&conn).map(|shape| (conn, shape)));
@@ -612,6 +746,10 @@ fn open_read_only(db: &Path) -> Result<Connection, Error> {
 
 fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.busy_timeout(BUSY_TIMEOUT)?;
+    // A deleted row is overwritten, not just unlinked from its page: after
+    // `vegas cache clean` (or a purge, or a replaced row) no ciphertext is
+    // left in the file for a later reader or a backup to find.
+    conn.pragma_update(None, "secure_delete", "ON")?;
     // With a rollback journal only FULL keeps the database whole through a
     // power cut; writes are rare (a cache miss), so the fsyncs cost nothing
     // that matters, and a hit never writes.

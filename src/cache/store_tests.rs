@@ -321,43 +321,26 @@ fn remove_drops_one_profile_or_everything_but_keeps_totp_steps() {
 }
 
 #[test]
-fn access_keys_round_trip_and_are_bound_to_kind_and_id() {
+fn access_keys_never_go_into_the_file_and_rows_of_older_versions_are_purged() {
     let (tmp, cache) = cache_with_admin();
-    let key = AccessKey::from_bytes(*b"\x00sixteen bytes!!");
-    cache.put_access_key("device-1", &key, NOW).unwrap();
-    let got = cache.get_access_key("device-1", NOW).unwrap().unwrap();
-    assert_eq!(got.expose(), key.expose());
-    assert!(cache.get_access_key("device-2", NOW).unwrap().is_none());
-    let lifetime = super::super::ACCESS_KEY_LIFETIME;
-    assert!(cache
-        .get_access_key("device-1", NOW + lifetime - 1)
-        .unwrap()
-        .is_some());
-    assert!(cache
-        .get_access_key("device-1", NOW + lifetime)
-        .unwrap()
-        .is_none());
-    // Sealed for (kind, id): the same bytes under another kind do not open.
-    raw(tmp.path())
-        .execute("UPDATE secrets SET kind = 'mfa-session', id = 'x'", [])
-        .unwrap();
-    assert!(cache
-        .get_mfa_session(&session_id("x"), NOW)
-        .unwrap()
-        .is_none());
-
-    cache.put_access_key("device-1", &key, NOW).unwrap();
+    let access_key = AccessKey::from_bytes(*b"\x00sixteen bytes!!");
+    // No keyring for this cache (open_with_identity): not remembered at all.
+    cache.put_access_key("device-1", &access_key, NOW).unwrap();
+    assert!(cache.get_access_key("device-1", NOW).unwrap().is_none());
+    cache.forget_access_key("device-1").unwrap();
+    assert_eq!(count(tmp.path(), "secrets"), 0);
+    // A row an older vegas wrote goes with the next write.
     raw(tmp.path())
         .execute(
-            "UPDATE secrets SET id = 'device-2' WHERE kind = 'oath-access-key'",
-            [],
+            "INSERT INTO secrets (kind, id, profile, mfa_serial, created_at, expires_at, iv, ciphertext, mac)
+             VALUES ('oath-access-key', 'device-1', '', '', 0, ?1, x'00', x'00', x'00')",
+            [NOW + HOUR],
         )
         .unwrap();
-    assert!(cache.get_access_key("device-2", NOW).unwrap().is_none());
-    assert_eq!(count(tmp.path(), "secrets"), 1, "the moved row was deleted");
-    cache.put_access_key("device-1", &key, NOW).unwrap();
-    cache.forget_access_key("device-1").unwrap();
-    assert!(cache.get_access_key("device-1", NOW).unwrap().is_none());
+    cache
+        .put(&key("dev"), &meta("dev"), &credentials(NOW + HOUR), NOW)
+        .unwrap();
+    assert_eq!(count(tmp.path(), "secrets"), 0);
 }
 
 #[test]
@@ -537,10 +520,8 @@ fn cache_of_another_version_is_rebuilt_quietly() {
 }
 
 #[test]
-fn a_version_1_cache_keeps_its_credentials_access_keys_and_step_records() {
+fn a_version_1_cache_keeps_its_credentials_and_step_records() {
     let (tmp, cache) = cache_with_admin();
-    let access_key = AccessKey::from_bytes([7; 16]);
-    cache.put_access_key("device-1", &access_key, NOW).unwrap();
     cache
         .put_mfa_session(&session_id("src"), &credentials(NOW + HOUR), NOW)
         .unwrap();
@@ -562,13 +543,6 @@ fn a_version_1_cache_keeps_its_credentials_access_keys_and_step_records() {
     assert_eq!(
         cache.get(&key("admin"), NOW).unwrap(),
         Some(credentials(NOW + HOUR))
-    );
-    assert_eq!(
-        cache
-            .get_access_key("device-1", NOW)
-            .unwrap()
-            .map(|k| k.expose().to_vec()),
-        Some(vec![7; 16])
     );
     assert_eq!(cache.used_until("alice").unwrap(), Some(60_000_000 * 30));
     assert_eq!(cache.used_until("tampered").unwrap(), Some(0));
@@ -749,9 +723,11 @@ fn read_only_database_file_refuses_writes_with_a_typed_error() {
     .unwrap();
     let cache = Cache {
         conn,
-        keys: RowKeys::derive(&identity()).unwrap(),
+        keys: RowKeys::derive(&identity(), None).unwrap(),
         path: tmp.path().join(DB_FILE_NAME),
         access: Access::ReadWrite,
+        secret: None,
+        keyring_prefix: None,
     };
     let err = cache
         .put(&key("dev"), &meta("dev"), &credentials(NOW + HOUR), NOW)

@@ -1,13 +1,13 @@
 //! `vegas assume --profile P`: the credential_process JSON on stdout.
 
-use std::io::Write;
+use std::io::{BufRead, Write};
 
 use zeroize::Zeroizing;
 
 use crate::cli::AssumeArgs;
 use crate::config::Files;
 use crate::flow::{self, Options, SourceKeys};
-use crate::totp::PromptWays;
+use crate::totp::{Error as TotpError, PromptWays};
 use crate::ui::Ui;
 use crate::Error;
 
@@ -21,10 +21,11 @@ pub fn run(args: &AssumeArgs, no_gui: bool, ui: &dyn Ui, out: &mut dyn Write) ->
         elapsed_us = flow::micros(started),
         "configuration read and resolved"
     );
+    let cache_dir = crate::platform::cache_dir().map_err(|e| Error::Cache(e.into()))?;
     let options = Options {
-        token_code: args.token_code.clone().map(Zeroizing::new),
+        token_code: token_code(args.token_code.as_deref(), &mut std::io::stdin().lock())?,
         disable_mandatory_refresh: args.disable_mandatory_refresh,
-        cache_dir: crate::cli::default_cache_dir(),
+        cache_dir,
         prompt: PromptWays {
             terminal: true,
             gui: !no_gui,
@@ -38,4 +39,57 @@ pub fn run(args: &AssumeArgs, no_gui: bool, ui: &dyn Ui, out: &mut dyn Write) ->
     let mut json = creds.to_process_json();
     json.push('\n');
     super::emit(out, &json)
+}
+
+/// The code given with `--token-code`: `-` reads it from the first line of
+/// `stdin`, so it appears in no process list. Held in a buffer that is wiped
+/// when the flow is done with it.
+fn token_code(
+    given: Option<&str>,
+    stdin: &mut dyn BufRead,
+) -> Result<Option<Zeroizing<String>>, Error> {
+    let code = match given {
+        None => return Ok(None),
+        Some("-") => read_code_line(stdin)?,
+        Some(code) => Zeroizing::new(code.to_string()),
+    };
+    Ok(Some(code))
+}
+
+fn read_code_line(stdin: &mut dyn BufRead) -> Result<Zeroizing<String>, Error> {
+    let mut line = Zeroizing::new(String::with_capacity(64));
+    stdin.read_line(&mut line).map_err(|e| {
+        TotpError::PromptFailed(format!("cannot read --token-code from stdin: {}", e.kind()))
+    })?;
+    let code = Zeroizing::new(line.trim().to_string());
+    if code.is_empty() {
+        return Err(TotpError::PromptClosed.into());
+    }
+    Ok(code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_dash_reads_the_code_from_the_first_line_of_stdin() {
+        let mut stdin: &[u8] = b" 123456\r\nrest\n";
+        let code = token_code(Some("-"), &mut stdin).unwrap().unwrap();
+        assert_eq!(code.as_str(), "123456");
+        let mut unused: &[u8] = b"999999\n";
+        let given = token_code(Some("654321"), &mut unused).unwrap().unwrap();
+        assert_eq!(given.as_str(), "654321");
+        assert!(token_code(None, &mut unused).unwrap().is_none());
+    }
+
+    #[test]
+    fn an_empty_stdin_is_no_code_rather_than_an_empty_one() {
+        let mut stdin: &[u8] = b"";
+        let err = token_code(Some("-"), &mut stdin).unwrap_err();
+        assert!(
+            matches!(err, Error::Totp(TotpError::PromptClosed)),
+            "{err:?}"
+        );
+    }
 }

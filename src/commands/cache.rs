@@ -36,7 +36,9 @@ pub fn run(cmd: &CacheCommand, ui: &dyn Ui, out: &mut dyn Write) -> Result<(), E
                 ui.notice("Nothing cached.");
                 return Ok(());
             }
-            let removed = open(&dir, ui)?.remove(profile.as_deref())?;
+            let cache = open(&dir, ui)?;
+            let removed = cache.remove(profile.as_deref())?;
+            cache.remove_set_aside_copies()?;
             let what = match profile {
                 Some(p) => format!("profile {p}"),
                 None => "all profiles".to_string(),
@@ -51,7 +53,9 @@ pub fn run(cmd: &CacheCommand, ui: &dyn Ui, out: &mut dyn Write) -> Result<(), E
 }
 
 fn cache_dir() -> Result<PathBuf, Error> {
-    crate::cli::default_cache_dir().ok_or(Error::Cache(cache::Error::NoDirectory))
+    crate::platform::cache_dir()
+        .map_err(|e| Error::Cache(e.into()))?
+        .ok_or(Error::Cache(cache::Error::NoDirectory))
 }
 
 fn open(dir: &std::path::Path, ui: &dyn Ui) -> Result<Cache, Error> {

@@ -1,7 +1,9 @@
 //! The one home of every fact vegas asks of the operating system that the
 //! rest of the code should not spell out again: the wall clock, finding a
 //! program on PATH, the controlling terminal, whether to use colour, and the
-//! reader chosen by the environment.
+//! reader chosen by the environment; the cache's place (dirs.rs); the
+//! secrets kept outside the file system (keyring.rs); and what the process
+//! does to itself at start (process.rs).
 //!
 //! Everything `cfg(target_os)` belongs here, so the layers above stay
 //! portable and each fact is read the same way everywhere.
@@ -12,6 +14,13 @@ use std::ffi::OsStr;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
+
+mod dirs;
+pub mod keyring;
+mod process;
+
+pub use dirs::{cache_dir, DirError};
+pub use process::{diagnostics_filter, harden_process};
 
 /// Seconds since the Unix epoch by the wall clock, signed as the cache
 /// stores them; times before the epoch count as 0.

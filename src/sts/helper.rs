@@ -102,8 +102,15 @@ pub fn serve(input: &mut dyn Read, output: &mut dyn Write) -> std::io::Result<()
     let result = match serde_json::from_slice::<Call>(&request) {
         Ok(Call::AssumeRole(r)) => sdk::assume_role(&r),
         Ok(Call::GetSessionToken(r)) => sdk::get_session_token(&r),
+        // Where and what kind of fault, never the text around it: the
+        // request carries the MFA code and the source keys.
         Err(e) => Err(Error::Helper {
-            message: format!("unreadable request: {e}"),
+            message: format!(
+                "unreadable request ({:?} error at line {}, column {})",
+                e.classify(),
+                e.line(),
+                e.column()
+            ),
         }),
     };
     let answer = Zeroizing::new(serde_json::to_vec(&result).map_err(std::io::Error::other)?);

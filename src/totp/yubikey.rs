@@ -170,7 +170,7 @@ fn cached_access_key(cache: &Cache, device_id: &str) -> Option<AccessKey> {
 fn remember_access_key(cache: &Cache, device_id: &str, key: &AccessKey, ui: &dyn Ui) {
     if let Err(e) = cache.put_access_key(device_id, key, unix_now()) {
         ui.warn(&format!(
-            "cannot keep the OATH access key in the cache (the password will be asked again): {e}"
+            "cannot keep the OATH access key in the keyring (the password will be asked again): {e}"
         ));
     }
 }
@@ -179,7 +179,7 @@ fn remember_access_key(cache: &Cache, device_id: &str, key: &AccessKey, ui: &dyn
 fn forget_access_key(cache: &Cache, device_id: &str, ui: &dyn Ui) {
     if let Err(e) = cache.forget_access_key(device_id) {
         ui.warn(&format!(
-            "cannot drop the old OATH access key from the cache: {e}"
+            "cannot drop the old OATH access key from the keyring: {e}"
         ));
     }
 }

@@ -5,6 +5,7 @@
 pub mod card;
 pub mod pcscd;
 pub mod run;
+pub mod seccomp;
 pub mod sts;
 pub mod venv;
 pub mod world;

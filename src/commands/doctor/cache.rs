@@ -14,8 +14,10 @@ use crate::cache::{self, DB_FILE_NAME};
 const DIR: &str = "cache directory";
 const DB: &str = "cache database";
 
-/// The directory check and, when there is a directory, the database check.
+/// The protection of the cache keys, the directory check and, when there is
+/// a directory, the database check.
 pub(super) fn checks(inspection: Option<&Inspection>, report: &mut Vec<Check>) {
+    report.push(protection_check());
     let Some(inspection) = inspection else {
         report.push(Check::from_error(DIR, &cache::Error::NoDirectory));
         return;
@@ -246,4 +248,20 @@ fn push_unusable(detail: &mut String, what: &str, counts: RowCounts) {
 /// rather than rebuilt.
 fn upgraded_in_place(version: i32) -> bool {
     crate::cache::UPGRADED_IN_PLACE.contains(&version)
+}
+
+/// Which secret the cache keys are made from (a keyring read, nothing
+/// created): without a keyring the cache still works, on facts every local
+/// user can read, which is worth knowing but not a failure.
+fn protection_check() -> Check {
+    const LABEL: &str = "cache keys";
+    match cache::protection() {
+        p @ cache::Protection::Keyring => Check::pass(LABEL, p.to_string()),
+        p @ cache::Protection::MachineOnly { .. } => Check::warn(
+            LABEL,
+            p.to_string(),
+            "allow the keyctl system calls (a container runtime's seccomp profile may refuse \
+             them) for a cache secret no other user can compute; see docs/security.md",
+        ),
+    }
 }

@@ -133,8 +133,13 @@ pub fn checks(options: &Options) -> Vec<Check> {
     } else {
         profiles.iter().map(|p| p.yubikey_backend.value).collect()
     };
-    let cache =
-        crate::cli::default_cache_dir().map(|dir| crate::cache::inspect::inspect(&dir, unix_now()));
+    let place = crate::platform::cache_dir();
+    let cache = match &place {
+        Ok(dir) => dir
+            .as_ref()
+            .map(|dir| crate::cache::inspect::inspect(dir, unix_now())),
+        Err(_) => None,
+    };
     let keys = if backends.iter().any(|b| *b != Backend::None) {
         yubikey::key_checks(&profiles, cache.as_ref(), &mut report)
     } else {
@@ -150,7 +155,10 @@ pub fn checks(options: &Options) -> Vec<Check> {
         &keys,
         ykman.as_ref(),
     ));
-    cache::checks(cache.as_ref(), &mut report);
+    match &place {
+        Err(e) => report.push(Check::from_error("cache directory", e)),
+        Ok(_) => cache::checks(cache.as_ref(), &mut report),
+    }
     report.push(sts::helper_check());
     sts::endpoint_checks(&profiles, options.offline, &mut report);
     report

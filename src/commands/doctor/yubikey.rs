@@ -7,12 +7,10 @@
 //! code can be had otherwise; when the key gives every profile its code, a
 //! missing prompt is a warning (a CI runner, a headless box).
 
-use crate::cache::inspect::{self, Inspection, Place, Remembered};
-use crate::cache::SecretKind;
+use crate::cache::inspect::{Inspection, Place};
 use crate::config::{Backend, Profile};
 use crate::oath::probe::{self, AccountProbe};
 use crate::oath::{self, AccessKey, AccountId, KeyInfo, KeySelector};
-use crate::platform::unix_now;
 
 use super::Check;
 
@@ -174,17 +172,7 @@ fn remembered_access_key(cache: Option<&Inspection>, key: &KeyInfo) -> Option<Ac
     if *owner != cache.uid || mode & 0o077 != 0 {
         return None;
     }
-    let found = inspect::remembered_secret(
-        &cache.dir,
-        SecretKind::OathAccessKey,
-        &key.device_id,
-        unix_now(),
-    );
-    let Ok(Remembered::Present(bytes)) = found else {
-        return None;
-    };
-    let bytes = <[u8; oath::crypto::ACCESS_KEY_LEN]>::try_from(bytes.as_slice()).ok()?;
-    Some(AccessKey::from_bytes(bytes))
+    crate::cache::remembered_access_key(&cache.dir, &key.device_id)
 }
 
 /// `ykman` on PATH: required when a profile's backend is ykman, a mere
