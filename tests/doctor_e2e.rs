@@ -782,50 +782,40 @@ fn doctor_reports_a_database_open_to_others_and_leaves_its_mode() {
     assert_eq!(code, 1);
 }
 
-/// Regression (issue 11, bug 4): with a password-protected key, doctor read
-/// the remembered OATH access key through `Cache::get_secret`, which deletes
-/// a row that no longer opens. It must count such rows (and expired ones)
-/// and leave them.
+/// Regression (issue 11, bug 4): doctor read remembered secrets through
+/// `Cache::get_secret`, which deletes a row that no longer opens. It must
+/// count such rows (and expired ones) and leave them. (OATH access keys now
+/// live in the keyring; the MFA sessions are the secret rows of the file.)
 #[test]
-fn doctor_reports_access_keys_that_do_not_open_or_expired_and_keeps_them() {
-    let world = World::with(
-        CardSetup {
-            password: Some("open sesame".into()),
-            ..Default::default()
-        },
-        sts_config(),
-    );
-    let out = run(world.vegas(&["oath", "keys", "--json"]));
-    assert!(out.status.success(), "{}", stderr(&out));
-    let keys: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let device_id = keys[0]["device_id"].as_str().unwrap().to_string();
-
+fn doctor_reports_secret_rows_that_do_not_open_or_expired_and_keeps_them() {
+    let world = World::new();
     let now = unix_now() as i64;
+    let session = |source: &str| {
+        vegas::cache::MfaSessionId::new(source, "arn:aws:iam::111111111111:mfa/alice", &[])
+    };
+    let credentials = |expires_at| vegas::credentials::Credentials {
+        access_key_id: "ASIAEXAMPLE000000001".into(),
+        secret_access_key: String::from("s").into(),
+        session_token: String::from("t").into(),
+        expires_at,
+    };
     let elsewhere = vegas::cache::MachineIdentity::new("another-boot", "another-host", 4242);
     let (cache, _) =
         vegas::cache::Cache::open_with_identity(&world.cache_dir(), elsewhere).unwrap();
     cache
-        .put_access_key(
-            &device_id,
-            &vegas::oath::AccessKey::from_bytes([7; 16]),
-            now,
-        )
+        .put_mfa_session(&session("sealed-elsewhere"), &credentials(now + 3600), now)
         .unwrap();
     cache
-        .put_access_key(
-            "retired-key",
-            &vegas::oath::AccessKey::from_bytes([8; 16]),
-            now - vegas::cache::ACCESS_KEY_LIFETIME - 60,
-        )
+        .put_mfa_session(&session("retired"), &credentials(now - 60), now - 7200)
         .unwrap();
     drop(cache);
 
-    let (code, c) = doctor_leaves_the_cache_alone(&world, "access keys");
+    let (code, c) = doctor_leaves_the_cache_alone(&world, "secret rows");
     assert_eq!(code, 0, "{c}");
     let detail = c["detail"].as_str().unwrap();
     assert!(
-        detail.contains("1 OATH access key(s) unreadable here"),
+        detail.contains("1 mfa-session row(s) unreadable here"),
         "{c}"
     );
-    assert!(detail.contains("1 expired OATH access key(s)"), "{c}");
+    assert!(detail.contains("1 expired mfa-session row(s)"), "{c}");
 }

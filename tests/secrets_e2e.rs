@@ -86,8 +86,16 @@ fn vegas_is_not_dumpable_so_other_processes_of_its_user_cannot_read_its_memory()
     use std::os::unix::process::CommandExt;
     let world = World::new();
     open_home_to_nobody(&world);
-    let mut child = world
-        .vegas(&["assume", "--profile", "admin", "--token-code", "-"])
+    // `nobody` may not enter the checkout (a clone in a 0700 directory):
+    // run a copy of the binary from a directory anyone may enter.
+    let bin_dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(bin_dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let vegas = bin_dir.path().join("vegas");
+    std::fs::copy(vegas_bin(), &vegas).unwrap();
+    let mut child = std::process::Command::new(&vegas)
+        .args(["assume", "--profile", "admin", "--token-code", "-"])
+        .env_clear()
+        .envs(world.env())
         .uid(NOBODY)
         .gid(NOBODY)
         .stdin(Stdio::piped())
@@ -456,6 +464,17 @@ fn the_oath_access_key_lives_in_the_keyring_for_at_most_12_hours_and_never_on_di
             path.display()
         );
     }
+    // Nor sealed: a sealed row never shows the plaintext, so count the rows.
+    let db = rusqlite::Connection::open(world.cache_dir().join("vegas.db")).unwrap();
+    let sealed: i64 = db
+        .query_row(
+            "SELECT count(*) FROM secrets WHERE kind = 'oath-access-key'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(sealed, 0, "no access key row in vegas.db, sealed or not");
+    drop(db);
 
     // Remembered: no terminal, no password, and it works.
     let out = run(&mut world.vegas(&["assume", "--profile", "admin-bob"]));

@@ -81,9 +81,11 @@ impl CacheSecret {
         &self.bytes
     }
 
-    /// Restart the keyring's countdown (on every write to the cache).
+    /// Restart the keyring's countdown (on every write to the cache),
+    /// without rewriting the secret: a process holding an older copy never
+    /// brings it back over a newer one or over `vegas cache clean`.
     pub(crate) fn keep_alive(&self) {
-        if let Err(e) = keyring::store(&self.name, self.bytes.as_ref(), Some(SECRET_LIFETIME)) {
+        if let Err(e) = keyring::renew(&self.name, SECRET_LIFETIME) {
             tracing::debug!("cannot keep the cache secret alive: {e}");
         }
     }

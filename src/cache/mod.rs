@@ -36,9 +36,10 @@ pub use identity::{protection, MachineIdentity, Protection};
 pub use lock::{lock_device, lock_path, DeviceLock};
 pub use schema::UPGRADED_IN_PLACE;
 pub use secrets::{
-    remembered_access_key, MfaSessionId, SecretInfo, SecretKind, SecretSubject, ACCESS_KEY_LIFETIME,
+    forget_remembered_access_keys, remembered_access_key, MfaSessionId, SecretInfo, SecretKind,
+    SecretSubject, ACCESS_KEY_LIFETIME,
 };
-pub use store::{Cache, FUTURE_TOLERANCE};
+pub use store::{remove_set_aside_copies, Cache, FUTURE_TOLERANCE};
 
 /// The database file inside the cache directory.
 pub const DB_FILE_NAME: &str = "vegas.db";
@@ -199,7 +200,7 @@ pub enum Error {
     #[error(transparent)]
     Place(#[from] crate::platform::DirError),
 
-    #[error("OATH access key: {0}")]
+    #[error("the kernel keyring: {0}")]
     Keyring(crate::platform::keyring::KeyringError),
 
     #[error("the cache directory {path} belongs to user {owner}, not to you (user {uid})")]
@@ -270,7 +271,8 @@ impl crate::hint::Hint for Error {
             )),
             Error::Place(e) => e.hint(),
             Error::Keyring(_) => Cow::Borrowed(
-                "the OATH password will be asked again; `vegas doctor` shows whether the keyring works",
+                "vegas goes on without what it keeps there (the cache, a remembered OATH password); \
+                 `keyctl show @u` lists your keys, and `vegas cache clean` removes vegas's",
             ),
             Error::NotOwner { .. } => Cow::Borrowed(
                 "use a cache directory of your own (VEGAS_CACHE_DIR); another user's could be read or swapped by them",

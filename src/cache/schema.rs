@@ -56,7 +56,8 @@ CREATE TABLE mfa_devices (
 /// The older schema versions migrated with their rows kept.
 pub const UPGRADED_IN_PLACE: [i32; 1] = [1];
 
-/// From version 1: the step record becomes the end of the used step in
+/// From version 1: OATH access keys leave the file (they live in the
+/// keyring now); the step record becomes the end of the used step in
 /// seconds (version 1 counted 30-second steps), kept, since forgetting it
 /// could make the next call send STS a code it has seen; secret rows get
 /// their subject in clear. A version-1 MFA session's id is the same string
@@ -71,6 +72,7 @@ UPDATE mfa_devices SET used_until =
     CASE WHEN used_until BETWEEN 0 AND 1000000000 THEN (used_until + 1) * 30 ELSE 0 END;
 ALTER TABLE secrets ADD COLUMN profile TEXT NOT NULL DEFAULT '';
 ALTER TABLE secrets ADD COLUMN mfa_serial TEXT NOT NULL DEFAULT '';
+DELETE FROM secrets WHERE kind = 'oath-access-key';
 DELETE FROM secrets WHERE kind = 'mfa-session'
     AND (instr(id, '|arn:') = 0 OR substr(id, -17, 1) <> '|');
 UPDATE secrets SET
@@ -149,7 +151,11 @@ pub(crate) fn build(conn: &Connection) -> rusqlite::Result<()> {
         Shape::OtherVersion(1) => {
             tx.execute_batch(FROM_VERSION_1)?;
             tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
-            return tx.commit();
+            tx.commit()?;
+            // Version 1 wrote without secure_delete: pages it freed (old
+            // copies of replaced rows, access keys among them) may still
+            // hold sealed bytes. Rewrite the file without them, once.
+            return retry_while_busy(|| conn.execute_batch("VACUUM"));
         }
         _ => {}
     }

@@ -228,6 +228,18 @@ pub fn remembered_access_key(dir: &Path, device_id: &str) -> Option<AccessKey> {
     load_access_key(&format!("{prefix}{ACCESS_KEY_NAME}{device_id}"))
 }
 
+/// Forget every OATH access key remembered with the cache in `dir`,
+/// without opening the cache (`vegas cache clean` when no `vegas.db` is
+/// left). Returns how many went.
+pub fn forget_remembered_access_keys(dir: &Path) -> Result<usize, Error> {
+    let Ok(dir) = super::files::resolve_parents(dir) else {
+        return Ok(0);
+    };
+    let prefix = super::identity::keyring_prefix(&dir);
+    keyring::forget_prefix(&format!("{prefix}{ACCESS_KEY_NAME}"))
+        .or_else(|e| ignore_unavailable(e).map(|()| 0))
+}
+
 fn load_access_key(name: &str) -> Option<AccessKey> {
     let mut bytes = Zeroizing::new([0u8; ACCESS_KEY_LEN]);
     match keyring::load(name, bytes.as_mut()) {
@@ -243,6 +255,39 @@ fn load_access_key(name: &str) -> Option<AccessKey> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `vegas cache clean` with no `vegas.db` left still forgets the access
+    /// keys remembered with that cache (and only those).
+    #[test]
+    fn remembered_access_keys_are_forgotten_without_opening_the_cache() {
+        if keyring::probe().is_err() {
+            eprintln!("no kernel keyring here: nothing to forget");
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let other = tempfile::tempdir().unwrap();
+        let name = |dir: &Path, device: &str| {
+            let dir = super::super::files::resolve_parents(dir).unwrap();
+            format!(
+                "{}{ACCESS_KEY_NAME}{device}",
+                super::super::identity::keyring_prefix(&dir)
+            )
+        };
+        let lifetime = Some(Duration::from_secs(60));
+        keyring::store(&name(dir.path(), "dev1"), &[1; 16], lifetime).unwrap();
+        keyring::store(&name(dir.path(), "dev2"), &[2; 16], lifetime).unwrap();
+        keyring::store(&name(other.path(), "dev1"), &[3; 16], lifetime).unwrap();
+        assert!(remembered_access_key(dir.path(), "dev1").is_some());
+
+        assert_eq!(forget_remembered_access_keys(dir.path()).unwrap(), 2);
+        assert!(remembered_access_key(dir.path(), "dev1").is_none());
+        assert!(remembered_access_key(dir.path(), "dev2").is_none());
+        assert!(
+            remembered_access_key(other.path(), "dev1").is_some(),
+            "another cache's key stays"
+        );
+        keyring::forget(&name(other.path(), "dev1")).unwrap();
+    }
 
     #[test]
     fn an_mfa_session_id_keeps_its_parts_and_differs_by_every_setting() {

@@ -22,6 +22,7 @@ use super::{files, lock, CacheKey, EntryInfo, EntryMeta, Error, MachineIdentity,
 use super::{BUSY_TIMEOUT, DB_FILE_NAME};
 use crate::credentials::Credentials;
 use crate::oath::TimeStep;
+use crate::platform::keyring::KeyringError;
 use crate::platform::unix_now;
 
 /// Held while a database that is not a cache is set aside, so that two
@@ -52,14 +53,19 @@ enum UseKeyring {
 /// The cache secret of `dir` from the keyring, made under the rebuild lock
 /// on first use; `None` (the machine's facts alone) where there is no
 /// keyring or it fails: a changed secret only makes rows misses.
-fn cache_secret(dir: &Path) -> Option<CacheSecret> {
+/// The keyring secret of the cache in `dir`. Only where there is no
+/// keyring at all (refused, not in this kernel) does the cache go on without
+/// one; a keyring that is there but fails (out of quota, out of memory) is
+/// an error, so rows are never quietly sealed with weaker keys.
+fn cache_secret(dir: &Path) -> Result<Option<CacheSecret>, Error> {
     let exclusive = || lock::lock_file(&dir.join(REBUILD_LOCK_NAME), BUSY_TIMEOUT, &mut || {}).ok();
     match CacheSecret::load_or_create(dir, exclusive) {
-        Ok(secret) => Some(secret),
-        Err(e) => {
-            tracing::debug!("cache keys without a keyring secret: {e}");
-            None
+        Ok(secret) => Ok(Some(secret)),
+        Err(KeyringError::Unavailable(why)) => {
+            tracing::debug!("cache keys without a keyring secret: {why}");
+            Ok(None)
         }
+        Err(e) => Err(Error::Keyring(e)),
     }
 }
 
@@ -109,7 +115,7 @@ impl Cache {
         files::prepare_dir(dir, &mut warnings)?;
         let dir = &files::resolve_parents(dir)?;
         let secret = match keyring {
-            UseKeyring::Yes => cache_secret(dir),
+            UseKeyring::Yes => cache_secret(dir)?,
             UseKeyring::No => None,
         };
         let keys = RowKeys::derive(&identity, secret.as_ref().map(CacheSecret::bytes))?;
@@ -319,7 +325,14 @@ impl Cache {
         })?;
         let keys = match profile {
             Some(_) => 0,
-            None => self.forget_access_keys()?,
+            None => {
+                // secure_delete overwrote what these deletes freed; VACUUM
+                // also rewrites pages freed before it was on.
+                self.conn
+                    .execute_batch("VACUUM")
+                    .map_err(|e| self.sqlite_error("compact the database", e))?;
+                self.forget_access_keys()?
+            }
         };
         Ok(rows + keys)
     }
@@ -328,14 +341,10 @@ impl Cache {
     /// cache, not ours to trust): removed by `vegas cache clean`, since
     /// they may still hold sealed rows. Returns how many files went.
     pub fn remove_set_aside_copies(&self) -> Result<usize, Error> {
-        let (Some(dir), Some(name)) = (self.path.parent(), self.path.file_name()) else {
-            return Ok(0);
-        };
-        let copies = files::set_aside_copies(dir, &name.to_string_lossy());
-        for copy in &copies {
-            std::fs::remove_file(copy).map_err(|e| files::io_error("remove", copy, e))?;
+        match self.path.parent() {
+            Some(dir) => remove_set_aside_copies(dir),
+            None => Ok(0),
         }
-        Ok(copies.len())
     }
 
     /// Store a secret of `kind` under `id` until `expires_at`, with its
@@ -499,6 +508,16 @@ impl Cache {
     }
 }
 
+/// The copies of earlier databases set aside in `dir` (damaged, not a
+/// cache, not ours to trust), removed without opening the cache: `vegas
+/// cache clean` does this also when there is no `vegas.db` left.
+pub fn remove_set_aside_copies(dir: &Path) -> Result<usize, Error> {
+    let copies = files::set_aside_copies(dir, DB_FILE_NAME);
+    for copy in &copies {
+        std::fs::remove_file(copy).map_err(|e| files::io_error("remove", copy, e))?;
+    }
+    Ok(copies.len())
+}
 pub(super) fn read_sealed(row: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, SealedRow)> {
     Ok((
         row.get(0)?,

@@ -1,6 +1,6 @@
 //! `vegas assume --profile P`: the credential_process JSON on stdout.
 
-use std::io::{BufRead, Write};
+use std::io::{Read, Write};
 
 use zeroize::Zeroizing;
 
@@ -23,7 +23,7 @@ pub fn run(args: &AssumeArgs, no_gui: bool, ui: &dyn Ui, out: &mut dyn Write) ->
     );
     let cache_dir = crate::platform::cache_dir().map_err(|e| Error::Cache(e.into()))?;
     let options = Options {
-        token_code: token_code(args.token_code.as_deref(), &mut std::io::stdin().lock())?,
+        token_code: token_code(args.token_code.as_deref(), &mut *unbuffered_stdin())?,
         disable_mandatory_refresh: args.disable_mandatory_refresh,
         cache_dir,
         prompt: PromptWays {
@@ -41,12 +41,22 @@ pub fn run(args: &AssumeArgs, no_gui: bool, ui: &dyn Ui, out: &mut dyn Write) ->
     super::emit(out, &json)
 }
 
+/// Standard input read straight from descriptor 0, byte by byte: std's
+/// `Stdin` keeps what it reads in a buffer of its own that nothing wipes.
+/// Not closed on drop (the descriptor is the process's, not ours).
+fn unbuffered_stdin() -> std::mem::ManuallyDrop<std::fs::File> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: descriptor 0 stays open for the life of the process, and
+    // ManuallyDrop keeps this File from closing it.
+    std::mem::ManuallyDrop::new(unsafe { std::fs::File::from_raw_fd(0) })
+}
+
 /// The code given with `--token-code`: `-` reads it from the first line of
 /// `stdin`, so it appears in no process list. Held in a buffer that is wiped
 /// when the flow is done with it.
 fn token_code(
     given: Option<&str>,
-    stdin: &mut dyn BufRead,
+    stdin: &mut dyn Read,
 ) -> Result<Option<Zeroizing<String>>, Error> {
     let code = match given {
         None => return Ok(None),
@@ -56,12 +66,30 @@ fn token_code(
     Ok(Some(code))
 }
 
-fn read_code_line(stdin: &mut dyn BufRead) -> Result<Zeroizing<String>, Error> {
-    let mut line = Zeroizing::new(String::with_capacity(64));
-    stdin.read_line(&mut line).map_err(|e| {
-        TotpError::PromptFailed(format!("cannot read --token-code from stdin: {}", e.kind()))
-    })?;
-    let code = Zeroizing::new(line.trim().to_string());
+/// The first line of `stdin`, at most [`LINE_MAX`] bytes, read one byte at
+/// a time into a buffer allocated once (no reallocation leaves a copy).
+fn read_code_line(stdin: &mut dyn Read) -> Result<Zeroizing<String>, Error> {
+    const LINE_MAX: usize = 64;
+    let mut line = Zeroizing::new(Vec::with_capacity(LINE_MAX));
+    let mut byte = [0u8; 1];
+    while line.len() < LINE_MAX {
+        match stdin.read(&mut byte) {
+            Ok(0) => break,
+            Ok(_) if byte[0] == b'\n' => break,
+            Ok(_) => line.push(byte[0]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                return Err(TotpError::PromptFailed(format!(
+                    "cannot read --token-code from stdin: {}",
+                    e.kind()
+                ))
+                .into())
+            }
+        }
+    }
+    zeroize::Zeroize::zeroize(&mut byte);
+    let text = std::str::from_utf8(&line).unwrap_or_default();
+    let code = Zeroizing::new(text.trim().to_string());
     if code.is_empty() {
         return Err(TotpError::PromptClosed.into());
     }

@@ -32,8 +32,17 @@ pub fn run(cmd: &CacheCommand, ui: &dyn Ui, out: &mut dyn Write) -> Result<(), E
             super::emit(out, &text)
         }
         CacheCommand::Clean { profile } => {
-            if !dir.join(cache::DB_FILE_NAME).exists() {
-                ui.notice("Nothing cached.");
+            // No database (never made, set aside, deleted, a dangling link):
+            // what lives beside it still goes.
+            if std::fs::symlink_metadata(dir.join(cache::DB_FILE_NAME)).is_err() {
+                let mut removed = cache::remove_set_aside_copies(&dir).unwrap_or(0);
+                if profile.is_none() {
+                    removed += cache::forget_remembered_access_keys(&dir)?;
+                }
+                ui.notice(&match removed {
+                    0 => "Nothing cached.".to_string(),
+                    n => format!("Removed {n} set-aside cop(ies) or remembered key(s)."),
+                });
                 return Ok(());
             }
             let cache = open(&dir, ui)?;

@@ -56,6 +56,12 @@ pub fn forget_prefix(prefix: &str) -> Result<usize, KeyringError> {
     imp::forget_prefix(prefix)
 }
 
+/// Restart the countdown of the secret under `name`, leaving its value as
+/// it is; absent is fine.
+pub fn renew(name: &str, timeout: Duration) -> Result<(), KeyringError> {
+    imp::renew(name, timeout)
+}
+
 /// Whether a keyring can be used here, changing nothing (for doctor).
 pub fn probe() -> Result<(), KeyringError> {
     imp::probe()
@@ -65,7 +71,8 @@ pub fn probe() -> Result<(), KeyringError> {
 mod imp {
     use super::KeyringError;
     use linux_keyutils::{
-        Key, KeyError, KeyPermissionsBuilder, KeyRing, KeyRingIdentifier, KeyType, Permission,
+        Key, KeyError, KeyPermissionsBuilder, KeyRing, KeyRingIdentifier, KeySerialId, KeyType,
+        Permission,
     };
     use std::time::Duration;
 
@@ -134,7 +141,15 @@ mod imp {
     }
 
     pub fn load(name: &str, buffer: &mut [u8]) -> Result<Option<usize>, KeyringError> {
-        let Some(key) = find(&keyring()?, name)? else {
+        // Reading creates nothing: no user keyring yet means no secret.
+        let ring = match KeyRing::from_special_id(KeyRingIdentifier::User, false) {
+            Ok(ring) => ring,
+            Err(e) => match classify("open the user keyring", e) {
+                KeyringError::Failed { .. } => return Ok(None),
+                unavailable => return Err(unavailable),
+            },
+        };
+        let Some(key) = find(&ring, name)? else {
             return Ok(None);
         };
         let mut view: &mut [u8] = buffer;
@@ -163,12 +178,9 @@ mod imp {
     }
 
     pub fn forget_prefix(prefix: &str) -> Result<usize, KeyringError> {
-        let ring = keyring()?;
-        let links = ring
-            .get_links(4096)
-            .map_err(|e| classify("list the user keyring", e))?;
         let mut forgotten = 0;
-        for key in links.iter().filter_map(|node| node.as_key()) {
+        for id in linked_ids()? {
+            let key = Key::from_id(KeySerialId(id));
             let Ok(meta) = key.metadata() else { continue };
             let ours =
                 meta.get_type() == KeyType::User && meta.get_description().starts_with(prefix);
@@ -177,6 +189,53 @@ mod imp {
             }
         }
         Ok(forgotten)
+    }
+
+    /// The serial numbers of everything the user keyring links, read with
+    /// KEYCTL_READ and a buffer sized in bytes, as the kernel means it (the
+    /// crate's `get_links` passes an element count, which overruns its
+    /// buffer on a keyring of more than 1024 links).
+    fn linked_ids() -> Result<Vec<i32>, KeyringError> {
+        const GET_KEYRING_ID: libc::c_long = 0;
+        const READ: libc::c_long = 11;
+        const USER_KEYRING: libc::c_long = -4;
+        let failed = |action| KeyringError::Failed {
+            action,
+            reason: std::io::Error::last_os_error().to_string(),
+        };
+        // SAFETY: KEYCTL_GET_KEYRING_ID takes two integers and touches no memory.
+        let ring = unsafe { libc::syscall(libc::SYS_keyctl, GET_KEYRING_ID, USER_KEYRING, 0) };
+        if ring < 0 {
+            return Err(failed("open the user keyring"));
+        }
+        let mut ids: Vec<i32> = Vec::new();
+        loop {
+            let bytes = ids.capacity() * std::mem::size_of::<i32>();
+            // SAFETY: the kernel writes at most `bytes` bytes into the
+            // buffer, which has room for exactly that many.
+            let needed =
+                unsafe { libc::syscall(libc::SYS_keyctl, READ, ring, ids.as_mut_ptr(), bytes) };
+            let Ok(needed) = usize::try_from(needed) else {
+                return Err(failed("list the user keyring"));
+            };
+            if needed <= bytes {
+                // SAFETY: the kernel wrote `needed` bytes of whole i32 ids.
+                unsafe { ids.set_len(needed / std::mem::size_of::<i32>()) };
+                return Ok(ids);
+            }
+            // It grew (or this was the sizing call): make room and read again.
+            ids.reserve_exact(needed / std::mem::size_of::<i32>() + 16);
+        }
+    }
+
+    /// Restart the countdown of the key `name` without rewriting it (a
+    /// process holding an older copy must not bring it back).
+    pub fn renew(name: &str, timeout: Duration) -> Result<(), KeyringError> {
+        let Some(key) = find(&keyring()?, name)? else {
+            return Ok(());
+        };
+        key.set_timeout(usize::try_from(timeout.as_secs()).unwrap_or(usize::MAX))
+            .map_err(|e| classify("set a key's timeout", e))
     }
 
     pub fn probe() -> Result<(), KeyringError> {
@@ -234,6 +293,11 @@ mod imp {
             Err(e) if e.code() == NOT_FOUND => Ok(None),
             Err(e) => Err(failed("read a secret", e)),
         }
+    }
+
+    /// The Keychain has no timeouts (see the module header).
+    pub fn renew(_: &str, _: Duration) -> Result<(), KeyringError> {
+        Ok(())
     }
 
     pub fn forget(name: &str) -> Result<(), KeyringError> {
@@ -295,6 +359,10 @@ mod imp {
     }
 
     pub fn forget(_: &str) -> Result<(), KeyringError> {
+        Err(none())
+    }
+
+    pub fn renew(_: &str, _: Duration) -> Result<(), KeyringError> {
         Err(none())
     }
 

@@ -30,10 +30,12 @@ fn no_core_dumps() {
     }
 }
 
-/// `PR_SET_DUMPABLE` 0: no core dump even where a core pattern pipes it to
-/// a program (systemd-coredump ignores RLIMIT_CORE), `/proc/PID/mem` and
-/// friends belong to root, and other processes of the user cannot ptrace
-/// this one. Children get it back when they exec, as they should.
+/// `PR_SET_DUMPABLE` 0: no core file in the working directory,
+/// `/proc/PID/mem` and friends belong to root, and other processes of the
+/// user cannot ptrace this one. (With `fs.suid_dumpable = 2` and a core
+/// pattern that pipes to a program, such as Ubuntu's apport, the kernel
+/// still hands a crash of a non-dumpable process to that root-owned
+/// program.) Children get it back when they exec, as they should.
 #[cfg(target_os = "linux")]
 fn not_dumpable() {
     // SAFETY: prctl with PR_SET_DUMPABLE takes plain integer arguments.

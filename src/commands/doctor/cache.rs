@@ -192,7 +192,8 @@ fn current_check(path: &Path, contents: &Contents) -> Check {
     let keys = contents.secrets_of(SecretKind::OathAccessKey);
     if keys.live > 0 {
         detail.push_str(&format!(
-            "; the OATH access key of {} YubiKey(s) remembered",
+            "; {} OATH access key(s) left in the file by an older vegas (removed at the next \
+             write: they live in the keyring now)",
             keys.live
         ));
     }
