@@ -281,7 +281,13 @@ fn open_unlocked(
             PasswordFrom::Person(ui)
         };
         let password = password(from, &info)?;
-        session.unlock_with_password(&password)?;
+        let key = session.derive_key(&password);
+        if access.password_stdin {
+            session.unlock_with_key(&key)?;
+        } else {
+            // Typing took a while: the card is selected again before VALIDATE.
+            session.unlock_afresh(&key)?;
+        }
     }
     Ok((info, session))
 }

@@ -45,6 +45,8 @@ pub enum Error {
     SeveralKeys { found: Vec<String> },
     #[error("no YubiKey with {wanted} found")]
     NoMatchingKey { wanted: String, found: Vec<String> },
+    #[error("the YubiKey in {reader} is in use by another program")]
+    KeyBusy { reader: String },
     #[error("the YubiKey in reader \"{reader}\" was removed")]
     CardRemoved { reader: String },
     #[error("the YubiKey in reader \"{reader}\" was reset by another program")]
@@ -90,6 +92,12 @@ impl Error {
     }
 }
 
+/// Who usually holds a YubiKey, and how to free it (docs/troubleshooting.md).
+pub const BUSY_HINT: &str =
+    "close the program holding it: GnuPG's scdaemon (`gpgconf --kill scdaemon`; \
+for good, put `disable-ccid` and `pcsc-shared` in ~/.gnupg/scdaemon.conf), Yubico Authenticator, \
+or yubikey-agent; then try again";
+
 fn ins_name(ins: u8) -> &'static str {
     match ins {
         apdu::ins::SELECT => "SELECT/CALCULATE ALL",
@@ -124,6 +132,7 @@ impl crate::hint::Hint for Error {
             Error::NoMatchingKey { found, .. } => {
                 format!("found instead: {}", found.join(", ")).into()
             }
+            Error::KeyBusy { .. } => BUSY_HINT.into(),
             Error::CardRemoved { .. } => "keep the YubiKey plugged in and try again".into(),
             Error::CardReset { .. } | Error::Pcsc { .. } => {
                 "try again; if it persists, unplug and replug the YubiKey".into()
@@ -132,7 +141,7 @@ impl crate::hint::Hint for Error {
                 status: StatusWord::MemoryFailure,
                 ..
             } => {
-                "an OATH account may be corrupted; `ykman oath accounts list` can repair it".into()
+                "an OATH account is corrupted (memory failure); `ykman oath accounts code` repairs it by deleting the broken account".into()
             }
             Error::Card { .. } | Error::Malformed(_) | Error::CommandTooLong { .. } => {
                 "is this a YubiKey? run with --verbose and report the output".into()

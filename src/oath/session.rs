@@ -2,7 +2,7 @@
 //! CALCULATE ALL. Knows the protocol and nothing of readers; every operation
 //! runs inside one [`Transport::transaction`].
 
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime};
 
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
@@ -166,13 +166,32 @@ pub struct AccountCode {
 }
 
 /// An open conversation with the OATH applet of one key.
+///
+/// Every operation is one [`Transport::transaction`]: no other program can
+/// switch applets or re-SELECT (which drops the OATH authentication) in the
+/// middle of it. Between operations another program may have done either, so
+/// an operation whose answer shows the applet was lost (another applet
+/// answered, or authentication is gone) SELECTs, VALIDATEs with the access
+/// key kept in memory, and runs again, still inside the same transaction; a
+/// card reset by another program, or a brief removal, makes the transport
+/// reconnect and the operation run once more. The first operation after
+/// [`Session::open`] trusts that SELECT, so the path users run costs SELECT,
+/// [VALIDATE], CALCULATE and nothing else.
 #[derive(Debug)]
 pub struct Session<T: Transport> {
     transport: T,
     select: SelectInfo,
-    /// Whether VALIDATE succeeded since the SELECT.
+    /// The access key that unlocked the applet, to unlock it again after a
+    /// re-SELECT without asking anyone.
+    access_key: Option<AccessKey>,
+    /// Whether VALIDATE succeeded (with `access_key`).
     unlocked: bool,
 }
+
+/// A touch account's CALCULATE gives up after about 15 s; an answer
+/// "authentication required" sooner than this cannot be a touch timeout, so
+/// it means the authentication was dropped (another program SELECTed).
+const SOONER_THAN_A_TOUCH_TIMEOUT: Duration = Duration::from_secs(2);
 
 impl<T: Transport> Session<T> {
     /// SELECT the OATH applet.
@@ -181,6 +200,7 @@ impl<T: Transport> Session<T> {
         Ok(Session {
             transport,
             select,
+            access_key: None,
             unlocked: false,
         })
     }
@@ -219,7 +239,9 @@ impl<T: Transport> Session<T> {
     }
 
     /// Unlock with an access key: VALIDATE, proving both ways that the
-    /// other side knows the key. Nothing to do when the applet has no password.
+    /// other side knows the key, and keep the key for re-SELECTs. Nothing to
+    /// do when the applet has no password. Trusts the challenge of the last
+    /// SELECT: right after it, not after a wait ([`Session::unlock_afresh`]).
     pub fn unlock_with_key(&mut self, key: &AccessKey) -> Result<(), Error> {
         let Some(card_challenge) = self.select.challenge.clone() else {
             return Ok(());
@@ -227,16 +249,52 @@ impl<T: Transport> Session<T> {
         let algorithm = self.select.key_algorithm;
         self.transport
             .transaction(|card| validate(card, algorithm, key, &card_challenge))?;
+        self.access_key = Some(key.clone());
         self.unlocked = true;
         Ok(())
+    }
+
+    /// Unlock with `key` after a wait (a person typing the password), during
+    /// which another program may have selected another applet or the OATH
+    /// applet again (a new challenge): SELECT and VALIDATE in one transaction.
+    pub fn unlock_afresh(&mut self, key: &AccessKey) -> Result<(), Error> {
+        let select = self
+            .transport
+            .transaction(|card| reselect(card, Some(key)))?;
+        self.select = select;
+        if self.has_password() {
+            self.access_key = Some(key.clone());
+            self.unlocked = true;
+        }
+        Ok(())
+    }
+
+    /// The key's serial number (Management or OTP applet), with the OATH
+    /// applet selected again (and unlocked again with the kept access key)
+    /// in the same transaction. Three APDUs or more: only when a serial must
+    /// tell keys apart, or name the key to a person.
+    pub fn read_serial(&mut self) -> Result<Option<u32>, Error> {
+        let key = self.access_key.as_ref();
+        let (serial, select) = self.transport.transaction(|card| {
+            let serial = super::device::read_serial(card)?;
+            let select = select_oath(card)?;
+            if let (Some(challenge), Some(key)) = (&select.challenge, key) {
+                validate(card, select.key_algorithm, key, challenge)?;
+            }
+            Ok((serial, select))
+        })?;
+        self.select = select;
+        Ok(serial)
     }
 
     /// LIST: every account with its type and algorithm (touch and digits
     /// unknown; see [`Session::accounts`]).
     pub fn list(&mut self) -> Result<Vec<Account>, Error> {
         self.require_unlocked()?;
-        self.transport
-            .transaction(|card| parse_list(&send(card, &Apdu::new(ins::LIST))?))
+        self.run(
+            |card| parse_list(&send(card, &Apdu::new(ins::LIST))?),
+            false,
+        )
     }
 
     /// Every account with all vegas can learn without a touch: LIST for type
@@ -244,11 +302,14 @@ impl<T: Transport> Session<T> {
     pub fn accounts(&mut self, now: SystemTime) -> Result<Vec<Account>, Error> {
         self.require_unlocked()?;
         let now = unix_seconds(now);
-        let (mut listed, calculated) = self.transport.transaction(|card| {
-            let listed = parse_list(&send(card, &Apdu::new(ins::LIST))?)?;
-            let calculated = calculate_all_raw(card, now)?;
-            Ok((listed, calculated))
-        })?;
+        let (mut listed, calculated) = self.run(
+            |card| {
+                let listed = parse_list(&send(card, &Apdu::new(ins::LIST))?)?;
+                let calculated = calculate_all_raw(card, now)?;
+                Ok((listed, calculated))
+            },
+            false,
+        )?;
         for account in &mut listed {
             if let Some((_, answer)) = calculated.iter().find(|(id, _)| *id == account.id) {
                 account.touch = Some(matches!(answer, Calculated::Touch));
@@ -261,8 +322,9 @@ impl<T: Transport> Session<T> {
     }
 
     /// CALCULATE one account at `now` (TOTP: its own period; HOTP: the next
-    /// counter value). Blocks until touched for a touch account: show
-    /// "Touch your YubiKey…" before calling.
+    /// counter value). Blocks until touched for a touch account, and whether
+    /// an account needs a touch may be unknown (`account.touch` `None`):
+    /// show "Touch your YubiKey…" before calling, or after a short wait.
     pub fn calculate(&mut self, account: &Account, now: SystemTime) -> Result<Code, Error> {
         self.require_unlocked()?;
         let step = match account.oath_type {
@@ -282,10 +344,8 @@ impl<T: Transport> Session<T> {
                 .map_or(&[][..], |c| &c[..]),
         );
         let apdu = Apdu::new(ins::CALCULATE).p2(P2_TRUNCATE).data(data);
-        let has_password = self.has_password();
         let answer = self
-            .transport
-            .transaction(|card| send(card, &apdu))
+            .run(|card| send(card, &apdu), false)
             .map_err(|e| match e {
                 Error::Card {
                     status: StatusWord::NoSuchObject,
@@ -296,11 +356,13 @@ impl<T: Transport> Session<T> {
                 Error::Card {
                     status: StatusWord::AuthRequired,
                     ..
-                } => match account.touch {
-                    Some(false) => Error::PasswordRequired,
-                    None if has_password => Error::PasswordRequired,
-                    _ => Error::TouchTimedOut,
-                },
+                } if account.touch == Some(false) => Error::PasswordRequired,
+                // Unlocked (or no password), and asked again after a
+                // re-SELECT: the card waited for a touch that never came.
+                Error::Card {
+                    status: StatusWord::AuthRequired,
+                    ..
+                } => Error::TouchTimedOut,
                 other => other,
             })?;
         parse_calculate(&answer, step)
@@ -323,9 +385,7 @@ impl<T: Transport> Session<T> {
     ) -> Result<Vec<AccountCode>, Error> {
         self.require_unlocked()?;
         let seconds = unix_seconds(now);
-        let answers = self
-            .transport
-            .transaction(|card| calculate_all_raw(card, seconds))?;
+        let answers = self.run(|card| calculate_all_raw(card, seconds), false)?;
         let mut entries = Vec::with_capacity(answers.len());
         for (id, answer) in answers {
             let oath_type = if answer == Calculated::Hotp {
@@ -364,9 +424,84 @@ impl<T: Transport> Session<T> {
         }
     }
 
+    /// Run `operation` as one transaction (see [`Session`]): at once when the
+    /// applet is believed selected (`select_first` false), else after SELECT
+    /// and VALIDATE; again after them when its answer shows the applet was
+    /// lost. A reset or a brief removal: reconnect, and all of it once more.
+    fn run<R>(
+        &mut self,
+        operation: impl Fn(&mut dyn Transport) -> Result<R, Error>,
+        select_first: bool,
+    ) -> Result<R, Error> {
+        match self.attempt(&operation, select_first) {
+            Err(e @ (Error::CardReset { .. } | Error::CardRemoved { .. })) => {
+                tracing::debug!("{e}; reconnecting to redo the operation once");
+                self.transport.reconnect()?;
+                self.attempt(&operation, true)
+            }
+            other => other,
+        }
+    }
+
+    fn attempt<R>(
+        &mut self,
+        operation: &impl Fn(&mut dyn Transport) -> Result<R, Error>,
+        select_first: bool,
+    ) -> Result<R, Error> {
+        let Session {
+            transport,
+            select,
+            access_key,
+            ..
+        } = self;
+        let key = access_key.as_ref();
+        transport.transaction(|card| {
+            if select_first {
+                *select = reselect(card, key)?;
+                return operation(card);
+            }
+            let started = Instant::now();
+            match operation(card) {
+                Err(e) if applet_lost(&e, select.challenge.is_some(), started.elapsed()) => {
+                    tracing::debug!("the OATH applet was lost ({e}); selecting it again");
+                    *select = reselect(card, key)?;
+                    operation(card)
+                }
+                other => other,
+            }
+        })
+    }
+
     /// Give the transport back (e.g. to read the serial afterwards).
     pub fn into_transport(self) -> T {
         self.transport
+    }
+}
+
+/// SELECT the OATH applet and, when it has a password, VALIDATE with `key`
+/// (without one: [`Error::PasswordRequired`]).
+fn reselect(card: &mut dyn Transport, key: Option<&AccessKey>) -> Result<SelectInfo, Error> {
+    let select = select_oath(card)?;
+    if let Some(challenge) = &select.challenge {
+        let key = key.ok_or(Error::PasswordRequired)?;
+        validate(card, select.key_algorithm, key, challenge)?;
+    }
+    Ok(select)
+}
+
+/// Whether `error`, the answer to a command sent to the OATH applet selected
+/// earlier, says that it no longer is: another applet answered (it does not
+/// know the instruction, or has no such file), or the authentication of a
+/// password-protected applet is gone, too soon for a touch timeout.
+fn applet_lost(error: &Error, has_password: bool, after: Duration) -> bool {
+    match error {
+        Error::Card { status, .. } => match status {
+            StatusWord::InsNotSupported | StatusWord::AppletNotFound => true,
+            StatusWord::AuthRequired => has_password && after < SOONER_THAN_A_TOUCH_TIMEOUT,
+            StatusWord::Other(sw) => matches!(sw, 0x6E00 | 0x6A86 | 0x6985 | 0x6A88),
+            _ => false,
+        },
+        _ => false,
     }
 }
 
@@ -654,6 +789,50 @@ mod tests {
         account.touch = Some(true);
         assert!(matches!(
             session.calculate(&account, at(0)),
+            Err(Error::TouchTimedOut)
+        ));
+    }
+
+    #[test]
+    fn a_calculate_answered_by_another_applet_selects_oath_again_and_redoes_it() {
+        // Another program selected PIV between our SELECT and CALCULATE.
+        let calculate = "00A20001 15 7109 4157533A616C696365 7408 0000000000000001";
+        let mut card = ScriptedCard::new()
+            .expect(SELECT, SELECT_OPEN)
+            .expect(calculate, "6D00")
+            .expect(SELECT, SELECT_OPEN)
+            .expect(calculate, "7605 06 00000102 9000");
+        let mut session = Session::open(&mut card).unwrap();
+        let code = session.calculate(&totp("AWS:alice"), at(59)).unwrap();
+        assert_eq!(code.expose(), "000258");
+        drop(session);
+        card.assert_done();
+    }
+
+    #[test]
+    fn a_lost_selection_without_a_kept_access_key_asks_for_the_password() {
+        let card = ScriptedCard::new()
+            .expect(SELECT, SELECT_OPEN)
+            .respond(|_| hex("6D00"))
+            .expect(
+                SELECT,
+                "7903050403 71080102030405060708 74080909090909090909 9000",
+            );
+        let mut session = open(card);
+        assert!(matches!(
+            session.calculate(&totp("AWS:alice"), at(59)),
+            Err(Error::PasswordRequired)
+        ));
+    }
+
+    #[test]
+    fn security_status_for_an_account_of_unknown_touch_is_a_touch_timeout_not_a_password() {
+        let card = ScriptedCard::new()
+            .expect(SELECT, SELECT_OPEN)
+            .respond(|_| hex("6982"));
+        let mut session = open(card);
+        assert!(matches!(
+            session.calculate(&totp("t"), at(0)),
             Err(Error::TouchTimedOut)
         ));
     }

@@ -8,7 +8,10 @@
 //! ([`CardHandle`]) so a test can say "the key was never touched".
 //!
 //! `process` is pure protocol logic; the only waiting is a touch account's
-//! simulated touch, which blocks the card as a real key does.
+//! simulated touch, which blocks the card as a real key does, and an optional
+//! delay per APDU ([`CardHandle::set_apdu_delay`]) like a key on USB.
+//! A minimal PIV applet answers SELECT, so that a neighbour (another PC/SC
+//! client) can switch applets under vegas as a real desk's programs do.
 
 pub mod account;
 pub mod fixture;
@@ -131,7 +134,13 @@ enum Applet {
     Oath,
     Management,
     Otp,
+    /// Answers SELECT and nothing else (`6D00`): enough to take the card
+    /// away from the OATH applet, as yubikey-agent or a browser does.
+    Piv,
 }
+
+/// AID of the PIV applet (NIST SP 800-73), as on a YubiKey.
+pub const PIV_AID: &[u8] = &[0xA0, 0x00, 0x00, 0x03, 0x08];
 
 /// A YubiKey 5 with an OATH applet, as a card reader sees it.
 #[derive(Debug)]
@@ -233,9 +242,7 @@ impl VirtualYubiKey {
 
     /// Answers one command APDU with response data followed by SW1 SW2.
     pub fn process(&mut self, apdu: &[u8]) -> Vec<u8> {
-        if let Some(&ins) = apdu.get(1) {
-            self.handle.note_instruction(ins);
-        }
+        self.note(apdu);
         let response = match Command::parse(apdu) {
             Some(command) => self.execute(command),
             None => Sw::WRONG_LENGTH.into(),
@@ -246,13 +253,15 @@ impl VirtualYubiKey {
     /// Like [`Self::process`], unless a test armed a [`CardFault`] for this
     /// instruction; `None` means the card vanishes instead of answering.
     pub fn answer(&mut self, apdu: &[u8]) -> Option<Vec<u8>> {
+        let delay = self.handle.apdu_delay();
+        if !delay.is_zero() {
+            std::thread::sleep(delay);
+        }
         let fault = apdu.get(1).and_then(|&ins| self.handle.take_fault(ins));
         let Some(fault) = fault else {
             return Some(self.process(apdu));
         };
-        if let Some(&ins) = apdu.get(1) {
-            self.handle.note_instruction(ins);
-        }
+        self.note(apdu);
         match fault {
             CardFault::Vanish => None,
             CardFault::Garbage => Some(vec![0xDE, 0xAD, 0xBE, 0xEF, 0x00, 0xFF, 0x90, 0x00]),
@@ -270,6 +279,45 @@ impl VirtualYubiKey {
                 Some(response)
             }
         }
+    }
+
+    fn note(&self, apdu: &[u8]) {
+        if let Some(&ins) = apdu.get(1) {
+            self.handle.note_instruction(ins, self.name_of(apdu));
+        }
+    }
+
+    /// What a command is, by the applet it goes to (for the APDU log).
+    fn name_of(&self, apdu: &[u8]) -> String {
+        let Some(command) = Command::parse(apdu) else {
+            return "MALFORMED".into();
+        };
+        if command.ins == INS_SELECT && command.p1 == P1_SELECT_BY_AID {
+            let applet = match command.data.as_slice() {
+                oath::AID => "OATH",
+                management::MANAGEMENT_AID => "MANAGEMENT",
+                management::OTP_AID => "OTP",
+                PIV_AID => "PIV",
+                _ => "UNKNOWN",
+            };
+            return format!("SELECT {applet}");
+        }
+        let name = match (self.selected, command.ins) {
+            (Some(Applet::Oath), 0x01) => "PUT",
+            (Some(Applet::Oath), 0x02) => "DELETE",
+            (Some(Applet::Oath), 0x03) => "SET CODE",
+            (Some(Applet::Oath), 0x04) => "RESET",
+            (Some(Applet::Oath), 0x05) => "RENAME",
+            (Some(Applet::Oath), 0xA1) => "LIST",
+            (Some(Applet::Oath), 0xA2) => "CALCULATE",
+            (Some(Applet::Oath), 0xA3) => "VALIDATE",
+            (Some(Applet::Oath), 0xA4) => "CALCULATE ALL",
+            (Some(Applet::Oath), 0xA5) => "SEND REMAINING",
+            (Some(Applet::Management), 0x1D) => "READ CONFIG",
+            (Some(Applet::Otp), 0x01) => "OTP READ SERIAL",
+            _ => return format!("INS {:02X}", command.ins),
+        };
+        name.to_owned()
     }
 
     fn execute(&mut self, mut command: Command) -> Response {
@@ -293,7 +341,7 @@ impl VirtualYubiKey {
                 Some(Applet::Oath) => self.oath.process(&command, &self.handle),
                 Some(Applet::Management) => self.identity.process_management(&command),
                 Some(Applet::Otp) => self.identity.process_otp(&command),
-                None => Sw::INS_NOT_SUPPORTED.into(),
+                Some(Applet::Piv) | None => Sw::INS_NOT_SUPPORTED.into(),
             }
         };
         self.hold_back_excess(response)
@@ -305,6 +353,7 @@ impl VirtualYubiKey {
             oath::AID => (Applet::Oath, self.oath.select()),
             management::MANAGEMENT_AID => (Applet::Management, self.identity.select_management()),
             management::OTP_AID => (Applet::Otp, self.identity.otp_status()),
+            PIV_AID => (Applet::Piv, Response::ok(Vec::new())),
             _ => return Sw::FILE_NOT_FOUND.into(),
         };
         self.selected = Some(applet);
