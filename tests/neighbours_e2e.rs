@@ -80,3 +80,131 @@ fn oath_list_sends_select_list_and_calculate_all() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(log_of(&world), ["SELECT OATH", "LIST", "CALCULATE ALL"]);
 }
+
+// ---------------------------------------------------------------------------
+// Neighbours: a second PC/SC client (examples/pcsc-neighbour.rs) on the
+// same virtual key.
+
+/// The neighbour example, built next to the vegas binary (scripts/test
+/// builds all targets; `cargo build --example pcsc-neighbour` otherwise).
+fn neighbour_bin() -> std::path::PathBuf {
+    let path = vegas_bin()
+        .parent()
+        .expect("target dir")
+        .join("examples")
+        .join("pcsc-neighbour");
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build --example pcsc-neighbour`",
+        path.display()
+    );
+    path
+}
+
+/// Start the neighbour doing `action` on the world's key; returns once it
+/// says it has done its part (for `hold`: holds the card).
+fn neighbour(world: &World, action: &[&str]) -> std::process::Child {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(neighbour_bin())
+        .arg("--reader")
+        .arg(world.pcscd.reader_name(0))
+        .args(action)
+        .env_clear()
+        .envs(world.env())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("the neighbour starts");
+    let mut line = String::new();
+    let stdout = child.stdout.take().expect("piped");
+    std::io::BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("the neighbour speaks");
+    assert_eq!(line.trim(), "ready", "the neighbour failed");
+    child
+}
+
+fn one_accepted_code(world: &World) {
+    let accepted = world
+        .sts
+        .calls()
+        .iter()
+        .filter(|c| {
+            matches!(
+                c.token_check,
+                Some(support::sts::TokenCheck::Accepted { .. })
+            )
+        })
+        .count();
+    assert_eq!(accepted, 1, "{:?}", world.sts.calls());
+    assert_eq!(world.card_handle().total_calculations(), 1, "one CALCULATE");
+}
+
+#[test]
+fn a_short_exclusive_hold_is_waited_out() {
+    let world = World::new();
+    let mut holder = neighbour(&world, &["hold", "1.5"]);
+    let out = run(&mut world.vegas(&["assume", "--profile", "admin"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    one_accepted_code(&world);
+    assert!(holder.wait().expect("the neighbour ends").success());
+}
+
+#[test]
+fn a_long_exclusive_hold_is_a_busy_key_with_the_usual_holders_named_within_ten_seconds() {
+    let world = World::new();
+    let mut holder = neighbour(&world, &["hold", "20"]);
+    let started = std::time::Instant::now();
+    let out = run(&mut world.vegas(&["assume", "--profile", "admin", "--no-gui"]));
+    let elapsed = started.elapsed();
+    let err = assert_clean_failure(&out);
+    assert!(elapsed < 10 * SECOND, "{elapsed:?}: {err}");
+    assert!(err.contains("is in use by another program"), "{err}");
+    assert!(err.contains("gpgconf --kill scdaemon"), "{err}");
+    assert!(
+        err.contains("pcsc-shared") && err.contains("disable-ccid"),
+        "{err}"
+    );
+    assert!(!err.to_lowercase().contains("no yubikey"), "{err}");
+    assert_eq!(world.card_handle().total_calculations(), 0);
+    let _ = holder.kill();
+    let _ = holder.wait();
+}
+
+#[test]
+fn an_applet_switch_while_the_password_is_typed_is_survived() {
+    let world = World::with(
+        CardSetup {
+            password: Some("typed slowly".into()),
+            ..Default::default()
+        },
+        sts_config(),
+    );
+    let tty = world.vegas_in_terminal(&["assume", "--profile", "admin"], &[]);
+    tty.wait_for_screen("OATH password for YubiKey", 10 * SECOND);
+    let mut piv = neighbour(&world, &["select-piv"]);
+    assert!(piv.wait().expect("the neighbour ends").success());
+    tty.type_line("typed slowly");
+    let outcome = tty.wait(10 * SECOND);
+    assert_eq!(outcome.code, 0, "{outcome:?}");
+    assert!(!outcome.screen.contains("wrong"), "{}", outcome.screen);
+    one_accepted_code(&world);
+}
+
+#[test]
+fn a_reset_while_the_password_is_typed_is_survived() {
+    let world = World::with(
+        CardSetup {
+            password: Some("typed slowly".into()),
+            ..Default::default()
+        },
+        sts_config(),
+    );
+    let tty = world.vegas_in_terminal(&["assume", "--profile", "admin"], &[]);
+    tty.wait_for_screen("OATH password for YubiKey", 10 * SECOND);
+    let mut reset = neighbour(&world, &["reset"]);
+    assert!(reset.wait().expect("the neighbour ends").success());
+    tty.type_line("typed slowly");
+    let outcome = tty.wait(10 * SECOND);
+    assert_eq!(outcome.code, 0, "{outcome:?}");
+    one_accepted_code(&world);
+}

@@ -246,7 +246,8 @@ fn probe(
     });
     match outcome {
         Ok(key) => Ok(Some(key)),
-        Err(Error::PcscdNotRunning) => Err(Error::PcscdNotRunning),
+        // A card held by another program is there: say so, never "missing".
+        Err(e @ (Error::PcscdNotRunning | Error::KeyBusy { .. })) => Err(e),
         Err(e) => {
             tracing::debug!("skipping reader \"{name}\": {e}");
             Ok(None)

@@ -258,9 +258,15 @@ impl<T: Transport> Session<T> {
     /// which another program may have selected another applet or the OATH
     /// applet again (a new challenge): SELECT and VALIDATE in one transaction.
     pub fn unlock_afresh(&mut self, key: &AccessKey) -> Result<(), Error> {
-        let select = self
-            .transport
-            .transaction(|card| reselect(card, Some(key)))?;
+        let unlock = |card: &mut dyn Transport| reselect(card, Some(key));
+        let select = match self.transport.transaction(unlock) {
+            Err(e @ (Error::CardReset { .. } | Error::CardRemoved { .. })) => {
+                tracing::debug!("{e}; reconnecting to unlock once more");
+                self.transport.reconnect()?;
+                self.transport.transaction(unlock)?
+            }
+            other => other?,
+        };
         self.select = select;
         if self.has_password() {
             self.access_key = Some(key.clone());
@@ -807,6 +813,49 @@ mod tests {
         assert_eq!(code.expose(), "000258");
         drop(session);
         card.assert_done();
+    }
+
+    /// A card another program resets once, before the command `reset_at`.
+    struct ResetOnce {
+        card: ScriptedCard,
+        reset_at: usize,
+        sent: usize,
+        reconnects: usize,
+    }
+
+    impl Transport for ResetOnce {
+        fn transmit(&mut self, apdu: &[u8]) -> Result<Vec<u8>, Error> {
+            self.sent += 1;
+            if self.sent == self.reset_at {
+                return Err(Error::CardReset { reader: "R".into() });
+            }
+            self.card.transmit(apdu)
+        }
+
+        fn reconnect(&mut self) -> Result<(), Error> {
+            self.reconnects += 1;
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_reset_by_another_program_reconnects_selects_again_and_redoes_the_command_once() {
+        let calculate = "00A20001 15 7109 4157533A616C696365 7408 0000000000000001";
+        let mut card = ResetOnce {
+            card: ScriptedCard::new()
+                .expect(SELECT, SELECT_OPEN)
+                .expect(SELECT, SELECT_OPEN)
+                .expect(calculate, "7605 06 00000102 9000"),
+            reset_at: 2,
+            sent: 0,
+            reconnects: 0,
+        };
+        let mut session = Session::open(&mut card).unwrap();
+        let code = session.calculate(&totp("AWS:alice"), at(59)).unwrap();
+        assert_eq!(code.expose(), "000258");
+        drop(session);
+        assert_eq!(card.reconnects, 1);
+        card.card.assert_done();
     }
 
     #[test]
