@@ -208,3 +208,43 @@ fn a_reset_while_the_password_is_typed_is_survived() {
     assert_eq!(outcome.code, 0, "{outcome:?}");
     one_accepted_code(&world);
 }
+
+#[test]
+fn doctor_reports_a_busy_key_and_the_scdaemon_settings_that_would_free_it() {
+    let world = World::new();
+    let mut holder = neighbour(&world, &["hold", "20"]);
+    let out = run(&mut world.vegas(&["doctor", "--json"]));
+    let _ = holder.kill();
+    let _ = holder.wait();
+    let report: serde_json::Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", stderr(&out)));
+    let check = |name: &str| {
+        report
+            .as_array()
+            .expect("an array of checks")
+            .iter()
+            .find(|c| c["check"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {name} check in {report}"))
+    };
+    let keys = check("YubiKeys");
+    assert_eq!(keys["level"], "fail", "{keys}");
+    let detail = keys["detail"].as_str().unwrap();
+    assert!(detail.contains("is in use by another program"), "{keys}");
+    assert!(keys["fix"].as_str().unwrap().contains("scdaemon"), "{keys}");
+    if on_path("gpgconf") || on_path("gpg") {
+        let gnupg = check("GnuPG scdaemon");
+        assert_eq!(gnupg["level"], "warn", "{gnupg}");
+        assert!(gnupg["detail"]
+            .as_str()
+            .unwrap()
+            .contains("lacks disable-ccid and pcsc-shared"));
+    }
+}
+
+/// Whether `program` is in one of the directories of this process's PATH
+/// (which the world hands to vegas).
+fn on_path(program: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()))
+}

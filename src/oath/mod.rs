@@ -15,6 +15,7 @@ pub mod code;
 pub mod crypto;
 pub mod device;
 pub mod discovery;
+pub mod neighbours;
 pub mod pcsc;
 pub mod probe;
 pub mod session;
