@@ -303,6 +303,51 @@ fn hotp_code_moves_the_counter_in_step_with_ykman() {
     assert_eq!(inserted.handle().calculations(&id), 4);
 }
 
+/// Issue #12 item 4: CALCULATE ALL does not say whether an HOTP account
+/// needs a touch, so the notice comes only when its CALCULATE keeps vegas
+/// waiting (as ykman does); a touch that never comes is a touch timeout, not
+/// "protected by a password".
+#[test]
+fn hotp_touch_account_is_announced_after_a_short_wait_and_its_timeout_named() {
+    let hotp_touch = || hotp().touch();
+    let rig = Rig::new();
+    let card = VirtualYubiKey::new(109)
+        .with_account(hotp_touch())
+        .with_touch_response(TouchResponse::TouchedAfter(Duration::from_millis(1200)));
+    let inserted = rig.pcscd.insert(card);
+    let id = hotp_touch().id();
+    let run = rig.vegas(&["oath", "code", &id]);
+    assert_eq!(run.single_code(), hotp_touch().hotp_code(5));
+    assert!(
+        run.stderr().contains("Touch your YubiKey"),
+        "{}",
+        run.stderr()
+    );
+
+    inserted
+        .handle()
+        .set_touch_response(TouchResponse::TimesOutAfter(Duration::from_millis(900)));
+    let run = rig.vegas(&["oath", "code", &id]);
+    let (error, _) = run.clean_failure();
+    assert_eq!(error, "vegas: the YubiKey was not touched in time");
+    assert!(
+        run.stderr().contains("Touch your YubiKey"),
+        "{}",
+        run.stderr()
+    );
+}
+
+#[test]
+fn an_hotp_account_without_touch_is_not_announced() {
+    let rig = Rig::new();
+    let _inserted = rig
+        .pcscd
+        .insert(VirtualYubiKey::new(110).with_account(hotp()));
+    let run = rig.vegas(&["oath", "code", &hotp().id()]);
+    assert_eq!(run.single_code(), hotp().hotp_code(5));
+    assert!(!run.stderr().contains("Touch"), "{}", run.stderr());
+}
+
 #[test]
 fn touch_account_says_touch_your_yubikey_then_prints_the_code() {
     let rig = Rig::new();

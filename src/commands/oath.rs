@@ -3,7 +3,7 @@
 //! ykman has a format (`oath accounts code`), so habits carry over.
 
 use std::io::Write;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 use zeroize::Zeroizing;
@@ -14,6 +14,7 @@ use crate::oath::{
     self, account::search, Account, AccountCode, KeyInfo, KeySelector, OathType, PcscTransport,
     Session,
 };
+use crate::totp::yubikey::{announce_touch_after, TOUCH_NOTICE_AFTER};
 use crate::ui::{oath_password, NoPassword, PasswordFrom, Ui};
 use crate::Error;
 
@@ -198,10 +199,17 @@ fn calculate_single(
     if entry.code.is_some() {
         return Ok(entry.clone());
     }
-    if entry.account.touch == Some(true) {
-        ui.notice(TOUCH_NOTICE);
-    }
-    let code = session.calculate(&entry.account, SystemTime::now())?;
+    // An HOTP account's touch setting is unknown (CALCULATE ALL does not
+    // tell it): say "touch" only if its CALCULATE keeps us waiting, as ykman.
+    let notice_after = match entry.account.touch {
+        Some(true) => Duration::ZERO,
+        Some(false) => Duration::MAX,
+        None => TOUCH_NOTICE_AFTER,
+    };
+    let now = SystemTime::now();
+    let code = announce_touch_after(notice_after, &|| ui.notice(TOUCH_NOTICE), || {
+        session.calculate(&entry.account, now)
+    })?;
     Ok(AccountCode {
         account: entry.account.clone(),
         code: Some(code),

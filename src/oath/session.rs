@@ -400,7 +400,12 @@ impl<T: Transport> Session<T> {
                 OathType::Totp
             };
             let mut account = Account::new(id, oath_type);
-            account.touch = Some(answer == Calculated::Touch);
+            // `77` says HOTP and nothing of touch: unknown until calculated.
+            account.touch = match answer {
+                Calculated::Touch => Some(true),
+                Calculated::Truncated(_) => Some(false),
+                Calculated::Hotp => None,
+            };
             let code = match answer {
                 Calculated::Truncated(value) => {
                     account.digits = value.first().copied();
@@ -937,7 +942,7 @@ mod tests {
                     Some(false),
                     Some("000099".into())
                 ),
-                ("Ex:counter".into(), OathType::Hotp, Some(false), None),
+                ("Ex:counter".into(), OathType::Hotp, None, None),
                 ("touchy".into(), OathType::Totp, Some(true), None),
             ]
         );

@@ -132,8 +132,8 @@ impl YubiKey {
 }
 
 /// Run `work`; call `announce` if it has not finished after `delay`
-/// (`Duration::MAX`: never).
-fn announce_touch_after<R>(
+/// (`Duration::MAX`: never; `Duration::ZERO`: before it starts).
+pub(crate) fn announce_touch_after<R>(
     delay: Duration,
     announce: &(dyn Fn() + Sync),
     work: impl FnOnce() -> R,
