@@ -303,6 +303,42 @@ fn hotp_code_moves_the_counter_in_step_with_ykman() {
     assert_eq!(inserted.handle().calculations(&id), 4);
 }
 
+/// Issue #12 item 4: a Steam account shows the 5-character Steam Guard
+/// code ykman shows, never a numeric code that looks valid and is not.
+#[test]
+fn steam_accounts_show_the_steam_guard_code_ykman_shows() {
+    let steam = Account::totp("gamer", b"steam guard secret!!").issuer("Steam");
+    let rig = Rig::new();
+    let _inserted = rig
+        .pcscd
+        .insert(VirtualYubiKey::new(111).with_accounts([steam.clone(), sha1()]));
+    let by_ykman = || {
+        rig.ykman(&["oath", "accounts", "code", "--single", &steam.id()])
+            .single_code()
+    };
+    let by_vegas = || rig.vegas(&["oath", "code", &steam.id()]).single_code();
+    let (mut ours, theirs) = (by_vegas(), by_ykman());
+    if ours != theirs {
+        // A 30-second step ended between the two: once more, in the next.
+        ours = by_vegas();
+    }
+    assert_eq!(ours, theirs);
+    assert_eq!(ours.len(), 5, "{ours}");
+    assert!(
+        ours.chars()
+            .all(|c| "23456789BCDFGHJKMNPQRTVWXY".contains(c)),
+        "{ours}"
+    );
+    // In the list of all codes too (from CALCULATE ALL).
+    let all = rig.vegas(&["oath", "code"]).succeeded().lines();
+    let line = all
+        .iter()
+        .find(|l| l.starts_with("Steam:gamer "))
+        .unwrap_or_else(|| panic!("{all:?}"));
+    let shown = line.split_whitespace().last().unwrap();
+    assert!(shown == ours || shown == by_vegas(), "{line}");
+}
+
 /// Issue #12 item 4: CALCULATE ALL does not say whether an HOTP account
 /// needs a touch, so the notice comes only when its CALCULATE keeps vegas
 /// waiting (as ykman does); a touch that never comes is a touch timeout, not

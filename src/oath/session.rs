@@ -149,12 +149,17 @@ pub fn parse_calculate_all(data: &[u8]) -> Result<Vec<(AccountId, Calculated)>, 
     Ok(entries)
 }
 
-/// Parse the CALCULATE answer (`76` truncated response) into a code.
-pub fn parse_calculate(data: &[u8], step: Option<TimeStep>) -> Result<Code, Error> {
+/// Parse the CALCULATE answer (`76` truncated response) into a code (a
+/// Steam Guard code for a Steam account).
+pub fn parse_calculate(data: &[u8], step: Option<TimeStep>, steam: bool) -> Result<Code, Error> {
     let tlvs = tlv::parse_all(data)?;
     let value = tlv::find(&tlvs, tag::TRUNCATED)
         .ok_or(Error::malformed("CALCULATE without a truncated response"))?;
-    Code::from_truncated_response(value, step)
+    if steam {
+        Code::steam_from_truncated_response(value, step)
+    } else {
+        Code::from_truncated_response(value, step)
+    }
 }
 
 /// An account and its code at one moment: `None` for HOTP and touch accounts,
@@ -371,7 +376,7 @@ impl<T: Transport> Session<T> {
                 } => Error::TouchTimedOut,
                 other => other,
             })?;
-        parse_calculate(&answer, step)
+        parse_calculate(&answer, step, account.is_steam())
     }
 
     /// CALCULATE ALL at `now`: a code for every TOTP account without touch
@@ -409,11 +414,11 @@ impl<T: Transport> Session<T> {
             let code = match answer {
                 Calculated::Truncated(value) => {
                     account.digits = value.first().copied();
-                    if account.period == Some(DEFAULT_PERIOD) {
-                        Some(Code::from_truncated_response(
-                            &value,
-                            Some(TimeStep::at(seconds, DEFAULT_PERIOD)),
-                        )?)
+                    let step = Some(TimeStep::at(seconds, DEFAULT_PERIOD));
+                    if account.is_steam() {
+                        Some(Code::steam_from_truncated_response(&value, step)?)
+                    } else if account.period == Some(DEFAULT_PERIOD) {
+                        Some(Code::from_truncated_response(&value, step)?)
                     } else if wanted(&account) {
                         Some(self.calculate(&account, now)?)
                     } else {
@@ -1018,7 +1023,8 @@ mod tests {
             let _ = parse_select(&bytes);
             let _ = parse_list(&bytes);
             let _ = parse_calculate_all(&bytes);
-            let _ = parse_calculate(&bytes, None);
+            let _ = parse_calculate(&bytes, None, false);
+            let _ = parse_calculate(&bytes, None, true);
         }
 
         #[test]
