@@ -149,17 +149,16 @@ pub fn parse_calculate_all(data: &[u8]) -> Result<Vec<(AccountId, Calculated)>, 
     Ok(entries)
 }
 
-/// Parse the CALCULATE answer (`76` truncated response) into a code (a
-/// Steam Guard code for a Steam account).
-pub fn parse_calculate(data: &[u8], step: Option<TimeStep>, steam: bool) -> Result<Code, Error> {
+/// Parse the CALCULATE answer (`76` truncated response) into a code.
+pub fn parse_calculate(data: &[u8], step: Option<TimeStep>) -> Result<Code, Error> {
+    Code::from_truncated_response(truncated_response(data)?, step)
+}
+
+/// The value of the `76` TLV of a CALCULATE answer.
+fn truncated_response(data: &[u8]) -> Result<&[u8], Error> {
     let tlvs = tlv::parse_all(data)?;
-    let value = tlv::find(&tlvs, tag::TRUNCATED)
-        .ok_or(Error::malformed("CALCULATE without a truncated response"))?;
-    if steam {
-        Code::steam_from_truncated_response(value, step)
-    } else {
-        Code::from_truncated_response(value, step)
-    }
+    tlv::find(&tlvs, tag::TRUNCATED)
+        .ok_or(Error::malformed("CALCULATE without a truncated response"))
 }
 
 /// An account and its code at one moment: `None` for HOTP and touch accounts,
@@ -376,7 +375,11 @@ impl<T: Transport> Session<T> {
                 } => Error::TouchTimedOut,
                 other => other,
             })?;
-        parse_calculate(&answer, step, account.is_steam())
+        if account.is_steam() {
+            Code::steam_from_truncated_response(truncated_response(&answer)?, step)
+        } else {
+            parse_calculate(&answer, step)
+        }
     }
 
     /// CALCULATE ALL at `now`: a code for every TOTP account without touch
@@ -1023,8 +1026,7 @@ mod tests {
             let _ = parse_select(&bytes);
             let _ = parse_list(&bytes);
             let _ = parse_calculate_all(&bytes);
-            let _ = parse_calculate(&bytes, None, false);
-            let _ = parse_calculate(&bytes, None, true);
+            let _ = parse_calculate(&bytes, None);
         }
 
         #[test]
