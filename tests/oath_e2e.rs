@@ -303,6 +303,35 @@ fn hotp_code_moves_the_counter_in_step_with_ykman() {
     assert_eq!(inserted.handle().calculations(&id), 4);
 }
 
+/// Issue #12 item 4: YubiKey 4.2.0–4.2.6 hang on a touch CALCULATE sent
+/// within 2 s of an answer longer than 54 bytes (here: CALCULATE ALL of a
+/// few accounts) unless a dummy APDU comes first, as yubikit sends one. The
+/// virtual card hangs (leaves the reader) exactly then.
+#[test]
+fn yubikey_4_2_gets_a_dummy_apdu_before_a_touch_calculate_after_a_long_answer() {
+    let accounts = [sha1(), sha256_8(), minute(), touchy()];
+    for (version, dummy_expected) in [([4, 2, 6], true), ([4, 3, 1], false)] {
+        let rig = Rig::new();
+        let card = VirtualYubiKey::new(112)
+            .with_version(version)
+            .with_accounts(accounts.clone())
+            .with_touch_response(TouchResponse::TouchedAfter(Duration::from_millis(100)));
+        let inserted = rig.pcscd.insert(card);
+        let run = rig.vegas(&["oath", "code", "touchy"]);
+        assert_totp_code(&touchy(), &run, &run.single_code());
+        let log = inserted.handle().apdu_log();
+        let calculate = log
+            .iter()
+            .position(|c| c == "CALCULATE")
+            .expect("CALCULATE");
+        assert_eq!(
+            log.get(calculate - 1).map(String::as_str) == Some("INS 00"),
+            dummy_expected,
+            "{version:?}: {log:?}"
+        );
+    }
+}
+
 /// Issue #12 item 4: a Steam account shows the 5-character Steam Guard
 /// code ykman shows, never a numeric code that looks valid and is not.
 #[test]

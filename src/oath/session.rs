@@ -190,6 +190,9 @@ pub struct Session<T: Transport> {
     access_key: Option<AccessKey>,
     /// Whether VALIDATE succeeded (with `access_key`).
     unlocked: bool,
+    /// When an answer longer than [`LONG_ANSWER`] bytes came, on a key with
+    /// the 4.2 touch quirk (see [`TouchQuirk`]).
+    long_answer_at: Option<Instant>,
 }
 
 /// A touch account's CALCULATE gives up after about 15 s; an answer
@@ -206,6 +209,7 @@ impl<T: Transport> Session<T> {
             select,
             access_key: None,
             unlocked: false,
+            long_answer_at: None,
         })
     }
 
@@ -467,14 +471,26 @@ impl<T: Transport> Session<T> {
         operation: &impl Fn(&mut dyn Transport) -> Result<R, Error>,
         select_first: bool,
     ) -> Result<R, Error> {
+        let quirky = has_touch_quirk(self.select.version);
         let Session {
             transport,
             select,
             access_key,
+            long_answer_at,
             ..
         } = self;
         let key = access_key.as_ref();
         transport.transaction(|card| {
+            let mut with_quirk;
+            let card: &mut dyn Transport = if quirky {
+                with_quirk = TouchQuirk {
+                    card,
+                    long_answer_at,
+                };
+                &mut with_quirk
+            } else {
+                card
+            };
             if select_first {
                 *select = reselect(card, key)?;
                 return operation(card);
@@ -494,6 +510,44 @@ impl<T: Transport> Session<T> {
     /// Give the transport back (e.g. to read the serial afterwards).
     pub fn into_transport(self) -> T {
         self.transport
+    }
+}
+
+/// A response is "long" past this many data bytes (yubikit's figure).
+const LONG_ANSWER: usize = 54;
+/// How long after a long answer the 4.2 touch quirk bites.
+const TOUCH_QUIRK_WINDOW: Duration = Duration::from_secs(2);
+/// The dummy APDU sent between: CLA, INS, P1, P2 all zero; its error answer
+/// is ignored.
+const DUMMY_APDU: [u8; 4] = [0, 0, 0, 0];
+
+/// Whether the firmware is one of YubiKey 4.2.0–4.2.6, whose OATH applet
+/// hangs on a touch CALCULATE sent within 2 s of an answer longer than 54
+/// bytes (yubikit's `TouchWorkaroundProcessor`).
+fn has_touch_quirk(version: Version) -> bool {
+    (Version(4, 2, 0)..=Version(4, 2, 6)).contains(&version)
+}
+
+/// The card of a key with the 4.2 touch quirk: after a long answer, a dummy
+/// APDU goes first, as yubikit does (never inside a SEND REMAINING chain).
+struct TouchQuirk<'a> {
+    card: &'a mut dyn Transport,
+    long_answer_at: &'a mut Option<Instant>,
+}
+
+impl Transport for TouchQuirk<'_> {
+    fn transmit(&mut self, apdu: &[u8]) -> Result<Vec<u8>, Error> {
+        let recent = self
+            .long_answer_at
+            .is_some_and(|at| at.elapsed() < TOUCH_QUIRK_WINDOW);
+        if recent && apdu.get(1) != Some(&ins::SEND_REMAINING) {
+            tracing::debug!("a dummy APDU first (YubiKey 4.2 touch workaround)");
+            let _ = self.card.transmit(&DUMMY_APDU)?;
+            *self.long_answer_at = None;
+        }
+        let answer = self.card.transmit(apdu)?;
+        *self.long_answer_at = (answer.len().saturating_sub(2) > LONG_ANSWER).then(Instant::now);
+        Ok(answer)
     }
 }
 
@@ -897,6 +951,42 @@ mod tests {
             session.calculate(&totp("t"), at(0)),
             Err(Error::TouchTimedOut)
         ));
+    }
+
+    #[test]
+    fn yubikey_4_2_gets_a_dummy_apdu_after_a_long_answer_and_5_x_does_not() {
+        let mut long = Vec::new();
+        for name in [
+            &b"AWS:alice"[..],
+            b"Example:bob",
+            b"Example:carol",
+            b"touchy",
+        ] {
+            tlv::push(&mut long, tag::NAME, name);
+            tlv::push(&mut long, tag::TOUCH, &[6]);
+        }
+        long.extend([0x90, 0x00]);
+        let long = crate::oath::testing::to_hex(&long);
+        let calculate = "00A20001 12 7106 746F75636879 7408 0000000000000003";
+        for (select, dummy) in [
+            ("7903 040206 7108 0102030405060708 9000", true),
+            (SELECT_OPEN, false),
+        ] {
+            let mut card = ScriptedCard::new()
+                .expect(SELECT, select)
+                .expect("00A40001 0A 7408 0000000000000003", &long);
+            if dummy {
+                card = card.expect("00000000", "6D00");
+            }
+            let mut card = card.expect(calculate, "7605 06 00000102 9000");
+            let mut session = Session::open(&mut card).unwrap();
+            session.calculate_all(at(100)).unwrap();
+            let mut account = totp("touchy");
+            account.touch = Some(true);
+            session.calculate(&account, at(100)).unwrap();
+            drop(session);
+            card.assert_done();
+        }
     }
 
     #[test]

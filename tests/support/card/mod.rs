@@ -152,8 +152,17 @@ pub struct VirtualYubiKey {
     pending_response: Vec<u8>,
     /// Command data received so far with the chaining bit set.
     chained_command: Vec<u8>,
+    /// When the last answer with more than 54 bytes of data went out, if the
+    /// answer after it has not (YubiKey 4.2.0–4.2.6's touch quirk).
+    long_answer_at: Option<std::time::Instant>,
     handle: CardHandle,
 }
+
+/// YubiKey 4.2.0–4.2.6 over USB hang on a touch CALCULATE sent within this
+/// long of an answer longer than [`LONG_ANSWER`] bytes, unless another APDU
+/// comes between (yubikit's `TouchWorkaroundProcessor`).
+const TOUCH_QUIRK_WINDOW: std::time::Duration = std::time::Duration::from_secs(2);
+const LONG_ANSWER: usize = 54;
 
 impl VirtualYubiKey {
     /// An empty YubiKey 5 (firmware 5.7.2, room for 64 accounts) with `serial`.
@@ -165,6 +174,7 @@ impl VirtualYubiKey {
             selected: None,
             pending_response: Vec::new(),
             chained_command: Vec::new(),
+            long_answer_at: None,
             handle: CardHandle::default(),
         }
     }
@@ -257,6 +267,43 @@ impl VirtualYubiKey {
         if !delay.is_zero() {
             std::thread::sleep(delay);
         }
+        if self.touch_quirk_hangs_on(apdu) {
+            // The firmware hangs: the host sees the key go away.
+            self.note(apdu);
+            return None;
+        }
+        let answer = self.answer_unhung(apdu);
+        self.long_answer_at = answer
+            .as_ref()
+            .filter(|a| a.len().saturating_sub(2) > LONG_ANSWER)
+            .map(|_| std::time::Instant::now());
+        answer
+    }
+
+    /// Whether this firmware has the 4.2 touch quirk and `apdu` triggers it.
+    fn touch_quirk_hangs_on(&self, apdu: &[u8]) -> bool {
+        let quirky = ([4, 2, 0]..=[4, 2, 6]).contains(&self.identity.version);
+        let recent = self
+            .long_answer_at
+            .is_some_and(|at| at.elapsed() < TOUCH_QUIRK_WINDOW);
+        if !(quirky && recent && self.selected == Some(Applet::Oath)) {
+            return false;
+        }
+        let Some(command) = Command::parse(apdu) else {
+            return false;
+        };
+        let touch_account = || {
+            tlv::parse(&command.data, false)
+                .and_then(|tlvs| {
+                    let id = tlv::find(&tlvs, 0x71)?;
+                    self.oath.account(&String::from_utf8_lossy(id))
+                })
+                .is_some_and(|account| account.touch)
+        };
+        command.ins == 0xA2 && touch_account()
+    }
+
+    fn answer_unhung(&mut self, apdu: &[u8]) -> Option<Vec<u8>> {
         let fault = apdu.get(1).and_then(|&ins| self.handle.take_fault(ins));
         let Some(fault) = fault else {
             return Some(self.process(apdu));
