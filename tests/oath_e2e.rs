@@ -303,6 +303,20 @@ fn hotp_code_moves_the_counter_in_step_with_ykman() {
     assert_eq!(inserted.handle().calculations(&id), 4);
 }
 
+/// Issue #12 item 4: SW 6581 (memory failure) means a corrupted account;
+/// the hint names the command that repairs it.
+#[test]
+fn a_corrupted_account_is_a_memory_failure_whose_hint_names_the_repair() {
+    let rig = Rig::new();
+    let _inserted = rig
+        .pcscd
+        .insert(VirtualYubiKey::new(113).with_accounts([sha1(), minute().broken()]));
+    let (error, hint) = rig.vegas(&["oath", "code"]).clean_failure();
+    assert!(error.contains("6581"), "{error}");
+    assert!(hint.contains("`ykman oath accounts code`"), "{hint}");
+    assert!(hint.contains("deleting the broken account"), "{hint}");
+}
+
 /// Issue #12 item 4: YubiKey 4.2.0–4.2.6 hang on a touch CALCULATE sent
 /// within 2 s of an answer longer than 54 bytes (here: CALCULATE ALL of a
 /// few accounts) unless a dummy APDU comes first, as yubikit sends one. The
