@@ -303,6 +303,33 @@ fn hotp_code_moves_the_counter_in_step_with_ykman() {
     assert_eq!(inserted.handle().calculations(&id), 4);
 }
 
+/// Issue #12 item 4: a YubiKey NEO (Management reports 3.x) has no READ
+/// CONFIG; its serial comes from the OTP applet once Management is
+/// de-selected, and `vegas oath keys` shows the key's firmware, not the
+/// version of its OATH applet (which numbers its own).
+#[test]
+fn a_yubikey_neo_shows_its_serial_and_firmware_not_its_oath_applet_version() {
+    let rig = Rig::new();
+    let inserted = rig.pcscd.insert(
+        VirtualYubiKey::new(3_000_114)
+            .with_version([3, 4, 9])
+            .with_account(sha1()),
+    );
+    let keys = rig.vegas(&["oath", "keys", "--json"]).succeeded().json();
+    assert_eq!(keys[0]["serial"], 3_000_114, "{keys}");
+    assert_eq!(keys[0]["firmware"], "3.4.9", "{keys}");
+    assert_eq!(keys[0]["oath_version"], "0.2.6", "{keys}");
+    let log = inserted.handle().apdu_log();
+    let deselect = log.iter().position(|c| c == "INS 04").expect("de-selected");
+    assert_eq!(
+        log.get(deselect + 1).map(String::as_str),
+        Some("SELECT OTP"),
+        "{log:?}"
+    );
+    let run = rig.vegas(&["oath", "code", &sha1().id()]);
+    assert_totp_code(&sha1(), &run, &run.single_code());
+}
+
 /// Issue #12 item 4: SW 6581 (memory failure) means a corrupted account;
 /// the hint names the command that repairs it.
 #[test]

@@ -54,7 +54,7 @@ fn keys(json: bool, out: &mut dyn Write) -> Result<(), Error> {
             vec![
                 k.reader.clone(),
                 k.serial.map_or_else(|| "-".to_owned(), |s| s.to_string()),
-                k.version.to_string(),
+                k.firmware().to_string(),
                 if k.locked { "set" } else { "not set" }.to_owned(),
             ]
         })
@@ -70,6 +70,8 @@ struct KeyJson<'a> {
     reader: &'a str,
     serial: Option<u32>,
     firmware: String,
+    /// The OATH applet's own version (the firmware's, but on a NEO).
+    oath_version: String,
     device_id: &'a str,
     password: bool,
 }
@@ -79,7 +81,8 @@ impl<'a> From<&'a KeyInfo> for KeyJson<'a> {
         KeyJson {
             reader: &k.reader,
             serial: k.serial,
-            firmware: k.version.to_string(),
+            firmware: k.firmware().to_string(),
+            oath_version: k.version.to_string(),
             device_id: &k.device_id,
             password: k.locked,
         }
@@ -370,6 +373,7 @@ mod tests {
             reader: "R".into(),
             serial: Some(42),
             version: oath::Version(5, 4, 3),
+            firmware: None,
             device_id: String::new(),
             locked: true,
         };

@@ -6,7 +6,7 @@
 
 use std::ffi::CString;
 
-use super::device::read_serial;
+use super::device::{read_device, DeviceFacts};
 use super::pcsc::{pcsc_error, PcscTransport};
 use super::session::{Session, Version};
 use super::Error;
@@ -27,8 +27,12 @@ pub struct KeyInfo {
     pub reader: String,
     /// `None` when the key does not tell it.
     pub serial: Option<u32>,
-    /// The OATH applet's version (the firmware version on YubiKey 5).
+    /// The OATH applet's version (the firmware version on YubiKey 4 and 5;
+    /// the NEO's OATH applet numbers its own, below 3.0.0).
     pub version: Version,
+    /// The key's firmware version, read with the serial; `None` when not
+    /// read (see [`KeyInfo::firmware`]).
+    pub firmware: Option<Version>,
     /// ykman's device id for the OATH applet (from its salt).
     pub device_id: String,
     /// Whether the OATH applet has a password.
@@ -36,6 +40,12 @@ pub struct KeyInfo {
 }
 
 impl KeyInfo {
+    /// The firmware version: as the Management or OTP applet told it, else
+    /// the OATH applet's version.
+    pub fn firmware(&self) -> Version {
+        self.firmware.unwrap_or(self.version)
+    }
+
     /// "serial 12345678" or, without a serial, the reader name.
     pub fn label(&self) -> String {
         match self.serial {
@@ -229,16 +239,17 @@ fn probe(
 ) -> Result<Option<OpenKey>, Error> {
     let name = reader.to_string_lossy().into_owned();
     let outcome = PcscTransport::connect(context, reader).and_then(|mut transport| {
-        let serial = if with_serial {
-            super::transport::Transport::transaction(&mut transport, read_serial)?
+        let facts = if with_serial {
+            super::transport::Transport::transaction(&mut transport, read_device)?
         } else {
-            None
+            DeviceFacts::default()
         };
         let session = Session::open(transport)?;
         let info = KeyInfo {
             reader: name.clone(),
-            serial,
+            serial: facts.serial,
             version: session.version(),
+            firmware: facts.firmware,
             device_id: session.device_id(),
             locked: session.has_password(),
         };
@@ -298,6 +309,7 @@ mod tests {
             reader: "R 00 00".into(),
             serial: Some(7),
             version: Version(5, 4, 3),
+            firmware: None,
             device_id: String::new(),
             locked: false,
         };

@@ -139,6 +139,13 @@ enum Applet {
     Piv,
 }
 
+/// The version a NEO's OATH applet (ykneo-oath) reports: its own numbering,
+/// below 3.0.0, not the firmware's.
+pub const NEO_OATH_VERSION: [u8; 3] = [0, 2, 6];
+/// yubikit's de-select of a NEO's Management applet: CLA A4, INS 04, P1 00,
+/// P2 08, nothing else.
+const NEO_DESELECT: [u8; 4] = [0xA4, 0x04, 0x00, 0x08];
+
 /// AID of the PIV applet (NIST SP 800-73), as on a YubiKey.
 pub const PIV_AID: &[u8] = &[0xA0, 0x00, 0x00, 0x03, 0x08];
 
@@ -181,9 +188,16 @@ impl VirtualYubiKey {
 
     /// Firmware version for every applet. Call before adding accounts:
     /// the OATH applet is recreated (firmware before 5.7 holds 32 accounts).
+    /// A 3.x version makes a YubiKey NEO (see [`DeviceIdentity::is_neo`]),
+    /// whose OATH applet reports [`NEO_OATH_VERSION`].
     pub fn with_version(mut self, version: [u8; 3]) -> VirtualYubiKey {
         self.identity.version = version;
-        self.oath = OathApplet::new(version);
+        let oath_version = if self.identity.is_neo() {
+            NEO_OATH_VERSION
+        } else {
+            version
+        };
+        self.oath = OathApplet::new(oath_version);
         self
     }
 
@@ -381,7 +395,16 @@ impl VirtualYubiKey {
             data.extend(command.data);
             command.data = data;
         }
+        let neo_in_management = self.identity.is_neo() && self.selected == Some(Applet::Management);
+        if neo_in_management && [command.cla, command.ins, command.p1, command.p2] == NEO_DESELECT {
+            self.selected = None;
+            return Sw::WRONG_LENGTH.into();
+        }
         let response = if command.ins == INS_SELECT && command.p1 == P1_SELECT_BY_AID {
+            if neo_in_management && command.data != management::MANAGEMENT_AID {
+                // Stuck in Management until de-selected.
+                return Sw::FILE_NOT_FOUND.into();
+            }
             self.select(&command.data)
         } else {
             match self.selected {
