@@ -123,6 +123,22 @@ impl Code {
         Code::from_truncated(truncated, digits, step)
     }
 
+    /// The value of a `75` TLV (digits byte, then the full HMAC) as the
+    /// value of a `76` one: RFC 4226 §5.3 dynamic truncation done here, as
+    /// the card does for a truncated answer.
+    pub fn truncate_full_response(value: &[u8]) -> Result<Vec<u8>, Error> {
+        let (&digits, hmac) = value
+            .split_first()
+            .ok_or(Error::malformed("empty full response"))?;
+        let offset = usize::from(hmac.last().ok_or(Error::malformed("empty HMAC"))? & 0x0F);
+        let four = hmac
+            .get(offset..offset + 4)
+            .ok_or(Error::malformed("HMAC too short to truncate"))?;
+        let mut truncated = vec![digits];
+        truncated.extend_from_slice(four);
+        Ok(truncated)
+    }
+
     /// A Steam Guard code from the value of a `76` TLV, as ykman makes it
     /// (`ykman.oath.calculate_steam`): the 31-bit value written in base 26
     /// with Steam's alphabet, least significant first, 5 characters. The

@@ -24,6 +24,8 @@ pub mod transport;
 
 #[cfg(test)]
 pub(crate) mod testing;
+#[cfg(test)]
+mod transcript_tests;
 
 pub use account::{Account, AccountId, Algorithm, OathType};
 pub use apdu::StatusWord;

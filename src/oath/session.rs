@@ -122,7 +122,8 @@ pub enum Calculated {
     Touch,
 }
 
-/// Parse the CALCULATE ALL answer: pairs of `71` name and `76`/`77`/`7C`.
+/// Parse the CALCULATE ALL answer: pairs of `71` name and `76`/`77`/`7C`
+/// (or `75`, a full response, which a key gives to P2 `00`).
 pub fn parse_calculate_all(data: &[u8]) -> Result<Vec<(AccountId, Calculated)>, Error> {
     let mut reader = tlv::TlvReader::new(data);
     let mut entries = Vec::new();
@@ -136,6 +137,9 @@ pub fn parse_calculate_all(data: &[u8]) -> Result<Vec<(AccountId, Calculated)>, 
             .ok_or(Error::malformed("CALCULATE ALL name without an answer"))??;
         let calculated = match answer.tag {
             tag::TRUNCATED => Calculated::Truncated(Zeroizing::new(answer.value.to_vec())),
+            tag::RESPONSE => {
+                Calculated::Truncated(Zeroizing::new(Code::truncate_full_response(answer.value)?))
+            }
             tag::HOTP => Calculated::Hotp,
             tag::TOUCH => Calculated::Touch,
             _ => {
@@ -151,14 +155,19 @@ pub fn parse_calculate_all(data: &[u8]) -> Result<Vec<(AccountId, Calculated)>, 
 
 /// Parse the CALCULATE answer (`76` truncated response) into a code.
 pub fn parse_calculate(data: &[u8], step: Option<TimeStep>) -> Result<Code, Error> {
-    Code::from_truncated_response(truncated_response(data)?, step)
+    Code::from_truncated_response(&truncated_response(data)?, step)
 }
 
-/// The value of the `76` TLV of a CALCULATE answer.
-fn truncated_response(data: &[u8]) -> Result<&[u8], Error> {
+/// The value of the `76` TLV of a CALCULATE answer (or of a `75` full
+/// response, truncated here: what a key answers to P2 `00`).
+fn truncated_response(data: &[u8]) -> Result<Zeroizing<Vec<u8>>, Error> {
     let tlvs = tlv::parse_all(data)?;
-    tlv::find(&tlvs, tag::TRUNCATED)
-        .ok_or(Error::malformed("CALCULATE without a truncated response"))
+    if let Some(value) = tlv::find(&tlvs, tag::TRUNCATED) {
+        return Ok(Zeroizing::new(value.to_vec()));
+    }
+    let full = tlv::find(&tlvs, tag::RESPONSE)
+        .ok_or(Error::malformed("CALCULATE without a truncated response"))?;
+    Ok(Zeroizing::new(Code::truncate_full_response(full)?))
 }
 
 /// An account and its code at one moment: `None` for HOTP and touch accounts,
@@ -380,7 +389,7 @@ impl<T: Transport> Session<T> {
                 other => other,
             })?;
         if account.is_steam() {
-            Code::steam_from_truncated_response(truncated_response(&answer)?, step)
+            Code::steam_from_truncated_response(&truncated_response(&answer)?, step)
         } else {
             parse_calculate(&answer, step)
         }
@@ -1105,7 +1114,7 @@ mod tests {
             "CALCULATE ALL entry without a name"
         );
         assert_eq!(
-            malformed_reason(parse_calculate_all(&hex("7101 61 7501 00"))),
+            malformed_reason(parse_calculate_all(&hex("7101 61 7401 00"))),
             "CALCULATE ALL answer with an unexpected tag"
         );
     }
