@@ -155,13 +155,28 @@ impl Transport for PcscTransport {
 /// for at most [`BUSY_PATIENCE`].
 fn patiently<R>(
     reader: &str,
+    connect: impl FnMut() -> Result<R, pcsc::Error>,
+) -> Result<R, pcsc::Error> {
+    patiently_for(BUSY_PATIENCE, reader, connect)
+}
+
+fn patiently_for<R>(
+    patience: Duration,
+    reader: &str,
     mut connect: impl FnMut() -> Result<R, pcsc::Error>,
 ) -> Result<R, pcsc::Error> {
     let started = Instant::now();
+    let mut said = false;
     loop {
         match connect() {
-            Err(pcsc::Error::SharingViolation) if started.elapsed() < BUSY_PATIENCE => {
-                tracing::debug!("{reader} is held by another program; waiting");
+            Err(pcsc::Error::SharingViolation) if started.elapsed() < patience => {
+                if !said {
+                    tracing::debug!(
+                        "{reader} is held by another program; waiting up to {} ms",
+                        patience.as_millis()
+                    );
+                    said = true;
+                }
                 std::thread::sleep(RETRY_PAUSE);
             }
             other => return other,
@@ -217,5 +232,49 @@ pub fn pcsc_error(error: pcsc::Error, reader: &str, action: &'static str) -> Err
             reader: format!("reader \"{reader}\""),
         },
         source => Error::Pcsc { action, source },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_short_hold_is_waited_out() {
+        let mut refusals = 3;
+        let outcome = patiently_for(Duration::from_secs(5), "R", || {
+            if refusals == 0 {
+                return Ok("connected");
+            }
+            refusals -= 1;
+            Err(pcsc::Error::SharingViolation)
+        });
+        assert_eq!(outcome, Ok("connected"));
+    }
+
+    #[test]
+    fn a_long_hold_is_a_busy_key_naming_the_reader_never_a_missing_one() {
+        let started = Instant::now();
+        let outcome: Result<(), _> = patiently_for(Duration::from_millis(250), "R", || {
+            Err(pcsc::Error::SharingViolation)
+        });
+        assert!(started.elapsed() >= Duration::from_millis(250));
+        let error = pcsc_error(outcome.unwrap_err(), "Yubico YubiKey 00 00", "connecting");
+        assert_eq!(
+            error.to_string(),
+            "the YubiKey in reader \"Yubico YubiKey 00 00\" is in use by another program"
+        );
+        use crate::hint::Hint;
+        assert!(error.hint().contains("gpgconf --kill scdaemon"));
+    }
+
+    #[test]
+    fn other_failures_are_not_retried() {
+        let mut calls = 0;
+        let outcome: Result<(), _> = patiently_for(Duration::from_secs(5), "R", || {
+            calls += 1;
+            Err(pcsc::Error::NoSmartcard)
+        });
+        assert_eq!((outcome, calls), (Err(pcsc::Error::NoSmartcard), 1));
     }
 }
