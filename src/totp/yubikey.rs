@@ -77,10 +77,11 @@ impl YubiKey {
         })
     }
 
-    /// Whether the code may have to wait for a touch, so that it is worth
-    /// racing with a typed code. Without a LIST and a CALCULATE ALL the
-    /// account's touch setting is unknown until its CALCULATE answers, so
-    /// only an account known not to need one is calculated at once.
+    /// Whether the code may have to wait for a touch, so that it is raced
+    /// with a typed code. vegas does not LIST on this path, so an account's
+    /// touch setting is unknown until its CALCULATE answers: every code from
+    /// the key is raced, and the race offers a typed code only once the key
+    /// is announced as waiting (after [`TOUCH_NOTICE_AFTER`]).
     pub fn needs_touch(&self) -> bool {
         self.account.touch != Some(false)
     }
@@ -110,13 +111,14 @@ impl YubiKey {
             session.calculate(&self.account, at)
         });
         let code = match answer {
-            Err(oath::Error::NoSuchAccount { .. }) => {
-                let accounts = session.list().unwrap_or_default();
-                return Err(no_such_account(
-                    &self.account.id.text(),
-                    &self.key,
-                    &accounts,
-                ));
+            Err(missing @ oath::Error::NoSuchAccount { .. }) => {
+                return Err(match session.list() {
+                    Ok(accounts) => no_such_account(&self.account.id.text(), &self.key, &accounts),
+                    Err(e) => {
+                        tracing::debug!("cannot LIST the accounts to explain: {e}");
+                        missing.into()
+                    }
+                });
             }
             other => other?,
         };
