@@ -210,6 +210,10 @@ fn list_json_describes_every_account_as_the_card_holds_it() {
         if account.touch {
             assert_eq!(row["touch"], true, "{row}");
         }
+        if oath_type == "HOTP" {
+            // CALCULATE ALL's `77` says nothing of touch (issue #12 item 4).
+            assert!(row["touch"].is_null(), "{row}");
+        }
     }
 }
 

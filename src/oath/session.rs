@@ -314,10 +314,7 @@ impl<T: Transport> Session<T> {
     /// unknown; see [`Session::accounts`]).
     pub fn list(&mut self) -> Result<Vec<Account>, Error> {
         self.require_unlocked()?;
-        self.run(
-            |card| parse_list(&send(card, &Apdu::new(ins::LIST))?),
-            false,
-        )
+        self.run(|card| parse_list(&send(card, &Apdu::new(ins::LIST))?))
     }
 
     /// Every account with all vegas can learn without a touch: LIST for type
@@ -325,17 +322,14 @@ impl<T: Transport> Session<T> {
     pub fn accounts(&mut self, now: SystemTime) -> Result<Vec<Account>, Error> {
         self.require_unlocked()?;
         let now = unix_seconds(now);
-        let (mut listed, calculated) = self.run(
-            |card| {
-                let listed = parse_list(&send(card, &Apdu::new(ins::LIST))?)?;
-                let calculated = calculate_all_raw(card, now)?;
-                Ok((listed, calculated))
-            },
-            false,
-        )?;
+        let (mut listed, calculated) = self.run(|card| {
+            let listed = parse_list(&send(card, &Apdu::new(ins::LIST))?)?;
+            let calculated = calculate_all_raw(card, now)?;
+            Ok((listed, calculated))
+        })?;
         for account in &mut listed {
             if let Some((_, answer)) = calculated.iter().find(|(id, _)| *id == account.id) {
-                account.touch = Some(matches!(answer, Calculated::Touch));
+                account.touch = touch_of(answer);
                 if let Calculated::Truncated(value) = answer {
                     account.digits = value.first().copied();
                 }
@@ -367,27 +361,25 @@ impl<T: Transport> Session<T> {
                 .map_or(&[][..], |c| &c[..]),
         );
         let apdu = Apdu::new(ins::CALCULATE).p2(P2_TRUNCATE).data(data);
-        let answer = self
-            .run(|card| send(card, &apdu), false)
-            .map_err(|e| match e {
-                Error::Card {
-                    status: StatusWord::NoSuchObject,
-                    ..
-                } => Error::NoSuchAccount {
-                    id: account.id.text(),
-                },
-                Error::Card {
-                    status: StatusWord::AuthRequired,
-                    ..
-                } if account.touch == Some(false) => Error::PasswordRequired,
-                // Unlocked (or no password), and asked again after a
-                // re-SELECT: the card waited for a touch that never came.
-                Error::Card {
-                    status: StatusWord::AuthRequired,
-                    ..
-                } => Error::TouchTimedOut,
-                other => other,
-            })?;
+        let answer = self.run(|card| send(card, &apdu)).map_err(|e| match e {
+            Error::Card {
+                status: StatusWord::NoSuchObject,
+                ..
+            } => Error::NoSuchAccount {
+                id: account.id.text(),
+            },
+            Error::Card {
+                status: StatusWord::AuthRequired,
+                ..
+            } if account.touch == Some(false) => Error::PasswordRequired,
+            // Unlocked (or no password), and asked again after a
+            // re-SELECT: the card waited for a touch that never came.
+            Error::Card {
+                status: StatusWord::AuthRequired,
+                ..
+            } => Error::TouchTimedOut,
+            other => other,
+        })?;
         if account.is_steam() {
             Code::steam_from_truncated_response(&truncated_response(&answer)?, step)
         } else {
@@ -412,7 +404,7 @@ impl<T: Transport> Session<T> {
     ) -> Result<Vec<AccountCode>, Error> {
         self.require_unlocked()?;
         let seconds = unix_seconds(now);
-        let answers = self.run(|card| calculate_all_raw(card, seconds), false)?;
+        let answers = self.run(|card| calculate_all_raw(card, seconds))?;
         let mut entries = Vec::with_capacity(answers.len());
         for (id, answer) in answers {
             let oath_type = if answer == Calculated::Hotp {
@@ -421,12 +413,7 @@ impl<T: Transport> Session<T> {
                 OathType::Totp
             };
             let mut account = Account::new(id, oath_type);
-            // `77` says HOTP and nothing of touch: unknown until calculated.
-            account.touch = match answer {
-                Calculated::Touch => Some(true),
-                Calculated::Truncated(_) => Some(false),
-                Calculated::Hotp => None,
-            };
+            account.touch = touch_of(&answer);
             let code = match answer {
                 Calculated::Truncated(value) => {
                     account.digits = value.first().copied();
@@ -456,16 +443,15 @@ impl<T: Transport> Session<T> {
         }
     }
 
-    /// Run `operation` as one transaction (see [`Session`]): at once when the
-    /// applet is believed selected (`select_first` false), else after SELECT
-    /// and VALIDATE; again after them when its answer shows the applet was
-    /// lost. A reset or a brief removal: reconnect, and all of it once more.
+    /// Run `operation` as one transaction (see [`Session`]): at once, the
+    /// applet believed selected; again after SELECT and VALIDATE when its
+    /// answer shows the applet was lost. A reset or a brief removal:
+    /// reconnect, then SELECT, VALIDATE and the operation once more.
     fn run<R>(
         &mut self,
         operation: impl Fn(&mut dyn Transport) -> Result<R, Error>,
-        select_first: bool,
     ) -> Result<R, Error> {
-        match self.attempt(&operation, select_first) {
+        match self.attempt(&operation, false) {
             Err(e @ (Error::CardReset { .. } | Error::CardRemoved { .. })) => {
                 tracing::debug!("{e}; reconnecting to redo the operation once");
                 self.transport.reconnect()?;
@@ -475,6 +461,8 @@ impl<T: Transport> Session<T> {
         }
     }
 
+    /// One transaction: `operation`, after SELECT and VALIDATE when
+    /// `select_first`, else at once and again after them if needed.
     fn attempt<R>(
         &mut self,
         operation: &impl Fn(&mut dyn Transport) -> Result<R, Error>,
@@ -519,6 +507,16 @@ impl<T: Transport> Session<T> {
     /// Give the transport back (e.g. to read the serial afterwards).
     pub fn into_transport(self) -> T {
         self.transport
+    }
+}
+
+/// What CALCULATE ALL tells of an account's touch: `7C` needs one, a code
+/// does not; `77` (HOTP) says nothing of touch.
+fn touch_of(answer: &Calculated) -> Option<bool> {
+    match answer {
+        Calculated::Touch => Some(true),
+        Calculated::Truncated(_) => Some(false),
+        Calculated::Hotp => None,
     }
 }
 
