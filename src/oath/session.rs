@@ -763,6 +763,49 @@ mod tests {
         assert!(session.is_unlocked());
     }
 
+    /// A card's VALIDATE answer for `key`: HMAC of the host's challenge.
+    fn validating_card(key: AccessKey) -> impl FnMut(&[u8]) -> Vec<u8> {
+        move |apdu| {
+            assert_eq!(&apdu[..4], &[0x00, 0xA3, 0x00, 0x00], "VALIDATE");
+            let tlvs = tlv::parse_all(&apdu[5..]).unwrap();
+            let mut answer = Vec::new();
+            let host_challenge = tlv::find(&tlvs, 0x74).unwrap();
+            tlv::push(&mut answer, 0x75, &card_answer(&key, host_challenge));
+            answer.extend([0x90, 0x00]);
+            answer
+        }
+    }
+
+    #[test]
+    fn a_second_operation_after_another_program_selected_validates_again_with_the_kept_key() {
+        const SELECT_LOCKED: &str = "7903050403 71080102030405060708 74080909090909090909 9000";
+        let key = AccessKey::derive("hunter2", &[1, 2, 3, 4, 5, 6, 7, 8]);
+        let calculate = "00A20001 15 7109 4157533A616C696365 7408 0000000000000001";
+        let mut card = ScriptedCard::new()
+            .expect(SELECT, SELECT_LOCKED)
+            .respond(validating_card(key.clone()))
+            .expect(calculate, "7605 06 00000102 9000")
+            // Another program SELECTs the OATH applet: authentication is gone.
+            .expect(calculate, "6982")
+            .expect(SELECT, SELECT_LOCKED)
+            .respond(validating_card(key.clone()))
+            .expect(calculate, "7605 06 00000102 9000");
+        let mut session = Session::open(&mut card).unwrap();
+        session.unlock_with_key(&key).unwrap();
+        let mut account = totp("AWS:alice");
+        account.touch = Some(false);
+        assert_eq!(
+            session.calculate(&account, at(59)).unwrap().expose(),
+            "000258"
+        );
+        assert_eq!(
+            session.calculate(&account, at(59)).unwrap().expose(),
+            "000258"
+        );
+        drop(session);
+        card.assert_done();
+    }
+
     #[test]
     fn card_answer_that_does_not_match_is_refused() {
         let card = ScriptedCard::new()
