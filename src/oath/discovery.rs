@@ -99,7 +99,8 @@ pub fn find_keys(selector: &KeySelector) -> Result<Vec<OpenKey>, Error> {
 /// Whether a key `selector` allows is attached, sending as little as
 /// possible: a card whose ATR says it is a YubiKey counts without a single
 /// APDU (its OATH application is checked when it is used); other cards, and
-/// any selector naming a serial, are asked as [`find_keys`] asks them.
+/// any selector naming a serial, are opened as [`open_key`] opens them
+/// (several keys are no error here).
 pub fn key_present(selector: &KeySelector) -> Result<(), Error> {
     if selector.serial.is_none() {
         let context = establish()?;
