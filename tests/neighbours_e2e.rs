@@ -1,13 +1,18 @@
-//! vegas on a real desk (issue #12): the exact APDUs it sends the key on the
+//! vegas on a real desk (issue #12). First the exact APDUs it sends on the
 //! paths users run, proven by the virtual card's log, so that the card is
-//! held for as short a time as possible and other programs (scdaemon,
-//! yubikey-agent, Yubico Authenticator) are disturbed as little as possible.
+//! held as briefly as possible; then neighbours: a second PC/SC client
+//! (examples/pcsc-neighbour.rs) that holds the card exclusively, selects the
+//! PIV applet or resets the card beside vegas, as scdaemon, yubikey-agent or
+//! a browser do. vegas waits out a short hold, reports a long one as a busy
+//! key (never a missing one) within ten seconds, and survives a switch or a
+//! reset, each with one CALCULATE and one code sent to STS.
 
 mod support;
 
 use std::process::Output;
 use std::time::Duration;
 
+use support::card::TouchResponse;
 use support::world::*;
 
 const SECOND: Duration = Duration::from_secs(1);
@@ -140,12 +145,19 @@ fn one_accepted_code(world: &World) {
 }
 
 #[test]
-fn a_short_exclusive_hold_is_waited_out() {
-    let world = World::new();
+fn a_short_exclusive_hold_is_waited_out_with_one_touch() {
+    let world = World::with(
+        CardSetup {
+            touch: Some(TouchResponse::TouchedAfter(Duration::from_millis(300))),
+            ..Default::default()
+        },
+        sts_config(),
+    );
     let mut holder = neighbour(&world, &["hold", "1.5"]);
     let out = run(&mut world.vegas(&["assume", "--profile", "admin"]));
     assert!(out.status.success(), "{}", stderr(&out));
     one_accepted_code(&world);
+    assert_eq!(world.card_handle().touches(), 1);
     assert!(holder.wait().expect("the neighbour ends").success());
 }
 
