@@ -3,9 +3,11 @@
 //! ALL, and wants them fast, checked and testable without a key.
 //!
 //! Layers, bottom up: [`tlv`] and [`apdu`] (bytes), [`transport`] (the trait
-//! a card sits behind), [`session`] (the protocol), [`pcsc`] (real readers),
-//! [`discovery`] (which reader holds which key). Start at [`open_key`].
-//! docs/protocol.md shows every APDU sent.
+//! a card sits behind), [`session`] (the protocol, one transaction per
+//! operation), [`device`] (serial and firmware), [`pcsc`] (real readers,
+//! shared with other programs), [`discovery`] (which reader holds which
+//! key). [`probe`] and [`neighbours`] are the read-only probes `vegas doctor`
+//! reports. Start at [`open_key`]. docs/protocol.md shows every APDU sent.
 
 use std::borrow::Cow;
 
