@@ -189,7 +189,7 @@ pub struct AccountCode {
 /// card reset by another program, or a brief removal, makes the transport
 /// reconnect and the operation run once more. The first operation after
 /// [`Session::open`] trusts that SELECT, so the path users run costs SELECT,
-/// [VALIDATE], CALCULATE and nothing else.
+/// VALIDATE (with a password), CALCULATE and nothing else.
 #[derive(Debug)]
 pub struct Session<T: Transport> {
     transport: T,
