@@ -24,20 +24,22 @@ use std::time::Duration;
 
 const USAGE: &str = "\
 usage: virtual-yubikey [--port PORT] [--accounts FILE] [--log FILE]
-                       [--touch-delay MS] [--touch-timeout MS]
+                       [--touch-delay MS] [--touch-timeout MS] [--apdu-delay MS]
 
   --port PORT         vpcd port of the reader slot (default 35963, pcscd's stock vpcd)
   --accounts FILE     card description, e.g. fixtures/cards/demo.json
                       (default: an empty key with serial 12345678)
   --log FILE          append one line per reader message: its kind and INS, never data
   --touch-delay MS    a touch account is 'touched' after MS milliseconds (default 1500)
-  --touch-timeout MS  nobody touches: touch accounts fail after MS milliseconds";
+  --touch-timeout MS  nobody touches: touch accounts fail after MS milliseconds
+  --apdu-delay MS     take MS milliseconds over each APDU, as a key on USB does (default 0)";
 
 struct Options {
     port: u16,
     accounts: Option<PathBuf>,
     log: Option<PathBuf>,
     touch: TouchResponse,
+    apdu_delay: Duration,
 }
 
 fn parse_args() -> Result<Options, String> {
@@ -46,6 +48,7 @@ fn parse_args() -> Result<Options, String> {
         accounts: None,
         log: None,
         touch: TouchResponse::TouchedAfter(Duration::from_millis(1500)),
+        apdu_delay: Duration::ZERO,
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -68,6 +71,7 @@ fn parse_args() -> Result<Options, String> {
             "--log" => options.log = Some(value.into()),
             "--touch-delay" => options.touch = TouchResponse::TouchedAfter(millis(&value)?),
             "--touch-timeout" => options.touch = TouchResponse::TimesOutAfter(millis(&value)?),
+            "--apdu-delay" => options.apdu_delay = millis(&value)?,
             other => return Err(format!("unknown argument {other:?}")),
         }
     }
@@ -91,7 +95,11 @@ fn main() -> ExitCode {
         None => Ok(VirtualYubiKey::new(12345678)),
     };
     let mut card = match card {
-        Ok(card) => card.with_touch_response(options.touch),
+        Ok(card) => {
+            let card = card.with_touch_response(options.touch);
+            card.handle().set_apdu_delay(options.apdu_delay);
+            card
+        }
         Err(message) => {
             eprintln!("virtual-yubikey: {message}");
             return ExitCode::FAILURE;

@@ -3,7 +3,7 @@
 //! ykman has a format (`oath accounts code`), so habits carry over.
 
 use std::io::Write;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 use zeroize::Zeroizing;
@@ -14,6 +14,7 @@ use crate::oath::{
     self, account::search, Account, AccountCode, KeyInfo, KeySelector, OathType, PcscTransport,
     Session,
 };
+use crate::totp::yubikey::{announce_touch_after, TOUCH_NOTICE_AFTER};
 use crate::ui::{oath_password, NoPassword, PasswordFrom, Ui};
 use crate::Error;
 
@@ -56,7 +57,7 @@ fn keys(json: bool, out: &mut dyn Write) -> Result<(), Error> {
             vec![
                 k.reader.clone(),
                 k.serial.map_or_else(|| "-".to_owned(), |s| s.to_string()),
-                k.version.to_string(),
+                k.firmware().to_string(),
                 if k.locked { "set" } else { "not set" }.to_owned(),
             ]
         })
@@ -72,6 +73,8 @@ struct KeyJson<'a> {
     reader: &'a str,
     serial: Option<u32>,
     firmware: String,
+    /// The OATH applet's own version (the firmware's, but on a NEO).
+    oath_version: String,
     device_id: &'a str,
     password: bool,
 }
@@ -81,7 +84,8 @@ impl<'a> From<&'a KeyInfo> for KeyJson<'a> {
         KeyJson {
             reader: &k.reader,
             serial: k.serial,
-            firmware: k.version.to_string(),
+            firmware: k.firmware().to_string(),
+            oath_version: k.version.to_string(),
             device_id: &k.device_id,
             password: k.locked,
         }
@@ -201,10 +205,17 @@ fn calculate_single(
     if entry.code.is_some() {
         return Ok(entry.clone());
     }
-    if entry.account.touch == Some(true) {
-        ui.notice(TOUCH_NOTICE);
-    }
-    let code = session.calculate(&entry.account, SystemTime::now())?;
+    // An HOTP account's touch setting is unknown (CALCULATE ALL does not
+    // tell it): say "touch" only if its CALCULATE keeps us waiting, as ykman.
+    let notice_after = match entry.account.touch {
+        Some(true) => Duration::ZERO,
+        Some(false) => Duration::MAX,
+        None => TOUCH_NOTICE_AFTER,
+    };
+    let now = SystemTime::now();
+    let code = announce_touch_after(notice_after, &|| ui.notice(TOUCH_NOTICE), || {
+        session.calculate(&entry.account, now)
+    })?;
     Ok(AccountCode {
         account: entry.account.clone(),
         code: Some(code),
@@ -284,7 +295,13 @@ fn open_unlocked(
             PasswordFrom::Person(ui)
         };
         let password = password(from, &info)?;
-        session.unlock_with_password(&password)?;
+        let key = session.derive_key(&password);
+        if access.password_stdin {
+            session.unlock_with_key(&key)?;
+        } else {
+            // Typing took a while: the card is selected again before VALIDATE.
+            session.unlock_afresh(&key)?;
+        }
     }
     Ok((info, session))
 }
@@ -359,6 +376,7 @@ mod tests {
             reader: "R".into(),
             serial: Some(42),
             version: oath::Version(5, 4, 3),
+            firmware: None,
             device_id: String::new(),
             locked: true,
         };

@@ -244,6 +244,13 @@ impl Account {
         self.issuer.as_deref() == Some("_hidden")
     }
 
+    /// ykman's Steam convention: a TOTP account with issuer `Steam` shows a
+    /// 5-character Steam Guard code, never the numeric one (which looks
+    /// valid and is not).
+    pub fn is_steam(&self) -> bool {
+        self.oath_type == OathType::Totp && self.issuer.as_deref() == Some("Steam")
+    }
+
     /// Whether `query` (of `vegas oath code QUERY`) can select this account,
     /// as ykman matches: its exact id, or, unless hidden, a part of its id
     /// ignoring case. [`search`] applies it to a list, where an exact id wins

@@ -6,7 +6,7 @@
 
 use std::ffi::CString;
 
-use super::device::read_serial;
+use super::device::{read_device, DeviceFacts};
 use super::pcsc::{pcsc_error, PcscTransport};
 use super::session::{Session, Version};
 use super::Error;
@@ -27,8 +27,12 @@ pub struct KeyInfo {
     pub reader: String,
     /// `None` when the key does not tell it.
     pub serial: Option<u32>,
-    /// The OATH applet's version (the firmware version on YubiKey 5).
+    /// The OATH applet's version (the firmware version on YubiKey 4 and 5;
+    /// the NEO's OATH applet numbers its own, below 3.0.0).
     pub version: Version,
+    /// The key's firmware version, read with the serial; `None` when not
+    /// read (see [`KeyInfo::firmware`]).
+    pub firmware: Option<Version>,
     /// ykman's device id for the OATH applet (from its salt).
     pub device_id: String,
     /// Whether the OATH applet has a password.
@@ -36,6 +40,12 @@ pub struct KeyInfo {
 }
 
 impl KeyInfo {
+    /// The firmware version: as the Management or OTP applet told it, else
+    /// the OATH applet's version.
+    pub fn firmware(&self) -> Version {
+        self.firmware.unwrap_or(self.version)
+    }
+
     /// "serial 12345678" or, without a serial, the reader name.
     pub fn label(&self) -> String {
         match self.serial {
@@ -48,21 +58,80 @@ impl KeyInfo {
 /// A key found, with its OATH applet selected.
 pub type OpenKey = (KeyInfo, Session<PcscTransport>);
 
-/// Open the one key `selector` designates.
+/// Whether a key's serial number is read while it is found. Reading it costs
+/// three APDUs (SELECT Management, READ CONFIG, SELECT OATH again), so the
+/// code path reads it only when it must choose among keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Serial {
+    /// Always (`vegas oath keys`, `vegas doctor`: the serial is shown).
+    Read,
+    /// Only when the selector names a serial.
+    WhenSelected,
+}
+
+/// Open the one key `selector` designates, with the fewest APDUs: with one
+/// key attached and no serial asked for, the OATH SELECT alone. The serial
+/// is read when the selector names one, or to tell several keys apart in
+/// the error; otherwise [`KeyInfo::serial`] is `None`.
 pub fn open_key(selector: &KeySelector) -> Result<OpenKey, Error> {
-    let mut keys = find_keys(selector)?;
+    let mut keys = keys_where(selector, Serial::WhenSelected)?;
     if keys.len() > 1 {
-        let found = keys.iter().map(|(info, _)| info.label()).collect();
+        let found = keys
+            .iter_mut()
+            .map(|(info, session)| {
+                if info.serial.is_none() {
+                    info.serial = session.read_serial().ok().flatten();
+                }
+                info.label()
+            })
+            .collect();
         return Err(Error::SeveralKeys { found });
     }
     keys.pop().ok_or(Error::NoYubiKey { readers: 0 })
 }
 
-/// Every key `selector` allows, in reader order (YubiKey readers first).
-/// Errors when none is found, saying why.
+/// Every key `selector` allows, in reader order (YubiKey readers first),
+/// each with its serial read. Errors when none is found, saying why.
 pub fn find_keys(selector: &KeySelector) -> Result<Vec<OpenKey>, Error> {
-    let context = pcsc::Context::establish(pcsc::Scope::User)
-        .map_err(|e| pcsc_error(e, "", "connecting to pcscd"))?;
+    keys_where(selector, Serial::Read)
+}
+
+/// Whether a key `selector` allows is attached, sending as little as
+/// possible: a card whose ATR says it is a YubiKey counts without a single
+/// APDU (its OATH application is checked when it is used); other cards, and
+/// any selector naming a serial, are opened as [`open_key`] opens them
+/// (several keys are no error here).
+pub fn key_present(selector: &KeySelector) -> Result<(), Error> {
+    if selector.serial.is_none() {
+        let context = establish()?;
+        let readers = list_readers(&context)?;
+        let mut states: Vec<pcsc::ReaderState> = readers
+            .iter()
+            .filter(|r| reader_matches(r, selector))
+            .map(|r| pcsc::ReaderState::new(r.clone(), pcsc::State::UNAWARE))
+            .collect();
+        if !states.is_empty() {
+            context
+                .get_status_change(std::time::Duration::ZERO, &mut states)
+                .map_err(|e| pcsc_error(e, "", "reading the readers' state"))?;
+            if states
+                .iter()
+                .any(|s| s.event_state().contains(pcsc::State::PRESENT) && is_yubikey_atr(s.atr()))
+            {
+                return Ok(());
+            }
+        }
+    }
+    keys_where(selector, Serial::WhenSelected).map(|_| ())
+}
+
+fn establish() -> Result<pcsc::Context, Error> {
+    pcsc::Context::establish(pcsc::Scope::User)
+        .map_err(|e| pcsc_error(e, "", "connecting to pcscd"))
+}
+
+fn keys_where(selector: &KeySelector, serial: Serial) -> Result<Vec<OpenKey>, Error> {
+    let context = establish()?;
     let readers = list_readers(&context)?;
     let wanted_readers: Vec<&CString> = readers
         .iter()
@@ -78,10 +147,11 @@ pub fn find_keys(selector: &KeySelector) -> Result<Vec<OpenKey>, Error> {
             found,
         });
     }
+    let read_serial = serial == Serial::Read || selector.serial.is_some();
     let mut keys = Vec::new();
     let mut others = Vec::new();
     for reader in &wanted_readers {
-        let Some((info, session)) = probe(&context, reader)? else {
+        let Some((info, session)) = probe(&context, reader, read_serial)? else {
             continue;
         };
         if selector.serial.is_none_or(|s| info.serial == Some(s)) {
@@ -110,8 +180,7 @@ pub fn find_keys(selector: &KeySelector) -> Result<Vec<OpenKey>, Error> {
 /// The names of the readers pcscd knows, YubiKeys first: whether PC/SC
 /// works at all, before any card is spoken to (for `vegas doctor`).
 pub fn readers() -> Result<Vec<String>, Error> {
-    let context = pcsc::Context::establish(pcsc::Scope::User)
-        .map_err(|e| pcsc_error(e, "", "connecting to pcscd"))?;
+    let context = establish()?;
     Ok(list_readers(&context)?
         .iter()
         .map(|r| r.to_string_lossy().into_owned())
@@ -128,6 +197,12 @@ fn list_readers(context: &pcsc::Context) -> Result<Vec<CString>, Error> {
     }
     readers.sort_by_key(|r| !is_yubikey_reader(&r.to_string_lossy()));
     Ok(readers)
+}
+
+/// Whether a card's ATR names a YubiKey: its historical bytes carry
+/// "YubiKey" (5 series), "Yubikey4" or "YubikeyNEO", in either case.
+pub fn is_yubikey_atr(atr: &[u8]) -> bool {
+    atr.windows(7).any(|w| w.eq_ignore_ascii_case(b"yubikey"))
 }
 
 /// ykman's test for a YubiKey's reader.
@@ -155,17 +230,27 @@ fn describe(selector: &KeySelector) -> String {
     }
 }
 
-/// Connect to `reader` and open its OATH applet; `None` when there is no
-/// card, or the card is not an OATH key. Only pcscd going away is an error.
-fn probe(context: &pcsc::Context, reader: &CString) -> Result<Option<OpenKey>, Error> {
+/// Connect to `reader` and open its OATH applet (reading the serial first
+/// when `with_serial`); `None` when there is no card, or the card is not an
+/// OATH key. Only pcscd going away is an error.
+fn probe(
+    context: &pcsc::Context,
+    reader: &CString,
+    with_serial: bool,
+) -> Result<Option<OpenKey>, Error> {
     let name = reader.to_string_lossy().into_owned();
     let outcome = PcscTransport::connect(context, reader).and_then(|mut transport| {
-        let serial = super::transport::Transport::transaction(&mut transport, read_serial)?;
+        let facts = if with_serial {
+            super::transport::Transport::transaction(&mut transport, read_device)?
+        } else {
+            DeviceFacts::default()
+        };
         let session = Session::open(transport)?;
         let info = KeyInfo {
             reader: name.clone(),
-            serial,
+            serial: facts.serial,
             version: session.version(),
+            firmware: facts.firmware,
             device_id: session.device_id(),
             locked: session.has_password(),
         };
@@ -173,7 +258,8 @@ fn probe(context: &pcsc::Context, reader: &CString) -> Result<Option<OpenKey>, E
     });
     match outcome {
         Ok(key) => Ok(Some(key)),
-        Err(Error::PcscdNotRunning) => Err(Error::PcscdNotRunning),
+        // A card held by another program is there: say so, never "missing".
+        Err(e @ (Error::PcscdNotRunning | Error::KeyBusy { .. })) => Err(e),
         Err(e) => {
             tracing::debug!("skipping reader \"{name}\": {e}");
             Ok(None)
@@ -184,12 +270,25 @@ fn probe(context: &pcsc::Context, reader: &CString) -> Result<Option<OpenKey>, E
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::oath::testing::hex;
 
     #[test]
     fn yubikey_readers_are_recognised_ignoring_case() {
         assert!(is_yubikey_reader("Yubico YubiKey OTP+FIDO+CCID 00 00"));
         assert!(is_yubikey_reader("yubico yubikey ccid"));
         assert!(!is_yubikey_reader("Alcor Micro AU9540 00 00"));
+    }
+
+    #[test]
+    fn yubikey_atrs_are_recognised_by_their_historical_bytes() {
+        // YubiKey 5 (USB), YubiKey 4, YubiKey NEO, as pcscd reports them.
+        let yk5 = hex("3BFD1300008131FE158073C021C057597562694B657940");
+        let yk4 = hex("3BF81300008131FE15597562696B657934D4");
+        let neo = hex("3BFC1300008131FE15597562696B65794E454F7233E1");
+        let other = hex("3B8F8001804F0CA000000306030001000000006A");
+        assert!(is_yubikey_atr(&yk5) && is_yubikey_atr(&yk4) && is_yubikey_atr(&neo));
+        assert!(!is_yubikey_atr(&other));
+        assert!(!is_yubikey_atr(&[]));
     }
 
     #[test]
@@ -211,6 +310,7 @@ mod tests {
             reader: "R 00 00".into(),
             serial: Some(7),
             version: Version(5, 4, 3),
+            firmware: None,
             device_id: String::new(),
             locked: false,
         };

@@ -3,9 +3,11 @@
 //! ALL, and wants them fast, checked and testable without a key.
 //!
 //! Layers, bottom up: [`tlv`] and [`apdu`] (bytes), [`transport`] (the trait
-//! a card sits behind), [`session`] (the protocol), [`pcsc`] (real readers),
-//! [`discovery`] (which reader holds which key). Start at [`open_key`].
-//! docs/protocol.md shows every APDU sent.
+//! a card sits behind), [`session`] (the protocol, one transaction per
+//! operation), [`device`] (serial and firmware), [`pcsc`] (real readers,
+//! shared with other programs), [`discovery`] (which reader holds which
+//! key). [`probe`] and [`neighbours`] are the read-only probes `vegas doctor`
+//! reports. Start at [`open_key`]. docs/protocol.md shows every APDU sent.
 
 use std::borrow::Cow;
 
@@ -15,6 +17,7 @@ pub mod code;
 pub mod crypto;
 pub mod device;
 pub mod discovery;
+pub mod neighbours;
 pub mod pcsc;
 pub mod probe;
 pub mod session;
@@ -23,6 +26,8 @@ pub mod transport;
 
 #[cfg(test)]
 pub(crate) mod testing;
+#[cfg(test)]
+mod transcript_tests;
 
 pub use account::{Account, AccountId, Algorithm, OathType};
 pub use apdu::StatusWord;
@@ -45,6 +50,8 @@ pub enum Error {
     SeveralKeys { found: Vec<String> },
     #[error("no YubiKey with {wanted} found")]
     NoMatchingKey { wanted: String, found: Vec<String> },
+    #[error("the YubiKey in {reader} is in use by another program")]
+    KeyBusy { reader: String },
     #[error("the YubiKey in reader \"{reader}\" was removed")]
     CardRemoved { reader: String },
     #[error("the YubiKey in reader \"{reader}\" was reset by another program")]
@@ -90,6 +97,12 @@ impl Error {
     }
 }
 
+/// Who usually holds a YubiKey, and how to free it (docs/troubleshooting.md).
+pub const BUSY_HINT: &str =
+    "close the program holding it: GnuPG's scdaemon (`gpgconf --kill scdaemon`; \
+for good, put `disable-ccid` and `pcsc-shared` in ~/.gnupg/scdaemon.conf), Yubico Authenticator, \
+or yubikey-agent; then try again";
+
 fn ins_name(ins: u8) -> &'static str {
     match ins {
         apdu::ins::SELECT => "SELECT/CALCULATE ALL",
@@ -124,6 +137,7 @@ impl crate::hint::Hint for Error {
             Error::NoMatchingKey { found, .. } => {
                 format!("found instead: {}", found.join(", ")).into()
             }
+            Error::KeyBusy { .. } => BUSY_HINT.into(),
             Error::CardRemoved { .. } => "keep the YubiKey plugged in and try again".into(),
             Error::CardReset { .. } | Error::Pcsc { .. } => {
                 "try again; if it persists, unplug and replug the YubiKey".into()
@@ -132,7 +146,7 @@ impl crate::hint::Hint for Error {
                 status: StatusWord::MemoryFailure,
                 ..
             } => {
-                "an OATH account may be corrupted; `ykman oath accounts list` can repair it".into()
+                "an OATH account is corrupted (memory failure); `ykman oath accounts code` repairs it by deleting the broken account".into()
             }
             Error::Card { .. } | Error::Malformed(_) | Error::CommandTooLong { .. } => {
                 "is this a YubiKey? run with --verbose and report the output".into()

@@ -1,8 +1,15 @@
 //! [`Transport`] over PC/SC (pcsc-lite on Linux, the system service on macOS
 //! and Windows), with the card shared so that other programs (gpg-agent,
 //! ykman) keep working, and each operation inside a PC/SC transaction.
+//!
+//! Another program may hold the card exclusively for a moment (ykman does
+//! for each command, scdaemon for as long as it lives): a sharing violation
+//! is waited out for [`BUSY_PATIENCE`], then reported as a busy key, never
+//! as a missing one. A card reset by another program, or pulled out and
+//! put back quickly, is connected to again ([`Transport::reconnect`]).
 
-use std::ffi::CStr;
+use std::ffi::{CStr, CString};
+use std::time::{Duration, Instant};
 
 use zeroize::Zeroizing;
 
@@ -14,7 +21,19 @@ pub struct PcscTransport {
     /// `Some` until dropped; taken out to disconnect politely.
     card: Option<pcsc::Card>,
     reader: String,
+    /// The reader's name as PC/SC takes it, to connect again.
+    reader_name: CString,
+    /// A context of its own, so that reconnecting needs nothing else.
+    context: pcsc::Context,
 }
+
+/// How long a card held by another program is waited for: long enough for
+/// ykman or an authenticator's single command, short enough that a card held
+/// for good (scdaemon) is reported well within ten seconds.
+pub const BUSY_PATIENCE: Duration = Duration::from_secs(4);
+/// How long a card pulled out is waited for before it counts as removed.
+const REINSERT_PATIENCE: Duration = Duration::from_secs(3);
+const RETRY_PAUSE: Duration = Duration::from_millis(100);
 
 impl std::fmt::Debug for PcscTransport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -25,15 +44,19 @@ impl std::fmt::Debug for PcscTransport {
 }
 
 impl PcscTransport {
-    /// Connect (shared) to the card in `reader`.
+    /// Connect (shared) to the card in `reader`, waiting out another
+    /// program's exclusive hold for [`BUSY_PATIENCE`].
     pub fn connect(context: &pcsc::Context, reader: &CStr) -> Result<Self, Error> {
         let name = reader.to_string_lossy().into_owned();
-        let card = context
-            .connect(reader, pcsc::ShareMode::Shared, pcsc::Protocols::ANY)
-            .map_err(|e| pcsc_error(e, &name, "connecting to the card"))?;
+        let card = patiently(&name, || {
+            context.connect(reader, pcsc::ShareMode::Shared, pcsc::Protocols::ANY)
+        })
+        .map_err(|e| pcsc_error(e, &name, "connecting to the card"))?;
         Ok(PcscTransport {
             card: Some(card),
             reader: name,
+            reader_name: reader.to_owned(),
+            context: context.clone(),
         })
     }
 
@@ -60,10 +83,18 @@ impl Transport for PcscTransport {
         work: impl FnOnce(&mut dyn Transport) -> Result<R, Error>,
     ) -> Result<R, Error> {
         let reader = self.reader.clone();
-        let transaction = self
-            .card()?
-            .transaction()
-            .map_err(|e| pcsc_error(e, &reader, "reserving the card"))?;
+        let mut card = self.card()?;
+        let begun = Instant::now();
+        let transaction = loop {
+            match card.transaction2() {
+                Ok(transaction) => break transaction,
+                Err((again, pcsc::Error::SharingViolation)) if begun.elapsed() < BUSY_PATIENCE => {
+                    std::thread::sleep(RETRY_PAUSE);
+                    card = again;
+                }
+                Err((_, e)) => return Err(pcsc_error(e, &reader, "reserving the card")),
+            }
+        };
         let result = work(&mut InTransaction {
             card: &transaction,
             reader: &reader,
@@ -72,6 +103,84 @@ impl Transport for PcscTransport {
             tracing::debug!("ending the PC/SC transaction on {reader}: {e}");
         }
         result
+    }
+
+    /// Connect again: at once after a reset; after a removal, once the card
+    /// is back (within a few seconds).
+    fn reconnect(&mut self) -> Result<(), Error> {
+        let reader = self.reader.clone();
+        let started = Instant::now();
+        loop {
+            let attempt = match self.card.as_mut() {
+                Some(card) => card.reconnect(
+                    pcsc::ShareMode::Shared,
+                    pcsc::Protocols::ANY,
+                    pcsc::Disposition::LeaveCard,
+                ),
+                None => Err(pcsc::Error::InvalidHandle),
+            };
+            let outcome = match attempt {
+                Ok(()) => return Ok(()),
+                // The old handle may be gone with the card: a new one.
+                Err(_) => self
+                    .context
+                    .connect(
+                        &self.reader_name,
+                        pcsc::ShareMode::Shared,
+                        pcsc::Protocols::ANY,
+                    )
+                    .map(|card| {
+                        self.card = Some(card);
+                    }),
+            };
+            match outcome {
+                Ok(()) => return Ok(()),
+                Err(
+                    e @ (pcsc::Error::NoSmartcard
+                    | pcsc::Error::RemovedCard
+                    | pcsc::Error::UnknownReader
+                    | pcsc::Error::ReaderUnavailable
+                    | pcsc::Error::SharingViolation),
+                ) if started.elapsed() < REINSERT_PATIENCE.max(BUSY_PATIENCE) => {
+                    tracing::debug!("reconnecting to {reader}: {e}; trying again");
+                    std::thread::sleep(RETRY_PAUSE);
+                }
+                Err(e) => return Err(pcsc_error(e, &reader, "connecting to the card again")),
+            }
+        }
+    }
+}
+
+/// Run `connect` again while another program holds the card exclusively,
+/// for at most [`BUSY_PATIENCE`].
+fn patiently<R>(
+    reader: &str,
+    connect: impl FnMut() -> Result<R, pcsc::Error>,
+) -> Result<R, pcsc::Error> {
+    patiently_for(BUSY_PATIENCE, reader, connect)
+}
+
+fn patiently_for<R>(
+    patience: Duration,
+    reader: &str,
+    mut connect: impl FnMut() -> Result<R, pcsc::Error>,
+) -> Result<R, pcsc::Error> {
+    let started = Instant::now();
+    let mut said = false;
+    loop {
+        match connect() {
+            Err(pcsc::Error::SharingViolation) if started.elapsed() < patience => {
+                if !said {
+                    tracing::debug!(
+                        "{reader} is held by another program; waiting up to {} ms",
+                        patience.as_millis()
+                    );
+                    said = true;
+                }
+                std::thread::sleep(RETRY_PAUSE);
+            }
+            other => return other,
+        }
     }
 }
 
@@ -119,6 +228,53 @@ pub fn pcsc_error(error: pcsc::Error, reader: &str, action: &'static str) -> Err
         pcsc::Error::ResetCard => Error::CardReset {
             reader: reader.to_owned(),
         },
+        pcsc::Error::SharingViolation => Error::KeyBusy {
+            reader: format!("reader \"{reader}\""),
+        },
         source => Error::Pcsc { action, source },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_short_hold_is_waited_out() {
+        let mut refusals = 3;
+        let outcome = patiently_for(Duration::from_secs(5), "R", || {
+            if refusals == 0 {
+                return Ok("connected");
+            }
+            refusals -= 1;
+            Err(pcsc::Error::SharingViolation)
+        });
+        assert_eq!(outcome, Ok("connected"));
+    }
+
+    #[test]
+    fn a_long_hold_is_a_busy_key_naming_the_reader_never_a_missing_one() {
+        let started = Instant::now();
+        let outcome: Result<(), _> = patiently_for(Duration::from_millis(250), "R", || {
+            Err(pcsc::Error::SharingViolation)
+        });
+        assert!(started.elapsed() >= Duration::from_millis(250));
+        let error = pcsc_error(outcome.unwrap_err(), "Yubico YubiKey 00 00", "connecting");
+        assert_eq!(
+            error.to_string(),
+            "the YubiKey in reader \"Yubico YubiKey 00 00\" is in use by another program"
+        );
+        use crate::hint::Hint;
+        assert!(error.hint().contains("gpgconf --kill scdaemon"));
+    }
+
+    #[test]
+    fn other_failures_are_not_retried() {
+        let mut calls = 0;
+        let outcome: Result<(), _> = patiently_for(Duration::from_secs(5), "R", || {
+            calls += 1;
+            Err(pcsc::Error::NoSmartcard)
+        });
+        assert_eq!((outcome, calls), (Err(pcsc::Error::NoSmartcard), 1));
     }
 }

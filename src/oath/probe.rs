@@ -1,6 +1,7 @@
 //! "Is the account LABEL on the key SELECTOR picks, and can it be read?",
 //! answered without asking anybody anything and without a touch: the probe
-//! `vegas doctor` reports, and the lookup `assume` makes before its race.
+//! `vegas doctor` reports. (`assume` does not look the account up: it sends
+//! the CALCULATE, and LISTs only to explain a missing account.)
 //!
 //! An account is matched by its exact id ([`AccountId`] equality, the bytes
 //! CALCULATE is sent), never by a substring. A password-protected applet is
@@ -46,7 +47,14 @@ pub fn find_account(
     label: &AccountId,
     access_key: impl FnOnce(&KeyInfo) -> Option<AccessKey>,
 ) -> Result<AccountProbe, Error> {
-    let (key, session) = open_key(selector)?;
+    let (mut key, mut session) = open_key(selector)?;
+    if key.serial.is_none() {
+        // A report names the key by its serial (three more APDUs).
+        key.serial = session.read_serial().unwrap_or_else(|e| {
+            tracing::debug!("no serial: {e}");
+            None
+        });
+    }
     account_on(key, session, label, access_key)
 }
 

@@ -14,6 +14,7 @@ fn key() -> KeyInfo {
         reader: "Yubico YubiKey OTP+FIDO+CCID 00 00".into(),
         serial: Some(12345678),
         version: Version(5, 4, 3),
+        firmware: None,
         device_id: "ZoQN2hVOihE8Md0K0y9/Og".into(),
         locked: false,
     }

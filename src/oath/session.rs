@@ -2,7 +2,7 @@
 //! CALCULATE ALL. Knows the protocol and nothing of readers; every operation
 //! runs inside one [`Transport::transaction`].
 
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime};
 
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
@@ -123,7 +123,8 @@ pub enum Calculated {
     Touch,
 }
 
-/// Parse the CALCULATE ALL answer: pairs of `71` name and `76`/`77`/`7C`.
+/// Parse the CALCULATE ALL answer: pairs of `71` name and `76`/`77`/`7C`
+/// (or `75`, a full response, which a key gives to P2 `00`).
 pub fn parse_calculate_all(data: &[u8]) -> Result<Vec<(AccountId, Calculated)>, Error> {
     let mut reader = tlv::TlvReader::new(data);
     let mut entries = Vec::new();
@@ -137,6 +138,9 @@ pub fn parse_calculate_all(data: &[u8]) -> Result<Vec<(AccountId, Calculated)>, 
             .ok_or(Error::malformed("CALCULATE ALL name without an answer"))??;
         let calculated = match answer.tag {
             tag::TRUNCATED => Calculated::Truncated(Zeroizing::new(answer.value.to_vec())),
+            tag::RESPONSE => {
+                Calculated::Truncated(Zeroizing::new(Code::truncate_full_response(answer.value)?))
+            }
             tag::HOTP => Calculated::Hotp,
             tag::TOUCH => Calculated::Touch,
             _ => {
@@ -152,10 +156,19 @@ pub fn parse_calculate_all(data: &[u8]) -> Result<Vec<(AccountId, Calculated)>, 
 
 /// Parse the CALCULATE answer (`76` truncated response) into a code.
 pub fn parse_calculate(data: &[u8], step: Option<TimeStep>) -> Result<Code, Error> {
+    Code::from_truncated_response(&truncated_response(data)?, step)
+}
+
+/// The value of the `76` TLV of a CALCULATE answer (or of a `75` full
+/// response, truncated here: what a key answers to P2 `00`).
+fn truncated_response(data: &[u8]) -> Result<Zeroizing<Vec<u8>>, Error> {
     let tlvs = tlv::parse_all(data)?;
-    let value = tlv::find(&tlvs, tag::TRUNCATED)
+    if let Some(value) = tlv::find(&tlvs, tag::TRUNCATED) {
+        return Ok(Zeroizing::new(value.to_vec()));
+    }
+    let full = tlv::find(&tlvs, tag::RESPONSE)
         .ok_or(Error::malformed("CALCULATE without a truncated response"))?;
-    Code::from_truncated_response(value, step)
+    Ok(Zeroizing::new(Code::truncate_full_response(full)?))
 }
 
 /// An account and its code at one moment: `None` for HOTP and touch accounts,
@@ -167,13 +180,35 @@ pub struct AccountCode {
 }
 
 /// An open conversation with the OATH applet of one key.
+///
+/// Every operation is one [`Transport::transaction`]: no other program can
+/// switch applets or re-SELECT (which drops the OATH authentication) in the
+/// middle of it. Between operations another program may have done either, so
+/// an operation whose answer shows the applet was lost (another applet
+/// answered, or authentication is gone) SELECTs, VALIDATEs with the access
+/// key kept in memory, and runs again, still inside the same transaction; a
+/// card reset by another program, or a brief removal, makes the transport
+/// reconnect and the operation run once more. The first operation after
+/// [`Session::open`] trusts that SELECT, so the path users run costs SELECT,
+/// VALIDATE (with a password), CALCULATE and nothing else.
 #[derive(Debug)]
 pub struct Session<T: Transport> {
     transport: T,
     select: SelectInfo,
-    /// Whether VALIDATE succeeded since the SELECT.
+    /// The access key that unlocked the applet, to unlock it again after a
+    /// re-SELECT without asking anyone.
+    access_key: Option<AccessKey>,
+    /// Whether VALIDATE succeeded (with `access_key`).
     unlocked: bool,
+    /// When an answer longer than [`LONG_ANSWER`] bytes came, on a key with
+    /// the 4.2 touch quirk (see [`TouchQuirk`]).
+    long_answer_at: Option<Instant>,
 }
+
+/// A touch account's CALCULATE gives up after about 15 s; an answer
+/// "authentication required" sooner than this cannot be a touch timeout, so
+/// it means the authentication was dropped (another program SELECTed).
+const SOONER_THAN_A_TOUCH_TIMEOUT: Duration = Duration::from_secs(2);
 
 impl<T: Transport> Session<T> {
     /// SELECT the OATH applet.
@@ -182,7 +217,9 @@ impl<T: Transport> Session<T> {
         Ok(Session {
             transport,
             select,
+            access_key: None,
             unlocked: false,
+            long_answer_at: None,
         })
     }
 
@@ -220,7 +257,9 @@ impl<T: Transport> Session<T> {
     }
 
     /// Unlock with an access key: VALIDATE, proving both ways that the
-    /// other side knows the key. Nothing to do when the applet has no password.
+    /// other side knows the key, and keep the key for re-SELECTs. Nothing to
+    /// do when the applet has no password. Trusts the challenge of the last
+    /// SELECT: right after it, not after a wait ([`Session::unlock_afresh`]).
     pub fn unlock_with_key(&mut self, key: &AccessKey) -> Result<(), Error> {
         let Some(card_challenge) = self.select.challenge.clone() else {
             return Ok(());
@@ -228,16 +267,55 @@ impl<T: Transport> Session<T> {
         let algorithm = self.select.key_algorithm;
         self.transport
             .transaction(|card| validate(card, algorithm, key, &card_challenge))?;
+        self.access_key = Some(key.clone());
         self.unlocked = true;
         Ok(())
+    }
+
+    /// Unlock with `key` after a wait (a person typing the password), during
+    /// which another program may have selected another applet or the OATH
+    /// applet again (a new challenge): SELECT and VALIDATE in one transaction.
+    pub fn unlock_afresh(&mut self, key: &AccessKey) -> Result<(), Error> {
+        let unlock = |card: &mut dyn Transport| reselect(card, Some(key));
+        let select = match self.transport.transaction(unlock) {
+            Err(e @ (Error::CardReset { .. } | Error::CardRemoved { .. })) => {
+                tracing::debug!("{e}; reconnecting to unlock once more");
+                self.transport.reconnect()?;
+                self.transport.transaction(unlock)?
+            }
+            other => other?,
+        };
+        self.select = select;
+        if self.has_password() {
+            self.access_key = Some(key.clone());
+            self.unlocked = true;
+        }
+        Ok(())
+    }
+
+    /// The key's serial number (Management or OTP applet), with the OATH
+    /// applet selected again (and unlocked again with the kept access key)
+    /// in the same transaction. Three APDUs or more: only when a serial must
+    /// tell keys apart, or name the key to a person.
+    pub fn read_serial(&mut self) -> Result<Option<u32>, Error> {
+        let key = self.access_key.as_ref();
+        let (serial, select) = self.transport.transaction(|card| {
+            let serial = super::device::read_serial(card)?;
+            let select = select_oath(card)?;
+            if let (Some(challenge), Some(key)) = (&select.challenge, key) {
+                validate(card, select.key_algorithm, key, challenge)?;
+            }
+            Ok((serial, select))
+        })?;
+        self.select = select;
+        Ok(serial)
     }
 
     /// LIST: every account with its type and algorithm (touch and digits
     /// unknown; see [`Session::accounts`]).
     pub fn list(&mut self) -> Result<Vec<Account>, Error> {
         self.require_unlocked()?;
-        self.transport
-            .transaction(|card| parse_list(&send(card, &Apdu::new(ins::LIST))?))
+        self.run(|card| parse_list(&send(card, &Apdu::new(ins::LIST))?))
     }
 
     /// Every account with all vegas can learn without a touch: LIST for type
@@ -245,14 +323,14 @@ impl<T: Transport> Session<T> {
     pub fn accounts(&mut self, now: SystemTime) -> Result<Vec<Account>, Error> {
         self.require_unlocked()?;
         let now = unix_seconds(now);
-        let (mut listed, calculated) = self.transport.transaction(|card| {
+        let (mut listed, calculated) = self.run(|card| {
             let listed = parse_list(&send(card, &Apdu::new(ins::LIST))?)?;
             let calculated = calculate_all_raw(card, now)?;
             Ok((listed, calculated))
         })?;
         for account in &mut listed {
             if let Some((_, answer)) = calculated.iter().find(|(id, _)| *id == account.id) {
-                account.touch = Some(matches!(answer, Calculated::Touch));
+                account.touch = touch_of(answer);
                 if let Calculated::Truncated(value) = answer {
                     account.digits = value.first().copied();
                 }
@@ -262,8 +340,9 @@ impl<T: Transport> Session<T> {
     }
 
     /// CALCULATE one account at `now` (TOTP: its own period; HOTP: the next
-    /// counter value). Blocks until touched for a touch account: show
-    /// "Touch your YubiKey…" before calling.
+    /// counter value). Blocks until touched for a touch account, and whether
+    /// an account needs a touch may be unknown (`account.touch` `None`):
+    /// show "Touch your YubiKey…" before calling, or after a short wait.
     pub fn calculate(&mut self, account: &Account, now: SystemTime) -> Result<Code, Error> {
         self.require_unlocked()?;
         let step = match account.oath_type {
@@ -283,28 +362,30 @@ impl<T: Transport> Session<T> {
                 .map_or(&[][..], |c| &c[..]),
         );
         let apdu = Apdu::new(ins::CALCULATE).p2(P2_TRUNCATE).data(data);
-        let has_password = self.has_password();
-        let answer = self
-            .transport
-            .transaction(|card| send(card, &apdu))
-            .map_err(|e| match e {
-                Error::Card {
-                    status: StatusWord::NoSuchObject,
-                    ..
-                } => Error::NoSuchAccount {
-                    id: account.id.text(),
-                },
-                Error::Card {
-                    status: StatusWord::AuthRequired,
-                    ..
-                } => match account.touch {
-                    Some(false) => Error::PasswordRequired,
-                    None if has_password => Error::PasswordRequired,
-                    _ => Error::TouchTimedOut,
-                },
-                other => other,
-            })?;
-        parse_calculate(&answer, step)
+        let answer = self.run(|card| send(card, &apdu)).map_err(|e| match e {
+            Error::Card {
+                status: StatusWord::NoSuchObject,
+                ..
+            } => Error::NoSuchAccount {
+                id: account.id.text(),
+            },
+            Error::Card {
+                status: StatusWord::AuthRequired,
+                ..
+            } if account.touch == Some(false) => Error::PasswordRequired,
+            // Unlocked (or no password), and asked again after a
+            // re-SELECT: the card waited for a touch that never came.
+            Error::Card {
+                status: StatusWord::AuthRequired,
+                ..
+            } => Error::TouchTimedOut,
+            other => other,
+        })?;
+        if account.is_steam() {
+            Code::steam_from_truncated_response(&truncated_response(&answer)?, step)
+        } else {
+            parse_calculate(&answer, step)
+        }
     }
 
     /// CALCULATE ALL at `now`: a code for every TOTP account without touch
@@ -324,9 +405,7 @@ impl<T: Transport> Session<T> {
     ) -> Result<Vec<AccountCode>, Error> {
         self.require_unlocked()?;
         let seconds = unix_seconds(now);
-        let answers = self
-            .transport
-            .transaction(|card| calculate_all_raw(card, seconds))?;
+        let answers = self.run(|card| calculate_all_raw(card, seconds))?;
         let mut entries = Vec::with_capacity(answers.len());
         for (id, answer) in answers {
             let oath_type = if answer == Calculated::Hotp {
@@ -335,15 +414,15 @@ impl<T: Transport> Session<T> {
                 OathType::Totp
             };
             let mut account = Account::new(id, oath_type);
-            account.touch = Some(answer == Calculated::Touch);
+            account.touch = touch_of(&answer);
             let code = match answer {
                 Calculated::Truncated(value) => {
                     account.digits = value.first().copied();
-                    if account.period == Some(DEFAULT_PERIOD) {
-                        Some(Code::from_truncated_response(
-                            &value,
-                            Some(TimeStep::at(seconds, DEFAULT_PERIOD)),
-                        )?)
+                    let step = Some(TimeStep::at(seconds, DEFAULT_PERIOD));
+                    if account.is_steam() {
+                        Some(Code::steam_from_truncated_response(&value, step)?)
+                    } else if account.period == Some(DEFAULT_PERIOD) {
+                        Some(Code::from_truncated_response(&value, step)?)
                     } else if wanted(&account) {
                         Some(self.calculate(&account, now)?)
                     } else {
@@ -365,9 +444,145 @@ impl<T: Transport> Session<T> {
         }
     }
 
+    /// Run `operation` as one transaction (see [`Session`]): at once, the
+    /// applet believed selected; again after SELECT and VALIDATE when its
+    /// answer shows the applet was lost. A reset or a brief removal:
+    /// reconnect, then SELECT, VALIDATE and the operation once more.
+    fn run<R>(
+        &mut self,
+        operation: impl Fn(&mut dyn Transport) -> Result<R, Error>,
+    ) -> Result<R, Error> {
+        match self.attempt(&operation, false) {
+            Err(e @ (Error::CardReset { .. } | Error::CardRemoved { .. })) => {
+                tracing::debug!("{e}; reconnecting to redo the operation once");
+                self.transport.reconnect()?;
+                self.attempt(&operation, true)
+            }
+            other => other,
+        }
+    }
+
+    /// One transaction: `operation`, after SELECT and VALIDATE when
+    /// `select_first`, else at once and again after them if needed.
+    fn attempt<R>(
+        &mut self,
+        operation: &impl Fn(&mut dyn Transport) -> Result<R, Error>,
+        select_first: bool,
+    ) -> Result<R, Error> {
+        let quirky = has_touch_quirk(self.select.version);
+        let Session {
+            transport,
+            select,
+            access_key,
+            long_answer_at,
+            ..
+        } = self;
+        let key = access_key.as_ref();
+        transport.transaction(|card| {
+            let mut with_quirk;
+            let card: &mut dyn Transport = if quirky {
+                with_quirk = TouchQuirk {
+                    card,
+                    long_answer_at,
+                };
+                &mut with_quirk
+            } else {
+                card
+            };
+            if select_first {
+                *select = reselect(card, key)?;
+                return operation(card);
+            }
+            let started = Instant::now();
+            match operation(card) {
+                Err(e) if applet_lost(&e, select.challenge.is_some(), started.elapsed()) => {
+                    tracing::debug!("the OATH applet was lost ({e}); selecting it again");
+                    *select = reselect(card, key)?;
+                    operation(card)
+                }
+                other => other,
+            }
+        })
+    }
+
     /// Give the transport back (e.g. to read the serial afterwards).
     pub fn into_transport(self) -> T {
         self.transport
+    }
+}
+
+/// What CALCULATE ALL tells of an account's touch: `7C` needs one, a code
+/// does not; `77` (HOTP) says nothing of touch.
+fn touch_of(answer: &Calculated) -> Option<bool> {
+    match answer {
+        Calculated::Touch => Some(true),
+        Calculated::Truncated(_) => Some(false),
+        Calculated::Hotp => None,
+    }
+}
+
+/// A response is "long" past this many data bytes (yubikit's figure).
+const LONG_ANSWER: usize = 54;
+/// How long after a long answer the 4.2 touch quirk bites.
+const TOUCH_QUIRK_WINDOW: Duration = Duration::from_secs(2);
+/// The dummy APDU sent between: CLA, INS, P1, P2 all zero; its error answer
+/// is ignored.
+const DUMMY_APDU: [u8; 4] = [0, 0, 0, 0];
+
+/// Whether the firmware is one of YubiKey 4.2.0–4.2.6, whose OATH applet
+/// hangs on a touch CALCULATE sent within 2 s of an answer longer than 54
+/// bytes (yubikit's `TouchWorkaroundProcessor`).
+fn has_touch_quirk(version: Version) -> bool {
+    (Version(4, 2, 0)..=Version(4, 2, 6)).contains(&version)
+}
+
+/// The card of a key with the 4.2 touch quirk: after a long answer, a dummy
+/// APDU goes first, as yubikit does (never inside a SEND REMAINING chain).
+struct TouchQuirk<'a> {
+    card: &'a mut dyn Transport,
+    long_answer_at: &'a mut Option<Instant>,
+}
+
+impl Transport for TouchQuirk<'_> {
+    fn transmit(&mut self, apdu: &[u8]) -> Result<Vec<u8>, Error> {
+        let recent = self
+            .long_answer_at
+            .is_some_and(|at| at.elapsed() < TOUCH_QUIRK_WINDOW);
+        if recent && apdu.get(1) != Some(&ins::SEND_REMAINING) {
+            tracing::debug!("a dummy APDU first (YubiKey 4.2 touch workaround)");
+            let _ = self.card.transmit(&DUMMY_APDU)?;
+            *self.long_answer_at = None;
+        }
+        let answer = self.card.transmit(apdu)?;
+        *self.long_answer_at = (answer.len().saturating_sub(2) > LONG_ANSWER).then(Instant::now);
+        Ok(answer)
+    }
+}
+
+/// SELECT the OATH applet and, when it has a password, VALIDATE with `key`
+/// (without one: [`Error::PasswordRequired`]).
+fn reselect(card: &mut dyn Transport, key: Option<&AccessKey>) -> Result<SelectInfo, Error> {
+    let select = select_oath(card)?;
+    if let Some(challenge) = &select.challenge {
+        let key = key.ok_or(Error::PasswordRequired)?;
+        validate(card, select.key_algorithm, key, challenge)?;
+    }
+    Ok(select)
+}
+
+/// Whether `error`, the answer to a command sent to the OATH applet selected
+/// earlier, says that it no longer is: another applet answered (it does not
+/// know the instruction, or has no such file), or the authentication of a
+/// password-protected applet is gone, too soon for a touch timeout.
+fn applet_lost(error: &Error, has_password: bool, after: Duration) -> bool {
+    match error {
+        Error::Card { status, .. } => match status {
+            StatusWord::InsNotSupported | StatusWord::AppletNotFound => true,
+            StatusWord::AuthRequired => has_password && after < SOONER_THAN_A_TOUCH_TIMEOUT,
+            StatusWord::Other(sw) => matches!(sw, 0x6E00 | 0x6A86 | 0x6985 | 0x6A88),
+            _ => false,
+        },
+        _ => false,
     }
 }
 
@@ -549,6 +764,49 @@ mod tests {
         assert!(session.is_unlocked());
     }
 
+    /// A card's VALIDATE answer for `key`: HMAC of the host's challenge.
+    fn validating_card(key: AccessKey) -> impl FnMut(&[u8]) -> Vec<u8> {
+        move |apdu| {
+            assert_eq!(&apdu[..4], &[0x00, 0xA3, 0x00, 0x00], "VALIDATE");
+            let tlvs = tlv::parse_all(&apdu[5..]).unwrap();
+            let mut answer = Vec::new();
+            let host_challenge = tlv::find(&tlvs, 0x74).unwrap();
+            tlv::push(&mut answer, 0x75, &card_answer(&key, host_challenge));
+            answer.extend([0x90, 0x00]);
+            answer
+        }
+    }
+
+    #[test]
+    fn a_second_operation_after_another_program_selected_validates_again_with_the_kept_key() {
+        const SELECT_LOCKED: &str = "7903050403 71080102030405060708 74080909090909090909 9000";
+        let key = AccessKey::derive("hunter2", &[1, 2, 3, 4, 5, 6, 7, 8]);
+        let calculate = "00A20001 15 7109 4157533A616C696365 7408 0000000000000001";
+        let mut card = ScriptedCard::new()
+            .expect(SELECT, SELECT_LOCKED)
+            .respond(validating_card(key.clone()))
+            .expect(calculate, "7605 06 00000102 9000")
+            // Another program SELECTs the OATH applet: authentication is gone.
+            .expect(calculate, "6982")
+            .expect(SELECT, SELECT_LOCKED)
+            .respond(validating_card(key.clone()))
+            .expect(calculate, "7605 06 00000102 9000");
+        let mut session = Session::open(&mut card).unwrap();
+        session.unlock_with_key(&key).unwrap();
+        let mut account = totp("AWS:alice");
+        account.touch = Some(false);
+        assert_eq!(
+            session.calculate(&account, at(59)).unwrap().expose(),
+            "000258"
+        );
+        assert_eq!(
+            session.calculate(&account, at(59)).unwrap().expose(),
+            "000258"
+        );
+        drop(session);
+        card.assert_done();
+    }
+
     #[test]
     fn card_answer_that_does_not_match_is_refused() {
         let card = ScriptedCard::new()
@@ -660,6 +918,129 @@ mod tests {
     }
 
     #[test]
+    fn a_calculate_answered_by_another_applet_selects_oath_again_and_redoes_it() {
+        // Another program selected PIV between our SELECT and CALCULATE.
+        let calculate = "00A20001 15 7109 4157533A616C696365 7408 0000000000000001";
+        let mut card = ScriptedCard::new()
+            .expect(SELECT, SELECT_OPEN)
+            .expect(calculate, "6D00")
+            .expect(SELECT, SELECT_OPEN)
+            .expect(calculate, "7605 06 00000102 9000");
+        let mut session = Session::open(&mut card).unwrap();
+        let code = session.calculate(&totp("AWS:alice"), at(59)).unwrap();
+        assert_eq!(code.expose(), "000258");
+        drop(session);
+        card.assert_done();
+    }
+
+    /// A card another program resets once, before the command `reset_at`.
+    struct ResetOnce {
+        card: ScriptedCard,
+        reset_at: usize,
+        sent: usize,
+        reconnects: usize,
+    }
+
+    impl Transport for ResetOnce {
+        fn transmit(&mut self, apdu: &[u8]) -> Result<Vec<u8>, Error> {
+            self.sent += 1;
+            if self.sent == self.reset_at {
+                return Err(Error::CardReset { reader: "R".into() });
+            }
+            self.card.transmit(apdu)
+        }
+
+        fn reconnect(&mut self) -> Result<(), Error> {
+            self.reconnects += 1;
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_reset_by_another_program_reconnects_selects_again_and_redoes_the_command_once() {
+        let calculate = "00A20001 15 7109 4157533A616C696365 7408 0000000000000001";
+        let mut card = ResetOnce {
+            card: ScriptedCard::new()
+                .expect(SELECT, SELECT_OPEN)
+                .expect(SELECT, SELECT_OPEN)
+                .expect(calculate, "7605 06 00000102 9000"),
+            reset_at: 2,
+            sent: 0,
+            reconnects: 0,
+        };
+        let mut session = Session::open(&mut card).unwrap();
+        let code = session.calculate(&totp("AWS:alice"), at(59)).unwrap();
+        assert_eq!(code.expose(), "000258");
+        drop(session);
+        assert_eq!(card.reconnects, 1);
+        card.card.assert_done();
+    }
+
+    #[test]
+    fn a_lost_selection_without_a_kept_access_key_asks_for_the_password() {
+        let card = ScriptedCard::new()
+            .expect(SELECT, SELECT_OPEN)
+            .respond(|_| hex("6D00"))
+            .expect(
+                SELECT,
+                "7903050403 71080102030405060708 74080909090909090909 9000",
+            );
+        let mut session = open(card);
+        assert!(matches!(
+            session.calculate(&totp("AWS:alice"), at(59)),
+            Err(Error::PasswordRequired)
+        ));
+    }
+
+    #[test]
+    fn security_status_for_an_account_of_unknown_touch_is_a_touch_timeout_not_a_password() {
+        let card = ScriptedCard::new()
+            .expect(SELECT, SELECT_OPEN)
+            .respond(|_| hex("6982"));
+        let mut session = open(card);
+        assert!(matches!(
+            session.calculate(&totp("t"), at(0)),
+            Err(Error::TouchTimedOut)
+        ));
+    }
+
+    #[test]
+    fn yubikey_4_2_gets_a_dummy_apdu_after_a_long_answer_and_5_x_does_not() {
+        let mut long = Vec::new();
+        for name in [
+            &b"AWS:alice"[..],
+            b"Example:bob",
+            b"Example:carol",
+            b"touchy",
+        ] {
+            tlv::push(&mut long, tag::NAME, name);
+            tlv::push(&mut long, tag::TOUCH, &[6]);
+        }
+        long.extend([0x90, 0x00]);
+        let long = crate::oath::testing::to_hex(&long);
+        let calculate = "00A20001 12 7106 746F75636879 7408 0000000000000003";
+        for (select, dummy) in [
+            ("7903 040206 7108 0102030405060708 9000", true),
+            (SELECT_OPEN, false),
+        ] {
+            let mut card = ScriptedCard::new()
+                .expect(SELECT, select)
+                .expect("00A40001 0A 7408 0000000000000003", &long);
+            if dummy {
+                card = card.expect("00000000", "6D00");
+            }
+            let mut card = card.expect(calculate, "7605 06 00000102 9000");
+            let mut session = Session::open(&mut card).unwrap();
+            session.calculate_all(at(100)).unwrap();
+            let mut account = totp("touchy");
+            account.touch = Some(true);
+            session.calculate(&account, at(100)).unwrap();
+            drop(session);
+            card.assert_done();
+        }
+    }
+
+    #[test]
     fn calculate_all_gives_codes_and_recalculates_other_periods() {
         // t = 100: 30 s step 3; the 60 s account is asked again with step 1.
         let mut answer = Vec::new();
@@ -710,7 +1091,7 @@ mod tests {
                     Some(false),
                     Some("000099".into())
                 ),
-                ("Ex:counter".into(), OathType::Hotp, Some(false), None),
+                ("Ex:counter".into(), OathType::Hotp, None, None),
                 ("touchy".into(), OathType::Totp, Some(true), None),
             ]
         );
@@ -775,7 +1156,7 @@ mod tests {
             "CALCULATE ALL entry without a name"
         );
         assert_eq!(
-            malformed_reason(parse_calculate_all(&hex("7101 61 7501 00"))),
+            malformed_reason(parse_calculate_all(&hex("7101 61 7401 00"))),
             "CALCULATE ALL answer with an unexpected tag"
         );
     }

@@ -23,6 +23,13 @@ pub trait Transport {
     {
         work(self)
     }
+
+    /// Connect again after the card was reset by another program or briefly
+    /// removed, so that an operation can be redone once. Transports that are
+    /// not shared have nothing to do.
+    fn reconnect(&mut self) -> Result<(), Error> {
+        Ok(())
+    }
 }
 
 /// A borrowed transport is a transport, transactions included (so a caller
@@ -37,5 +44,9 @@ impl<T: Transport> Transport for &mut T {
         work: impl FnOnce(&mut dyn Transport) -> Result<R, Error>,
     ) -> Result<R, Error> {
         (**self).transaction(work)
+    }
+
+    fn reconnect(&mut self) -> Result<(), Error> {
+        (**self).reconnect()
     }
 }

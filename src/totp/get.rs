@@ -65,7 +65,7 @@ struct Machine<'a> {
 
 impl Keys for Machine<'_> {
     fn find_over_pcsc(&self, request: &CodeRequest) -> Result<(), Error> {
-        crate::oath::find_keys(&request.key)?;
+        crate::oath::discovery::key_present(&request.key)?;
         Ok(())
     }
 

@@ -2,84 +2,99 @@
 //! `vegas_yubikey_serial` (or `VEGAS_READER`), the account by
 //! `vegas_yubikey_label` (default: `mfa_serial`).
 //!
-//! Opening is quick and happens before any race: [`oath::probe`] finds the
-//! key, unlocks it with the access key kept in the cache (12 hours, by
-//! device id) and finds the account — the same lookup `vegas doctor`
-//! reports. Without a kept key, or when the card refuses it (the password
-//! changed), the password is asked once through the UI and the new access
-//! key kept. Only the CALCULATE of a touch account waits, and that is what
-//! [`YubiKey`] as a [`Source`] does.
+//! The fewest APDUs: opening the key is its OATH SELECT (the serial is read
+//! only to choose among keys), and a password-protected applet is unlocked
+//! with the access key kept for the device (VALIDATE). The account is not
+//! looked up: its id is known, AWS MFA devices are TOTP, the period is in
+//! the id, and the CALCULATE answer gives the digits; the key's accounts are
+//! LISTed only to explain a CALCULATE answered "no such object". Without a
+//! kept access key, or when the card refuses it (the password changed), the
+//! password is asked once through the UI and the new access key kept.
+//!
+//! Whether the account needs a touch is not known before its CALCULATE
+//! answers (a touch account answers only once touched), so the CALCULATE
+//! runs as a raced [`Source`] and says it waits for a touch only when no
+//! answer came within [`TOUCH_NOTICE_AFTER`], as ykman does.
 
+use std::sync::mpsc;
 use std::sync::Mutex;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use zeroize::Zeroizing;
 
 use super::{CodeRequest, Error, MfaCode, Outcome, Source, TimeStep};
 use crate::cache::Cache;
-use crate::oath::probe::{self, AccountProbe};
-use crate::oath::{self, AccessKey, Account, AccountId, KeyInfo, PcscTransport, Session};
+use crate::oath::{self, AccessKey, Account, AccountId, KeyInfo, OathType, PcscTransport, Session};
 use crate::platform::unix_now;
 use crate::ui::Ui;
 
-/// A YubiKey opened and unlocked, with the account found.
+/// How long a CALCULATE may take before the person is told to touch the key:
+/// ykman's half second. A CALCULATE that needs no touch answers in a few
+/// tens of milliseconds even over a slow USB connection, so a key that needs
+/// none is never announced as waiting, and a touch key is announced before
+/// its light has blinked for long.
+pub const TOUCH_NOTICE_AFTER: Duration = Duration::from_millis(500);
+
+/// A YubiKey opened and unlocked, for one account.
 pub struct YubiKey {
+    key: KeyInfo,
     account: Account,
     /// Taken by the one CALCULATE.
     session: Mutex<Option<Session<PcscTransport>>>,
 }
 
 impl YubiKey {
-    /// Find the key, unlock its OATH applet and find the account. Asks for
-    /// the OATH password (through `ui`) only when no cached access key works.
+    /// Find the key and unlock its OATH applet. Asks for the OATH password
+    /// (through `ui`) only when no kept access key works. Sends SELECT and,
+    /// with a kept access key, VALIDATE; nothing else.
     pub fn open(
         request: &CodeRequest,
         cache: Option<&Cache>,
         ui: &dyn Ui,
     ) -> Result<YubiKey, Error> {
-        let label = AccountId::new(&request.label);
-        let remembered = |info: &KeyInfo| cache.and_then(|c| cached_access_key(c, &info.device_id));
-        let found = match probe::find_account(&request.key, &label, remembered)? {
-            AccountProbe::Locked {
-                key,
-                refused,
-                session,
-            } => {
-                let session = unlock(session, &key, refused, cache, ui, request)?;
-                probe::look_up(key, session, &label)?
+        let (key, mut session) = oath::open_key(&request.key)?;
+        if session.has_password() {
+            let remembered = cache.and_then(|c| cached_access_key(c, &key.device_id));
+            let refused = match remembered {
+                None => false,
+                Some(access_key) => match session.unlock_with_key(&access_key) {
+                    Ok(()) => false,
+                    Err(oath::Error::WrongPassword) => true,
+                    Err(e) => return Err(e.into()),
+                },
+            };
+            if !session.is_unlocked() {
+                session = unlock(session, &key, refused, cache, ui, request)?;
             }
-            other => other,
-        };
-        match found {
-            AccountProbe::Found {
-                key,
-                account,
-                session,
-            } => {
-                tracing::debug!(key = %key.label(), version = %key.version, "YubiKey and account found");
-                Ok(YubiKey {
-                    account,
-                    session: Mutex::new(Some(session)),
-                })
-            }
-            AccountProbe::NotFound { key, accounts } => {
-                Err(no_such_account(&request.label, &key, &accounts))
-            }
-            AccountProbe::Locked { .. } => Err(oath::Error::WrongPassword.into()),
         }
+        tracing::debug!(key = %key.label(), version = %key.version, "YubiKey opened");
+        // AWS MFA devices are TOTP; the period comes from the id.
+        let account = Account::new(AccountId::new(&request.label), OathType::Totp);
+        Ok(YubiKey {
+            key,
+            account,
+            session: Mutex::new(Some(session)),
+        })
     }
 
-    /// Whether the account waits for a touch (so the code is worth racing).
+    /// Whether the code may have to wait for a touch, so that it is raced
+    /// with a typed code. vegas does not LIST on this path, so an account's
+    /// touch setting is unknown until its CALCULATE answers: every code from
+    /// the key is raced, and the race offers a typed code only once the key
+    /// is announced as waiting (after [`TOUCH_NOTICE_AFTER`]).
     pub fn needs_touch(&self) -> bool {
-        self.account.touch == Some(true)
+        self.account.touch != Some(false)
     }
 
     /// The code, now (for an account that needs no touch).
     pub fn code_now(&self) -> Result<MfaCode, Error> {
-        self.calculate()
+        self.calculate(&|| {})
     }
 
-    fn calculate(&self) -> Result<MfaCode, Error> {
+    /// The one CALCULATE; `waiting_for_touch` is called when it has not
+    /// answered within [`TOUCH_NOTICE_AFTER`] (at once for a known touch
+    /// account). A missing account is explained with the key's LIST.
+    fn calculate(&self, waiting_for_touch: &(dyn Fn() + Sync)) -> Result<MfaCode, Error> {
         let mut session = self
             .session
             .lock()
@@ -87,7 +102,26 @@ impl YubiKey {
             .take()
             .ok_or(Error::SessionSpent)?;
         let at = SystemTime::now();
-        let code = session.calculate(&self.account, at)?;
+        let notice_after = match self.account.touch {
+            Some(true) => Duration::ZERO,
+            Some(false) => Duration::MAX,
+            None => TOUCH_NOTICE_AFTER,
+        };
+        let answer = announce_touch_after(notice_after, waiting_for_touch, || {
+            session.calculate(&self.account, at)
+        });
+        let code = match answer {
+            Err(missing @ oath::Error::NoSuchAccount { .. }) => {
+                return Err(match session.list() {
+                    Ok(accounts) => no_such_account(&self.account.id.text(), &self.key, &accounts),
+                    Err(e) => {
+                        tracing::debug!("cannot LIST the accounts to explain: {e}");
+                        missing.into()
+                    }
+                });
+            }
+            other => other?,
+        };
         // An HOTP account has no step: take STS's current one.
         let step = code
             .step
@@ -99,14 +133,38 @@ impl YubiKey {
     }
 }
 
+/// Run `work`; call `announce` if it has not finished after `delay`
+/// (`Duration::MAX`: never; `Duration::ZERO`: before it starts).
+pub(crate) fn announce_touch_after<R>(
+    delay: Duration,
+    announce: &(dyn Fn() + Sync),
+    work: impl FnOnce() -> R,
+) -> R {
+    if delay == Duration::ZERO {
+        announce();
+        return work();
+    }
+    if delay == Duration::MAX {
+        return work();
+    }
+    let (done, finished) = mpsc::channel::<()>();
+    std::thread::scope(|scope| {
+        scope.spawn(move || {
+            if let Err(mpsc::RecvTimeoutError::Timeout) = finished.recv_timeout(delay) {
+                announce();
+            }
+        });
+        let result = work();
+        drop(done);
+        result
+    })
+}
+
 impl Source for YubiKey {
     /// Blocks inside a PC/SC transaction until the key is touched or gives
     /// up; cannot be interrupted, so a lost race abandons this thread.
     fn code(&self, waiting_for_touch: &(dyn Fn() + Sync)) -> Outcome {
-        if self.needs_touch() {
-            waiting_for_touch();
-        }
-        self.calculate().into()
+        self.calculate(waiting_for_touch).into()
     }
 }
 
@@ -134,6 +192,15 @@ fn unlock(
     ui: &dyn Ui,
     request: &CodeRequest,
 ) -> Result<Session<PcscTransport>, Error> {
+    // The person is told which key: its serial, read only now.
+    let mut info = info.clone();
+    if info.serial.is_none() {
+        info.serial = session.read_serial().unwrap_or_else(|e| {
+            tracing::debug!("no serial to name the key: {e}");
+            None
+        });
+    }
+    let info = &info;
     if refused {
         tracing::debug!("the cached access key no longer works; dropping it");
         if let Some(cache) = cache {
@@ -150,7 +217,7 @@ fn unlock(
         profile: request.profile.clone(),
     })?;
     let key = session.derive_key(&password);
-    session.unlock_with_key(&key)?;
+    session.unlock_afresh(&key)?;
     if let Some(cache) = cache {
         remember_access_key(cache, &info.device_id, &key, ui);
     }
@@ -183,3 +250,7 @@ fn forget_access_key(cache: &Cache, device_id: &str, ui: &dyn Ui) {
         ));
     }
 }
+
+#[cfg(test)]
+#[path = "yubikey_tests.rs"]
+mod tests;

@@ -9,6 +9,7 @@
 
 use crate::cache::inspect::{Inspection, Place};
 use crate::config::{Backend, Profile};
+use crate::oath::neighbours;
 use crate::oath::probe::{self, AccountProbe};
 use crate::oath::{self, AccessKey, AccountId, KeyInfo, KeySelector};
 
@@ -58,10 +59,13 @@ pub(super) fn key_checks(
             findings.key_found = true;
         }
         Err(e) => {
+            let busy = matches!(e, oath::Error::KeyBusy { .. });
             report.push(Check::from_error("YubiKeys", &e));
+            neighbour_checks(busy, report);
             return findings;
         }
     }
+    neighbour_checks(false, report);
     for profile in profiles {
         let (check, found) = account_check(profile, cache);
         report.push(check);
@@ -70,6 +74,56 @@ pub(super) fn key_checks(
         }
     }
     findings
+}
+
+/// The programs that take YubiKeys for themselves, when running, and
+/// GnuPG's scdaemon settings, when GnuPG is installed. A warning when the key
+/// is `busy`, or scdaemon runs without the settings that let it share.
+fn neighbour_checks(busy: bool, report: &mut Vec<Check>) {
+    let holders = neighbours::running_holders();
+    let scdaemon_runs = holders.iter().any(|h| h.program == "scdaemon");
+    if !holders.is_empty() {
+        let names: Vec<String> = holders
+            .iter()
+            .map(|h| format!("{} (pid {})", h.program, h.pid))
+            .collect();
+        let detail = format!("running: {}", names.join(", "));
+        report.push(if busy {
+            Check::warn("other smart card programs", detail, oath::BUSY_HINT)
+        } else {
+            Check::pass(
+                "other smart card programs",
+                format!("{detail}; the YubiKey is not held"),
+            )
+        });
+    }
+    let Some(sharing) = neighbours::scdaemon_sharing() else {
+        return;
+    };
+    let label = "GnuPG scdaemon";
+    let path = sharing.path.display();
+    if sharing.shares() {
+        report.push(Check::pass(
+            label,
+            format!("{path} has disable-ccid and pcsc-shared: it shares the YubiKey"),
+        ));
+        return;
+    }
+    let missing = sharing.missing().join(" and ");
+    report.push(if busy || scdaemon_runs {
+        Check::warn(
+            label,
+            format!("{path} lacks {missing}: scdaemon keeps the YubiKey to itself"),
+            format!("add {missing} to {path} (one per line), then `gpgconf --kill scdaemon`"),
+        )
+    } else {
+        Check::pass(
+            label,
+            format!(
+                "not running; {path} lacks {missing}, so once it runs it would keep the YubiKey to itself"
+            ),
+        )
+    });
 }
 
 fn describe_key(info: &KeyInfo) -> String {

@@ -75,6 +75,10 @@ pub struct Account {
     pub algorithm: Algorithm,
     pub digits: u8,
     pub touch: bool,
+    /// Corrupted in the key's memory: CALCULATE and CALCULATE ALL answer
+    /// `6581` (memory failure), as on keys in the field; ykman's `oath
+    /// accounts code` deletes such an account.
+    pub broken: bool,
 }
 
 impl fmt::Debug for Account {
@@ -101,6 +105,7 @@ impl Account {
             algorithm: Algorithm::Sha1,
             digits: 6,
             touch: false,
+            broken: false,
         }
     }
 
@@ -139,6 +144,12 @@ impl Account {
 
     pub fn touch(mut self) -> Account {
         self.touch = true;
+        self
+    }
+
+    /// Corrupted in the key's memory (see [`Account::broken`]).
+    pub fn broken(mut self) -> Account {
+        self.broken = true;
         self
     }
 

@@ -41,6 +41,9 @@ struct AccountEntry {
     period: u32,
     #[serde(default)]
     touch: bool,
+    /// The account is corrupted: its calculations answer 6581.
+    #[serde(default)]
+    broken: bool,
     #[serde(default)]
     counter: u32,
 }
@@ -121,5 +124,6 @@ fn account(entry: AccountEntry) -> Result<Account, String> {
         algorithm,
         digits: entry.digits,
         touch: entry.touch,
+        broken: entry.broken,
     })
 }

@@ -42,6 +42,10 @@ pub enum CardFault {
 #[derive(Debug, Default)]
 struct Record {
     instructions: Vec<u8>,
+    /// Every command APDU by name ("SELECT OATH", "CALCULATE"), in order.
+    log: Vec<String>,
+    /// How long the card takes over each APDU (a USB key: a few ms).
+    apdu_delay: Duration,
     calculations: HashMap<String, u32>,
     calculate_alls: u32,
     touches: u32,
@@ -66,6 +70,31 @@ impl CardHandle {
     /// CALCULATE ALL is `A4` too: tell them apart with [`Self::calculate_alls`]).
     pub fn instructions(&self) -> Vec<u8> {
         self.record().instructions.clone()
+    }
+
+    /// Every command APDU received, by name, in order: "SELECT OATH",
+    /// "VALIDATE", "CALCULATE", "LIST", "CALCULATE ALL", "SEND REMAINING",
+    /// "SELECT MANAGEMENT", "READ CONFIG", "SELECT OTP", "SELECT PIV", … (an
+    /// instruction the applet does not know: "INS xx"). Never any data.
+    pub fn apdu_log(&self) -> Vec<String> {
+        self.record().log.clone()
+    }
+
+    /// Forgets what was received so far (for a test that counts one command).
+    pub fn clear_log(&self) {
+        let mut record = self.record();
+        record.log.clear();
+        record.instructions.clear();
+    }
+
+    /// Makes the card take `delay` over each APDU, as a key on USB does
+    /// (a few milliseconds); for benchmarks.
+    pub fn set_apdu_delay(&self, delay: Duration) {
+        self.record().apdu_delay = delay;
+    }
+
+    pub(crate) fn apdu_delay(&self) -> Duration {
+        self.record().apdu_delay
     }
 
     /// Number of command APDUs received; 0 means no client talked to the card.
@@ -111,8 +140,10 @@ impl CardHandle {
         Some(record.faults.remove(at).1)
     }
 
-    pub(crate) fn note_instruction(&self, ins: u8) {
-        self.record().instructions.push(ins);
+    pub(crate) fn note_instruction(&self, ins: u8, name: String) {
+        let mut record = self.record();
+        record.instructions.push(ins);
+        record.log.push(name);
     }
 
     pub(crate) fn note_calculation(&self, id: &str) {

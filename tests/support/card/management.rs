@@ -41,8 +41,16 @@ impl DeviceIdentity {
         Response::ok(format!("{major}.{minor}.{patch}").into_bytes())
     }
 
+    /// A YubiKey NEO (firmware 3.x): its Management applet has no READ
+    /// CONFIG, its OATH applet its own version numbers, and it must be
+    /// "de-selected" from Management before another applet is selected.
+    pub fn is_neo(&self) -> bool {
+        self.version[0] == 3
+    }
+
     pub fn process_management(&self, command: &Command) -> Response {
         match command.ins {
+            INS_READ_CONFIG if self.is_neo() => Sw::INS_NOT_SUPPORTED.into(),
             INS_READ_CONFIG => Response::ok(self.device_info()),
             _ => Sw::INS_NOT_SUPPORTED.into(),
         }

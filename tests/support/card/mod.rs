@@ -8,7 +8,10 @@
 //! ([`CardHandle`]) so a test can say "the key was never touched".
 //!
 //! `process` is pure protocol logic; the only waiting is a touch account's
-//! simulated touch, which blocks the card as a real key does.
+//! simulated touch, which blocks the card as a real key does, and an optional
+//! delay per APDU ([`CardHandle::set_apdu_delay`]) like a key on USB.
+//! A minimal PIV applet answers SELECT, so that a neighbour (another PC/SC
+//! client) can switch applets under vegas as a real desk's programs do.
 
 pub mod account;
 pub mod fixture;
@@ -131,7 +134,20 @@ enum Applet {
     Oath,
     Management,
     Otp,
+    /// Answers SELECT and nothing else (`6D00`): enough to take the card
+    /// away from the OATH applet, as yubikey-agent or a browser does.
+    Piv,
 }
+
+/// The version a NEO's OATH applet (ykneo-oath) reports: its own numbering,
+/// below 3.0.0, not the firmware's.
+pub const NEO_OATH_VERSION: [u8; 3] = [0, 2, 6];
+/// yubikit's de-select of a NEO's Management applet: CLA A4, INS 04, P1 00,
+/// P2 08, nothing else.
+const NEO_DESELECT: [u8; 4] = [0xA4, 0x04, 0x00, 0x08];
+
+/// AID of the PIV applet (NIST SP 800-73), as on a YubiKey.
+pub const PIV_AID: &[u8] = &[0xA0, 0x00, 0x00, 0x03, 0x08];
 
 /// A YubiKey 5 with an OATH applet, as a card reader sees it.
 #[derive(Debug)]
@@ -143,8 +159,17 @@ pub struct VirtualYubiKey {
     pending_response: Vec<u8>,
     /// Command data received so far with the chaining bit set.
     chained_command: Vec<u8>,
+    /// When the last answer with more than 54 bytes of data went out, if the
+    /// answer after it has not (YubiKey 4.2.0–4.2.6's touch quirk).
+    long_answer_at: Option<std::time::Instant>,
     handle: CardHandle,
 }
+
+/// YubiKey 4.2.0–4.2.6 over USB hang on a touch CALCULATE sent within this
+/// long of an answer longer than [`LONG_ANSWER`] bytes, unless another APDU
+/// comes between (yubikit's `TouchWorkaroundProcessor`).
+const TOUCH_QUIRK_WINDOW: std::time::Duration = std::time::Duration::from_secs(2);
+const LONG_ANSWER: usize = 54;
 
 impl VirtualYubiKey {
     /// An empty YubiKey 5 (firmware 5.7.2, room for 64 accounts) with `serial`.
@@ -156,15 +181,23 @@ impl VirtualYubiKey {
             selected: None,
             pending_response: Vec::new(),
             chained_command: Vec::new(),
+            long_answer_at: None,
             handle: CardHandle::default(),
         }
     }
 
     /// Firmware version for every applet. Call before adding accounts:
     /// the OATH applet is recreated (firmware before 5.7 holds 32 accounts).
+    /// A 3.x version makes a YubiKey NEO (see [`DeviceIdentity::is_neo`]),
+    /// whose OATH applet reports [`NEO_OATH_VERSION`].
     pub fn with_version(mut self, version: [u8; 3]) -> VirtualYubiKey {
         self.identity.version = version;
-        self.oath = OathApplet::new(version);
+        let oath_version = if self.identity.is_neo() {
+            NEO_OATH_VERSION
+        } else {
+            version
+        };
+        self.oath = OathApplet::new(oath_version);
         self
     }
 
@@ -233,9 +266,7 @@ impl VirtualYubiKey {
 
     /// Answers one command APDU with response data followed by SW1 SW2.
     pub fn process(&mut self, apdu: &[u8]) -> Vec<u8> {
-        if let Some(&ins) = apdu.get(1) {
-            self.handle.note_instruction(ins);
-        }
+        self.note(apdu);
         let response = match Command::parse(apdu) {
             Some(command) => self.execute(command),
             None => Sw::WRONG_LENGTH.into(),
@@ -246,13 +277,52 @@ impl VirtualYubiKey {
     /// Like [`Self::process`], unless a test armed a [`CardFault`] for this
     /// instruction; `None` means the card vanishes instead of answering.
     pub fn answer(&mut self, apdu: &[u8]) -> Option<Vec<u8>> {
+        let delay = self.handle.apdu_delay();
+        if !delay.is_zero() {
+            std::thread::sleep(delay);
+        }
+        if self.touch_quirk_hangs_on(apdu) {
+            // The firmware hangs: the host sees the key go away.
+            self.note(apdu);
+            return None;
+        }
+        let answer = self.answer_unhung(apdu);
+        self.long_answer_at = answer
+            .as_ref()
+            .filter(|a| a.len().saturating_sub(2) > LONG_ANSWER)
+            .map(|_| std::time::Instant::now());
+        answer
+    }
+
+    /// Whether this firmware has the 4.2 touch quirk and `apdu` triggers it.
+    fn touch_quirk_hangs_on(&self, apdu: &[u8]) -> bool {
+        let quirky = ([4, 2, 0]..=[4, 2, 6]).contains(&self.identity.version);
+        let recent = self
+            .long_answer_at
+            .is_some_and(|at| at.elapsed() < TOUCH_QUIRK_WINDOW);
+        if !(quirky && recent && self.selected == Some(Applet::Oath)) {
+            return false;
+        }
+        let Some(command) = Command::parse(apdu) else {
+            return false;
+        };
+        let touch_account = || {
+            tlv::parse(&command.data, false)
+                .and_then(|tlvs| {
+                    let id = tlv::find(&tlvs, 0x71)?;
+                    self.oath.account(&String::from_utf8_lossy(id))
+                })
+                .is_some_and(|account| account.touch)
+        };
+        command.ins == 0xA2 && touch_account()
+    }
+
+    fn answer_unhung(&mut self, apdu: &[u8]) -> Option<Vec<u8>> {
         let fault = apdu.get(1).and_then(|&ins| self.handle.take_fault(ins));
         let Some(fault) = fault else {
             return Some(self.process(apdu));
         };
-        if let Some(&ins) = apdu.get(1) {
-            self.handle.note_instruction(ins);
-        }
+        self.note(apdu);
         match fault {
             CardFault::Vanish => None,
             CardFault::Garbage => Some(vec![0xDE, 0xAD, 0xBE, 0xEF, 0x00, 0xFF, 0x90, 0x00]),
@@ -272,6 +342,45 @@ impl VirtualYubiKey {
         }
     }
 
+    fn note(&self, apdu: &[u8]) {
+        if let Some(&ins) = apdu.get(1) {
+            self.handle.note_instruction(ins, self.name_of(apdu));
+        }
+    }
+
+    /// What a command is, by the applet it goes to (for the APDU log).
+    fn name_of(&self, apdu: &[u8]) -> String {
+        let Some(command) = Command::parse(apdu) else {
+            return "MALFORMED".into();
+        };
+        if command.ins == INS_SELECT && command.p1 == P1_SELECT_BY_AID {
+            let applet = match command.data.as_slice() {
+                oath::AID => "OATH",
+                management::MANAGEMENT_AID => "MANAGEMENT",
+                management::OTP_AID => "OTP",
+                PIV_AID => "PIV",
+                _ => "UNKNOWN",
+            };
+            return format!("SELECT {applet}");
+        }
+        let name = match (self.selected, command.ins) {
+            (Some(Applet::Oath), 0x01) => "PUT",
+            (Some(Applet::Oath), 0x02) => "DELETE",
+            (Some(Applet::Oath), 0x03) => "SET CODE",
+            (Some(Applet::Oath), 0x04) => "RESET",
+            (Some(Applet::Oath), 0x05) => "RENAME",
+            (Some(Applet::Oath), 0xA1) => "LIST",
+            (Some(Applet::Oath), 0xA2) => "CALCULATE",
+            (Some(Applet::Oath), 0xA3) => "VALIDATE",
+            (Some(Applet::Oath), 0xA4) => "CALCULATE ALL",
+            (Some(Applet::Oath), 0xA5) => "SEND REMAINING",
+            (Some(Applet::Management), 0x1D) => "READ CONFIG",
+            (Some(Applet::Otp), 0x01) => "OTP READ SERIAL",
+            _ => return format!("INS {:02X}", command.ins),
+        };
+        name.to_owned()
+    }
+
     fn execute(&mut self, mut command: Command) -> Response {
         if command.ins == INS_SEND_REMAINING && self.selected == Some(Applet::Oath) {
             return self.send_remaining();
@@ -286,14 +395,23 @@ impl VirtualYubiKey {
             data.extend(command.data);
             command.data = data;
         }
+        let neo_in_management = self.identity.is_neo() && self.selected == Some(Applet::Management);
+        if neo_in_management && [command.cla, command.ins, command.p1, command.p2] == NEO_DESELECT {
+            self.selected = None;
+            return Sw::WRONG_LENGTH.into();
+        }
         let response = if command.ins == INS_SELECT && command.p1 == P1_SELECT_BY_AID {
+            if neo_in_management && command.data != management::MANAGEMENT_AID {
+                // Stuck in Management until de-selected.
+                return Sw::FILE_NOT_FOUND.into();
+            }
             self.select(&command.data)
         } else {
             match self.selected {
                 Some(Applet::Oath) => self.oath.process(&command, &self.handle),
                 Some(Applet::Management) => self.identity.process_management(&command),
                 Some(Applet::Otp) => self.identity.process_otp(&command),
-                None => Sw::INS_NOT_SUPPORTED.into(),
+                Some(Applet::Piv) | None => Sw::INS_NOT_SUPPORTED.into(),
             }
         };
         self.hold_back_excess(response)
@@ -305,6 +423,7 @@ impl VirtualYubiKey {
             oath::AID => (Applet::Oath, self.oath.select()),
             management::MANAGEMENT_AID => (Applet::Management, self.identity.select_management()),
             management::OTP_AID => (Applet::Otp, self.identity.otp_status()),
+            PIV_AID => (Applet::Piv, Response::ok(Vec::new())),
             _ => return Sw::FILE_NOT_FOUND.into(),
         };
         self.selected = Some(applet);

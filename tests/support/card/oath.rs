@@ -191,6 +191,7 @@ impl OathApplet {
             algorithm,
             digits: *digits,
             touch,
+            broken: false,
         };
         self.credentials.retain(|c| c.id != id);
         self.credentials.push(Credential {
@@ -312,6 +313,9 @@ impl OathApplet {
             .find(|c| c.id == id)
             .ok_or(Sw::NO_SUCH_OBJECT)?;
         handle.note_calculation(&credential.id_text());
+        if credential.account.broken {
+            return Err(MEMORY_FAILURE);
+        }
         if credential.account.touch && !handle.await_touch() {
             return Err(Sw::SECURITY_STATUS);
         }
@@ -337,6 +341,9 @@ impl OathApplet {
     ) -> Result<Response, Sw> {
         let challenge = tlv::find(tlvs, TAG_CHALLENGE).ok_or(Sw::WRONG_DATA)?;
         handle.note_calculate_all();
+        if self.credentials.iter().any(|c| c.account.broken) {
+            return Err(MEMORY_FAILURE);
+        }
         let mut data = Vec::new();
         for credential in &self.credentials {
             data.extend(tlv(TAG_NAME, &credential.id));
@@ -351,6 +358,9 @@ impl OathApplet {
         Ok(Response::ok(data))
     }
 }
+
+/// What a key answers when an account's memory is corrupted.
+const MEMORY_FAILURE: Sw = Sw(0x6581);
 
 /// `76 [digits][4 truncated bytes]` or `75 [digits][full HMAC]`.
 fn respond(account: &Account, challenge: &[u8], truncated: bool) -> (u8, Vec<u8>) {

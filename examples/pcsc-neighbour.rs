@@ -1,0 +1,79 @@
+//! Another PC/SC client beside vegas, as on a real desk: what GnuPG's
+//! scdaemon, yubikey-agent or a browser's PIV middleware do to a shared
+//! YubiKey. The end-to-end tests (tests/neighbours_e2e.rs) run it against the
+//! virtual key behind their private pcscd (`PCSCLITE_CSOCK_NAME`).
+//!
+//! ```text
+//! pcsc-neighbour --reader NAME hold SECONDS    connect exclusively, hold, let go
+//! pcsc-neighbour --reader NAME select-piv      SELECT the PIV applet (A0 00 00 03 08)
+//! pcsc-neighbour --reader NAME reset           reset the card
+//! ```
+//!
+//! Prints "ready" on stdout once it has done its part (for `hold`: once it
+//! holds the card), so a test knows when vegas meets it.
+
+use std::ffi::CString;
+use std::io::Write;
+use std::time::Duration;
+
+const SELECT_PIV: [u8; 10] = [0x00, 0xA4, 0x04, 0x00, 0x05, 0xA0, 0x00, 0x00, 0x03, 0x08];
+
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("pcsc-neighbour: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn ready() {
+    println!("ready");
+    let _ = std::io::stdout().flush();
+}
+
+fn run() -> Result<(), String> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (reader, action) = match args.as_slice() {
+        [flag, reader, action @ ..] if flag == "--reader" => (reader, action),
+        _ => {
+            return Err("usage: pcsc-neighbour --reader NAME hold SECONDS|select-piv|reset".into())
+        }
+    };
+    let reader = CString::new(reader.as_str()).map_err(|e| e.to_string())?;
+    let context = pcsc::Context::establish(pcsc::Scope::User).map_err(|e| e.to_string())?;
+    let connect = |mode| {
+        context
+            .connect(&reader, mode, pcsc::Protocols::ANY)
+            .map_err(|e| format!("connecting: {e}"))
+    };
+    match action {
+        [verb, seconds] if verb == "hold" => {
+            let seconds: f64 = seconds.parse().map_err(|_| "SECONDS is a number")?;
+            let card = connect(pcsc::ShareMode::Exclusive)?;
+            ready();
+            std::thread::sleep(Duration::from_secs_f64(seconds));
+            card.disconnect(pcsc::Disposition::LeaveCard)
+                .map_err(|(_, e)| e.to_string())
+        }
+        [verb] if verb == "select-piv" => {
+            let card = connect(pcsc::ShareMode::Shared)?;
+            let mut buffer = [0u8; 258];
+            let answer = card
+                .transmit(&SELECT_PIV, &mut buffer)
+                .map_err(|e| format!("SELECT PIV: {e}"))?;
+            if answer != [0x90, 0x00] {
+                return Err(format!("SELECT PIV answered {answer:02X?}"));
+            }
+            ready();
+            card.disconnect(pcsc::Disposition::LeaveCard)
+                .map_err(|(_, e)| e.to_string())
+        }
+        [verb] if verb == "reset" => {
+            let card = connect(pcsc::ShareMode::Shared)?;
+            card.disconnect(pcsc::Disposition::ResetCard)
+                .map_err(|(_, e)| e.to_string())?;
+            ready();
+            Ok(())
+        }
+        _ => Err("unknown action: hold SECONDS, select-piv or reset".into()),
+    }
+}

@@ -1,0 +1,262 @@
+//! vegas on a real desk (issue #12). First the exact APDUs it sends on the
+//! paths users run, proven by the virtual card's log, so that the card is
+//! held as briefly as possible; then neighbours: a second PC/SC client
+//! (examples/pcsc-neighbour.rs) that holds the card exclusively, selects the
+//! PIV applet or resets the card beside vegas, as scdaemon, yubikey-agent or
+//! a browser do. vegas waits out a short hold, reports a long one as a busy
+//! key (never a missing one) within ten seconds, and survives a switch or a
+//! reset, each with one CALCULATE and one code sent to STS.
+
+mod support;
+
+use std::process::Output;
+use std::time::Duration;
+
+use support::card::TouchResponse;
+use support::world::*;
+
+const SECOND: Duration = Duration::from_secs(1);
+
+fn run(cmd: &mut std::process::Command) -> Output {
+    cmd.output().expect("vegas runs")
+}
+
+fn log_of(world: &World) -> Vec<String> {
+    world.card_handle().apdu_log()
+}
+
+#[test]
+fn a_cold_assume_sends_select_oath_and_calculate_and_nothing_else() {
+    let world = World::new();
+    let out = run(&mut world.vegas(&["assume", "--profile", "admin"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(log_of(&world), ["SELECT OATH", "CALCULATE"]);
+}
+
+#[test]
+fn a_cold_assume_with_a_remembered_password_adds_only_validate() {
+    let world = World::with(
+        CardSetup {
+            password: Some("hunter2 on the key".into()),
+            ..Default::default()
+        },
+        sts_config(),
+    );
+    let tty = world.vegas_in_terminal(&["assume", "--profile", "admin"], &[]);
+    tty.wait_for_screen("OATH password for YubiKey", 10 * SECOND);
+    tty.type_line("hunter2 on the key");
+    let outcome = tty.wait(10 * SECOND);
+    assert_eq!(outcome.code, 0, "{outcome:?}");
+
+    // Another profile on the same MFA device: no credentials cached for it,
+    // the access key remembered. (It may wait for the next time step.)
+    world.card_handle().clear_log();
+    let out = run(&mut world.vegas(&["assume", "--profile", "readonly"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(log_of(&world), ["SELECT OATH", "VALIDATE", "CALCULATE"]);
+}
+
+#[test]
+fn a_missing_account_is_explained_with_a_list_after_the_calculate() {
+    let world = World::new();
+    let config = default_config(&world.sts.url()).replace(OATH_LABEL, "AWS:nobody");
+    world.write_config(&config);
+    let out = run(&mut world.vegas(&["assume", "--profile", "admin"]));
+    let err = assert_clean_failure(&out);
+    assert!(
+        err.contains("AWS:nobody") && err.contains(OATH_LABEL),
+        "{err}"
+    );
+    assert_eq!(log_of(&world), ["SELECT OATH", "CALCULATE", "LIST"]);
+}
+
+#[test]
+fn oath_code_for_one_account_sends_select_and_calculate_all() {
+    let world = World::new();
+    let out = run(&mut world.vegas(&["oath", "code", OATH_LABEL]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(log_of(&world), ["SELECT OATH", "CALCULATE ALL"]);
+}
+
+#[test]
+fn oath_list_sends_select_list_and_calculate_all() {
+    let world = World::new();
+    let out = run(&mut world.vegas(&["oath", "list"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(log_of(&world), ["SELECT OATH", "LIST", "CALCULATE ALL"]);
+}
+
+// ---------------------------------------------------------------------------
+// Neighbours: a second PC/SC client (examples/pcsc-neighbour.rs) on the
+// same virtual key.
+
+/// The neighbour example, built next to the vegas binary (scripts/test
+/// builds all targets; `cargo build --example pcsc-neighbour` otherwise).
+fn neighbour_bin() -> std::path::PathBuf {
+    let path = vegas_bin()
+        .parent()
+        .expect("target dir")
+        .join("examples")
+        .join("pcsc-neighbour");
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build --example pcsc-neighbour`",
+        path.display()
+    );
+    path
+}
+
+/// Start the neighbour doing `action` on the world's key; returns once it
+/// says it has done its part (for `hold`: holds the card).
+fn neighbour(world: &World, action: &[&str]) -> std::process::Child {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(neighbour_bin())
+        .arg("--reader")
+        .arg(world.pcscd.reader_name(0))
+        .args(action)
+        .env_clear()
+        .envs(world.env())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("the neighbour starts");
+    let mut line = String::new();
+    let stdout = child.stdout.take().expect("piped");
+    std::io::BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("the neighbour speaks");
+    assert_eq!(line.trim(), "ready", "the neighbour failed");
+    child
+}
+
+fn one_accepted_code(world: &World) {
+    let accepted = world
+        .sts
+        .calls()
+        .iter()
+        .filter(|c| {
+            matches!(
+                c.token_check,
+                Some(support::sts::TokenCheck::Accepted { .. })
+            )
+        })
+        .count();
+    assert_eq!(accepted, 1, "{:?}", world.sts.calls());
+    assert_eq!(world.card_handle().total_calculations(), 1, "one CALCULATE");
+}
+
+#[test]
+fn a_short_exclusive_hold_is_waited_out_with_one_touch() {
+    let world = World::with(
+        CardSetup {
+            touch: Some(TouchResponse::TouchedAfter(Duration::from_millis(300))),
+            ..Default::default()
+        },
+        sts_config(),
+    );
+    let mut holder = neighbour(&world, &["hold", "1.5"]);
+    let out = run(&mut world.vegas(&["assume", "--profile", "admin"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    one_accepted_code(&world);
+    assert_eq!(world.card_handle().touches(), 1);
+    assert!(holder.wait().expect("the neighbour ends").success());
+}
+
+#[test]
+fn a_long_exclusive_hold_is_a_busy_key_with_the_usual_holders_named_within_ten_seconds() {
+    let world = World::new();
+    let mut holder = neighbour(&world, &["hold", "20"]);
+    let started = std::time::Instant::now();
+    let out = run(&mut world.vegas(&["assume", "--profile", "admin", "--no-gui"]));
+    let elapsed = started.elapsed();
+    let err = assert_clean_failure(&out);
+    assert!(elapsed < 10 * SECOND, "{elapsed:?}: {err}");
+    assert!(err.contains("is in use by another program"), "{err}");
+    assert!(err.contains("gpgconf --kill scdaemon"), "{err}");
+    assert!(
+        err.contains("pcsc-shared") && err.contains("disable-ccid"),
+        "{err}"
+    );
+    assert!(!err.to_lowercase().contains("no yubikey"), "{err}");
+    assert_eq!(world.card_handle().total_calculations(), 0);
+    let _ = holder.kill();
+    let _ = holder.wait();
+}
+
+#[test]
+fn an_applet_switch_while_the_password_is_typed_is_survived() {
+    let world = World::with(
+        CardSetup {
+            password: Some("typed slowly".into()),
+            ..Default::default()
+        },
+        sts_config(),
+    );
+    let tty = world.vegas_in_terminal(&["assume", "--profile", "admin"], &[]);
+    tty.wait_for_screen("OATH password for YubiKey", 10 * SECOND);
+    let mut piv = neighbour(&world, &["select-piv"]);
+    assert!(piv.wait().expect("the neighbour ends").success());
+    tty.type_line("typed slowly");
+    let outcome = tty.wait(10 * SECOND);
+    assert_eq!(outcome.code, 0, "{outcome:?}");
+    assert!(!outcome.screen.contains("wrong"), "{}", outcome.screen);
+    one_accepted_code(&world);
+}
+
+#[test]
+fn a_reset_while_the_password_is_typed_is_survived() {
+    let world = World::with(
+        CardSetup {
+            password: Some("typed slowly".into()),
+            ..Default::default()
+        },
+        sts_config(),
+    );
+    let tty = world.vegas_in_terminal(&["assume", "--profile", "admin"], &[]);
+    tty.wait_for_screen("OATH password for YubiKey", 10 * SECOND);
+    let mut reset = neighbour(&world, &["reset"]);
+    assert!(reset.wait().expect("the neighbour ends").success());
+    tty.type_line("typed slowly");
+    let outcome = tty.wait(10 * SECOND);
+    assert_eq!(outcome.code, 0, "{outcome:?}");
+    one_accepted_code(&world);
+}
+
+#[test]
+fn doctor_reports_a_busy_key_and_the_scdaemon_settings_that_would_free_it() {
+    let world = World::new();
+    let mut holder = neighbour(&world, &["hold", "20"]);
+    let out = run(&mut world.vegas(&["doctor", "--json"]));
+    let _ = holder.kill();
+    let _ = holder.wait();
+    let report: serde_json::Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", stderr(&out)));
+    let check = |name: &str| {
+        report
+            .as_array()
+            .expect("an array of checks")
+            .iter()
+            .find(|c| c["check"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {name} check in {report}"))
+    };
+    let keys = check("YubiKeys");
+    assert_eq!(keys["level"], "fail", "{keys}");
+    let detail = keys["detail"].as_str().unwrap();
+    assert!(detail.contains("is in use by another program"), "{keys}");
+    assert!(keys["fix"].as_str().unwrap().contains("scdaemon"), "{keys}");
+    if on_path("gpgconf") || on_path("gpg") {
+        let gnupg = check("GnuPG scdaemon");
+        assert_eq!(gnupg["level"], "warn", "{gnupg}");
+        assert!(gnupg["detail"]
+            .as_str()
+            .unwrap()
+            .contains("lacks disable-ccid and pcsc-shared"));
+    }
+}
+
+/// Whether `program` is in one of the directories of this process's PATH
+/// (which the world hands to vegas).
+fn on_path(program: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()))
+}
