@@ -130,7 +130,14 @@ impl Transport for PcscTransport {
                         pcsc::Protocols::ANY,
                     )
                     .map(|card| {
-                        self.card = Some(card);
+                        // Dropping a `pcsc::Card` resets the card (and every
+                        // other program's state on it): let go of the old
+                        // handle the way Drop below does.
+                        if let Some(old) = self.card.replace(card) {
+                            if let Err((_, e)) = old.disconnect(pcsc::Disposition::LeaveCard) {
+                                tracing::debug!("letting go of the old handle: {e}");
+                            }
+                        }
                     }),
             };
             match outcome {

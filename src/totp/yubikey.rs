@@ -59,8 +59,19 @@ impl YubiKey {
                 None => false,
                 Some(access_key) => match session.unlock_with_key(&access_key) {
                     Ok(()) => false,
-                    Err(oath::Error::WrongPassword) => true,
-                    Err(e) => return Err(e.into()),
+                    Err(first) => {
+                        // Another program may have selected an applet
+                        // between our SELECT and this VALIDATE (the OATH
+                        // applet again: a new challenge; or PIV): SELECT and
+                        // VALIDATE once more in one transaction before
+                        // taking the key for refused and forgetting it.
+                        tracing::debug!("VALIDATE failed ({first}); once more, SELECT included");
+                        match session.unlock_afresh(&access_key) {
+                            Ok(()) => false,
+                            Err(oath::Error::WrongPassword) => true,
+                            Err(e) => return Err(e.into()),
+                        }
+                    }
                 },
             };
             if !session.is_unlocked() {
