@@ -536,34 +536,34 @@ fn without_a_keyring_the_cache_works_on_the_machine_facts_alone() {
     assert_eq!(world.sts.calls().len(), 2);
     assert_eq!(keyring_entries(&prefix).len(), 1, "the cache secret");
 
-    // The probe doctor shows says so, in such a process.
-    let probe = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "protection_probe_in_a_child",
-            "--nocapture",
-            "--include-ignored",
-        ])
-        .env("VEGAS_TEST_PROBE_CHILD", "1")
-        .output()
-        .unwrap();
-    let said = String::from_utf8_lossy(&probe.stdout);
-    assert!(said.contains("PROTECTION: machine-only"), "{said}");
-}
-
-/// Run by the test above in a child process of its own: reports what
-/// `vegas::cache::protection()` says without a keyring.
-#[test]
-#[ignore = "run as a child by without_a_keyring_…"]
-fn protection_probe_in_a_child() {
-    if std::env::var_os("VEGAS_TEST_PROBE_CHILD").is_none() {
-        return;
-    }
-    support::seccomp::deny_keyctl_here().unwrap();
-    match vegas::cache::protection() {
-        vegas::cache::Protection::Keyring => println!("PROTECTION: keyring"),
-        vegas::cache::Protection::MachineOnly { why } => {
-            println!("PROTECTION: machine-only ({why})")
-        }
-    }
+    // `vegas doctor` says which protection is in force, in such a process.
+    let out = run(deny_keyctl(&mut world.vegas(&[
+        "doctor",
+        "--offline",
+        "--json",
+    ])));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let keys = report
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["check"] == "cache keys")
+        .expect("a 'cache keys' check");
+    assert_eq!(keys["level"], "warn", "{keys}");
+    assert!(
+        keys["detail"]
+            .as_str()
+            .unwrap()
+            .contains("boot id, host name and uid only"),
+        "{keys}"
+    );
+    let out = run(&mut world.vegas(&["doctor", "--offline", "--json"]));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let keys = report
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["check"] == "cache keys")
+        .expect("a 'cache keys' check");
+    assert_eq!(keys["level"], "ok", "with a keyring: {keys}");
 }
