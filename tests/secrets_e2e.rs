@@ -542,13 +542,7 @@ fn without_a_keyring_the_cache_works_on_the_machine_facts_alone() {
         "--offline",
         "--json",
     ])));
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let keys = report
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["check"] == "cache keys")
-        .expect("a 'cache keys' check");
+    let keys = cache_keys_check(&out);
     assert_eq!(keys["level"], "warn", "{keys}");
     assert!(
         keys["detail"]
@@ -558,12 +552,18 @@ fn without_a_keyring_the_cache_works_on_the_machine_facts_alone() {
         "{keys}"
     );
     let out = run(&mut world.vegas(&["doctor", "--offline", "--json"]));
+    let keys = cache_keys_check(&out);
+    assert_eq!(keys["level"], "ok", "with a keyring: {keys}");
+}
+
+/// The "cache keys" check of `vegas doctor --json` output.
+fn cache_keys_check(out: &Output) -> serde_json::Value {
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let keys = report
+    report
         .as_array()
         .unwrap()
         .iter()
         .find(|c| c["check"] == "cache keys")
-        .expect("a 'cache keys' check");
-    assert_eq!(keys["level"], "ok", "with a keyring: {keys}");
+        .cloned()
+        .expect("a 'cache keys' check")
 }
