@@ -182,8 +182,9 @@ fn a_long_exclusive_hold_is_a_busy_key_with_the_usual_holders_named_within_ten_s
     let _ = holder.wait();
 }
 
-#[test]
-fn an_applet_switch_while_the_password_is_typed_is_survived() {
+/// `vegas assume` on a password-protected key, with the neighbour doing
+/// `action` while the password is being typed: vegas succeeds, one code.
+fn survives_while_the_password_is_typed(action: &str) -> TerminalOutcome {
     let world = World::with(
         CardSetup {
             password: Some("typed slowly".into()),
@@ -193,32 +194,24 @@ fn an_applet_switch_while_the_password_is_typed_is_survived() {
     );
     let tty = world.vegas_in_terminal(&["assume", "--profile", "admin"], &[]);
     tty.wait_for_screen("OATH password for YubiKey", 10 * SECOND);
-    let mut piv = neighbour(&world, &["select-piv"]);
-    assert!(piv.wait().expect("the neighbour ends").success());
+    let mut neighbour = neighbour(&world, &[action]);
+    assert!(neighbour.wait().expect("the neighbour ends").success());
     tty.type_line("typed slowly");
     let outcome = tty.wait(10 * SECOND);
     assert_eq!(outcome.code, 0, "{outcome:?}");
-    assert!(!outcome.screen.contains("wrong"), "{}", outcome.screen);
     one_accepted_code(&world);
+    outcome
+}
+
+#[test]
+fn an_applet_switch_while_the_password_is_typed_is_survived() {
+    let outcome = survives_while_the_password_is_typed("select-piv");
+    assert!(!outcome.screen.contains("wrong"), "{}", outcome.screen);
 }
 
 #[test]
 fn a_reset_while_the_password_is_typed_is_survived() {
-    let world = World::with(
-        CardSetup {
-            password: Some("typed slowly".into()),
-            ..Default::default()
-        },
-        sts_config(),
-    );
-    let tty = world.vegas_in_terminal(&["assume", "--profile", "admin"], &[]);
-    tty.wait_for_screen("OATH password for YubiKey", 10 * SECOND);
-    let mut reset = neighbour(&world, &["reset"]);
-    assert!(reset.wait().expect("the neighbour ends").success());
-    tty.type_line("typed slowly");
-    let outcome = tty.wait(10 * SECOND);
-    assert_eq!(outcome.code, 0, "{outcome:?}");
-    one_accepted_code(&world);
+    survives_while_the_password_is_typed("reset");
 }
 
 #[test]

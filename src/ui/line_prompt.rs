@@ -254,10 +254,10 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_cancelled_prompt_gives_the_terminal_its_own_mode_back() {
-        let (_person, tty) = pty();
-        let before = without_line_mode(&tty);
+    /// A prompt asking on `tty` from a thread of its own, once the
+    /// terminal is in line mode: a handle on the terminal, the prompt, and
+    /// the thread that will give its reply.
+    fn asking_on(tty: File) -> (File, Arc<LinePrompt>, std::thread::JoinHandle<Reply>) {
         let probe = tty.try_clone().unwrap();
         let prompt = Arc::new(LinePrompt::on(tty, "MFA code: ".into()));
         let asking = Arc::clone(&prompt);
@@ -265,6 +265,14 @@ mod tests {
         wait_for("line mode while asking", || {
             mode(&probe).c_lflag & libc::ICANON != 0
         });
+        (probe, prompt, answer)
+    }
+
+    #[test]
+    fn a_cancelled_prompt_gives_the_terminal_its_own_mode_back() {
+        let (_person, tty) = pty();
+        let before = without_line_mode(&tty);
+        let (probe, prompt, answer) = asking_on(tty);
         prompt.cancel();
         // Back when `cancel` returns: the process may exit right after.
         assert!(
@@ -280,13 +288,7 @@ mod tests {
     fn a_typed_line_is_the_answer_and_the_mode_is_restored_after_it() {
         let (mut person, tty) = pty();
         let before = without_line_mode(&tty);
-        let probe = tty.try_clone().unwrap();
-        let prompt = Arc::new(LinePrompt::on(tty, "MFA code: ".into()));
-        let asking = Arc::clone(&prompt);
-        let answer = std::thread::spawn(move || asking.answer(None));
-        wait_for("line mode while asking", || {
-            mode(&probe).c_lflag & libc::ICANON != 0
-        });
+        let (probe, _prompt, answer) = asking_on(tty);
         person.write_all(b"123456\n").unwrap();
         let reply = answer.join().unwrap();
         let Reply::Line(line) = reply else {
