@@ -46,6 +46,10 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Make the YubiKey an AWS MFA device: create a virtual MFA device in
+    /// IAM, put its seed on the key, enable it with two codes, and write the
+    /// profile(s) into ~/.aws/config. Undoes everything on failure or Ctrl-C.
+    Setup(SetupArgs),
     /// Print a shell completion script (e.g. `vegas completions bash >
     /// /etc/bash_completion.d/vegas`).
     Completions {
@@ -83,6 +87,34 @@ pub struct AssumeArgs {
     /// refreshing them in their last 10 minutes.
     #[arg(long)]
     pub disable_mandatory_refresh: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SetupArgs {
+    /// The profile with the IAM user's long-term keys; its section gets
+    /// mfa_serial.
+    #[arg(long, value_name = "PROFILE")]
+    pub source_profile: String,
+    /// Also write a vegas profile (--profile) that assumes this role.
+    #[arg(long, value_name = "ARN", requires = "profile")]
+    pub role_arn: Option<String>,
+    /// The name of the vegas profile to write (with --role-arn).
+    #[arg(long, short = 'p', value_name = "PROFILE", requires = "role_arn")]
+    pub profile: Option<String>,
+    /// The virtual MFA device's name in IAM (default: vegas-SERIAL).
+    #[arg(long, value_name = "NAME")]
+    pub device_name: Option<String>,
+    /// Let the key give codes without a touch (not recommended).
+    #[arg(long)]
+    pub no_touch: bool,
+    /// Write the config change without asking.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    #[command(flatten)]
+    pub key: KeySelection,
+    /// Read the OATH password from the first line of stdin instead of asking.
+    #[arg(long)]
+    pub password_stdin: bool,
 }
 
 /// Which YubiKey to talk to.

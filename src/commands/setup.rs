@@ -1,0 +1,521 @@
+//! `vegas setup`: from a bare YubiKey to the first touch, in one command.
+//!
+//! The steps a new user would otherwise do by hand, with the seed in a file:
+//! ask IAM who the source keys belong to, create a virtual MFA device, PUT
+//! its seed on the key (TOTP, SHA-1, 6 digits, 30 s, touch unless
+//! `--no-touch`), compute the codes of two consecutive time steps on the
+//! key, enable the device with them, and write `mfa_serial` (and, with
+//! `--role-arn`, a new vegas profile) into `~/.aws/config`, every other byte
+//! kept. Then the doctor checks the new profile.
+//!
+//! Everything that can be refused is checked before anything is made (the
+//! name on the key and in IAM, the profile, the config change, which the
+//! person confirms). After the device exists, any failure or Ctrl-C undoes
+//! what was made ([`undo`]). The seed lives only in zeroizing memory: it
+//! comes from the `vegas-sts` helper over its stdout pipe and goes to the
+//! key in a PUT APDU, nowhere else.
+
+use std::io::Write;
+use std::time::{Duration, SystemTime};
+
+use zeroize::Zeroizing;
+
+use crate::cli::{OathAccess, SetupArgs};
+use crate::config::edit::{self, ConfigEdit};
+use crate::config::{is_role_arn, Files, SourceCredentials};
+use crate::oath::manage::{self, NewTotpAccount};
+use crate::oath::{self, Account, AccountId, OathType, PcscTransport, Session};
+use crate::sts::iam::{self, Answer, CreatedDevice, IamRequest, Operation, User};
+use crate::sts::Endpoint;
+use crate::ui::Ui;
+
+pub mod error;
+mod undo;
+
+pub use error::Error;
+use undo::{Interrupt, Made};
+
+/// What the person sees before each of the two CALCULATEs of a touch account.
+const TOUCH_NOTICES: [&str; 2] = [
+    "Touch your YubiKey… (code 1 of 2)",
+    "Touch your YubiKey… (code 2 of 2)",
+];
+/// TOTP parameters of an AWS virtual MFA device.
+const DIGITS: u8 = 6;
+const PERIOD: Duration = Duration::from_secs(30);
+
+/// How the closing doctor report is shown (the global flags).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Style {
+    pub no_gui: bool,
+    pub color: bool,
+}
+
+/// IAM as the source profile's keys see it, through the helper.
+pub struct Iam<'a> {
+    source_profile: &'a str,
+    endpoint: Endpoint,
+    user: User,
+}
+
+impl Iam<'_> {
+    fn call(&self, operation: Operation) -> Result<Answer, Error> {
+        call_iam(self.source_profile, &self.endpoint, operation)
+    }
+
+    fn user_name(&self) -> &str {
+        &self.user.name
+    }
+}
+
+fn call_iam(source: &str, endpoint: &Endpoint, operation: Operation) -> Result<Answer, Error> {
+    Ok(iam::call(&IamRequest {
+        source_profile: source.to_owned(),
+        endpoint: endpoint.clone(),
+        operation,
+    })?)
+}
+
+/// Everything decided before anything is made.
+struct Plan {
+    device_name: String,
+    serial: String,
+    account: AccountId,
+    edit: ConfigEdit,
+}
+
+pub fn run(
+    args: &SetupArgs,
+    style: Style,
+    ui: &dyn Ui,
+    out: &mut dyn Write,
+) -> Result<(), crate::Error> {
+    let files = Files::load()?;
+    check_arguments(args, &files)?;
+    let access = OathAccess {
+        key: args.key.clone(),
+        password_stdin: args.password_stdin,
+        json: false,
+    };
+    let (info, mut session) = super::oath::open_unlocked(&access, ui)?;
+    let key_name = match info.serial {
+        Some(serial) => serial.to_string(),
+        None => session
+            .read_serial()?
+            .map_or_else(|| info.device_id.clone(), |s| s.to_string()),
+    };
+    let endpoint = iam::endpoint_from_env();
+    let user = match call_iam(&args.source_profile, &endpoint, Operation::GetUser)? {
+        Answer::User(user) => user,
+        _ => return Err(Error::UnexpectedAnswer { action: "GetUser" }.into()),
+    };
+    let iam = Iam {
+        source_profile: &args.source_profile,
+        endpoint,
+        user,
+    };
+    let plan = plan(args, &files, &iam, &mut session, &key_name, ui)?;
+    ui.notice(&plan.edit.diff());
+    if !args.yes {
+        match ui.confirm(&format!(
+            "Create MFA device {} for {}, put it on YubiKey {key_name}, and write this change?",
+            plan.serial,
+            iam.user_name()
+        )) {
+            Some(Ok(true)) => {}
+            Some(Ok(false)) => return Err(Error::Declined { path: plan.edit.path }.into()),
+            Some(Err(source)) => return Err(Error::ConfirmInput { source }.into()),
+            None => return Err(Error::CannotConfirm { path: plan.edit.path }.into()),
+        }
+    }
+    let interrupt = Interrupt::catch()?;
+    let mut made = Made::default();
+    if let Err(e) = make(args, &plan, &iam, &mut session, &interrupt, &mut made, ui) {
+        ui.notice("Undoing what setup made…");
+        made.undo(&iam, &mut session, ui);
+        return Err(e);
+    }
+    drop(interrupt);
+    drop(session);
+    ui.notice(&format!(
+        "MFA device {} is enabled for {} and lives on YubiKey {key_name}.",
+        plan.serial,
+        iam.user_name()
+    ));
+    match &args.profile {
+        Some(profile) => {
+            let options = super::doctor::Options {
+                profile: Some(profile),
+                offline: false,
+                json: false,
+                no_gui: style.no_gui,
+                color: style.color,
+            };
+            super::doctor::run(&options, out)
+        }
+        None => {
+            ui.notice("Add --role-arn ARN --profile P next time to have a vegas profile written too.");
+            Ok(())
+        }
+    }
+}
+
+/// What is wrong with the arguments or the files, before the key is asked.
+fn check_arguments(args: &SetupArgs, files: &Files) -> Result<(), crate::Error> {
+    if let Some(role_arn) = &args.role_arn {
+        if !is_role_arn(role_arn) {
+            return Err(Error::InvalidRoleArn {
+                value: role_arn.clone(),
+            }
+            .into());
+        }
+    }
+    if let Some(name) = &args.device_name {
+        if !is_device_name(name) {
+            return Err(Error::InvalidDeviceName {
+                value: name.clone(),
+            }
+            .into());
+        }
+    }
+    if let Some(profile) = &args.profile {
+        if files.has_profile(profile) || *profile == args.source_profile {
+            return Err(Error::ProfileExists {
+                profile: profile.clone(),
+                path: files.config_path.clone(),
+            }
+            .into());
+        }
+    }
+    let source = &args.source_profile;
+    let message = match files.source_credentials(source) {
+        SourceCredentials::CredentialsFile | SourceCredentials::ConfigFile => return Ok(()),
+        SourceCredentials::OtherProvider(key) => format!(
+            "it gets credentials through {key}; setup needs an IAM user's long-term keys"
+        ),
+        SourceCredentials::Missing {
+            missing,
+            section_in_credentials: true,
+        } => format!(
+            "[{source}] in {} has no {}",
+            files.credentials_path.display(),
+            missing.join(" or ")
+        ),
+        SourceCredentials::Missing { .. } => format!(
+            "neither {} nor the config file has keys for it",
+            files.credentials_path.display()
+        ),
+    };
+    Err(crate::sts::Error::NoSourceCredentials {
+        profile: source.clone(),
+        message,
+    }
+    .into())
+}
+
+/// IAM's rule for a virtual MFA device name: 1–226 of `[\w+=,.@-]`.
+fn is_device_name(name: &str) -> bool {
+    (1..=226).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_+=,.@-".contains(c))
+}
+
+/// Name the device and the account, check neither exists, plan the config.
+fn plan(
+    args: &SetupArgs,
+    files: &Files,
+    iam: &Iam<'_>,
+    session: &mut Session<PcscTransport>,
+    key_name: &str,
+    ui: &dyn Ui,
+) -> Result<Plan, crate::Error> {
+    let device_name = args
+        .device_name
+        .clone()
+        .unwrap_or_else(|| format!("vegas-{key_name}"));
+    let (Some(partition), Some(account_id)) = (iam.user.partition(), iam.user.account_id())
+    else {
+        return Err(Error::UnexpectedAnswer { action: "GetUser" }.into());
+    };
+    let serial = format!("arn:{partition}:iam::{account_id}:mfa/{device_name}");
+    let devices = match iam.call(Operation::ListMfaDevices {
+        user_name: iam.user_name().to_owned(),
+    })? {
+        Answer::MfaDevices(devices) => devices,
+        _ => {
+            return Err(Error::UnexpectedAnswer {
+                action: "ListMFADevices",
+            }
+            .into())
+        }
+    };
+    if devices.contains(&serial) {
+        return Err(Error::DeviceInUse {
+            serial,
+            user: iam.user_name().to_owned(),
+        }
+        .into());
+    }
+    if !devices.is_empty() {
+        ui.notice(&format!(
+            "{} has {} MFA device(s) already ({}); this adds one.",
+            iam.user_name(),
+            devices.len(),
+            devices.join(", ")
+        ));
+    }
+    let account = account_id_for(&serial, &device_name);
+    if session.list()?.iter().any(|a| a.id == account) {
+        return Err(oath::Error::AccountExists {
+            id: account.text(),
+        }
+        .into());
+    }
+    let edit = plan_config(args, files, &serial, &account)?;
+    Ok(Plan {
+        device_name,
+        serial,
+        account,
+        edit,
+    })
+}
+
+/// The OATH account id: the MFA device ARN when it fits the key's 64 bytes
+/// (vegas's default `vegas_yubikey_label`), else `AWS:` and the device name,
+/// cut to fit.
+fn account_id_for(serial: &str, device_name: &str) -> AccountId {
+    if serial.len() <= manage::MAX_ID_BYTES {
+        return AccountId::new(serial);
+    }
+    let mut id = format!("AWS:{device_name}");
+    while id.len() > manage::MAX_ID_BYTES {
+        id.pop();
+    }
+    AccountId::new(&id)
+}
+
+/// The change to the config file: `mfa_serial` (and the label, and the key's
+/// serial when one was chosen) in the source profile's section, and the new
+/// vegas profile appended.
+fn plan_config(
+    args: &SetupArgs,
+    files: &Files,
+    serial: &str,
+    account: &AccountId,
+) -> Result<ConfigEdit, crate::Error> {
+    let path = files.config_path.clone();
+    let before = ConfigEdit::read(&path)?;
+    let label = account.text();
+    let key_serial = args.key.serial.map(|s| s.to_string());
+    let mut source_settings: Vec<(&str, &str)> = vec![("mfa_serial", serial)];
+    if label != serial {
+        source_settings.push(("vegas_yubikey_label", &label));
+    }
+    if let Some(key_serial) = &key_serial {
+        source_settings.push(("vegas_yubikey_serial", key_serial));
+    }
+    let text = before.as_deref().unwrap_or("");
+    let mut after = edit::set_in_profile(text, &args.source_profile, &source_settings);
+    if let (Some(role_arn), Some(profile)) = (&args.role_arn, &args.profile) {
+        let command = format!("{} assume --profile {profile}", own_path()?);
+        after = edit::append_profile(
+            &after,
+            profile,
+            &[
+                ("credential_process", &command),
+                ("vegas_source_profile", &args.source_profile),
+                ("vegas_role_arn", role_arn),
+            ],
+        );
+    }
+    Ok(ConfigEdit {
+        path,
+        before,
+        after,
+    })
+}
+
+/// The full path of this vegas, quoted when it has a space (the SDKs split
+/// `credential_process` as a shell would).
+fn own_path() -> Result<String, Error> {
+    let exe = std::env::current_exe().map_err(|e| Error::NoOwnPath {
+        message: e.to_string(),
+    })?;
+    let text = exe.display().to_string();
+    Ok(if text.contains(char::is_whitespace) {
+        format!("\"{text}\"")
+    } else {
+        text
+    })
+}
+
+/// The steps that make something, each recorded in `made` before it can
+/// have made it, so a failure anywhere undoes exactly what exists.
+fn make(
+    args: &SetupArgs,
+    plan: &Plan,
+    iam: &Iam<'_>,
+    session: &mut Session<PcscTransport>,
+    interrupt: &Interrupt,
+    made: &mut Made,
+    ui: &dyn Ui,
+) -> Result<(), crate::Error> {
+    made.device = Some(plan.serial.clone());
+    let created = match iam.call(Operation::CreateVirtualMfaDevice {
+        device_name: plan.device_name.clone(),
+    }) {
+        Ok(Answer::Created(created)) => created,
+        Ok(_) => {
+            return Err(Error::UnexpectedAnswer {
+                action: "CreateVirtualMFADevice",
+            }
+            .into())
+        }
+        Err(e) => {
+            if iam_answered(&e) {
+                // IAM said no: there is no device of ours to delete (and one
+                // of that name may be someone else's).
+                made.device = None;
+            }
+            return Err(e.into());
+        }
+    };
+    if created.serial != plan.serial {
+        made.device = Some(created.serial.clone());
+        return Err(Error::UnexpectedAnswer {
+            action: "CreateVirtualMFADevice",
+        }
+        .into());
+    }
+    interrupt.check()?;
+    let secret = decode_seed(&created)?;
+    drop(created);
+    made.account = Some(plan.account.clone());
+    manage::put(
+        session,
+        &NewTotpAccount {
+            id: &plan.account,
+            secret: &secret,
+            digits: DIGITS,
+            touch: !args.no_touch,
+        },
+    )?;
+    drop(secret);
+    interrupt.check()?;
+    let [first_code, second_code] = two_codes(session, &plan.account, !args.no_touch, interrupt, ui)?;
+    iam.call(Operation::EnableMfaDevice {
+        user_name: iam.user_name().to_owned(),
+        serial: plan.serial.clone(),
+        first_code,
+        second_code,
+    })?;
+    made.enabled = true;
+    interrupt.check()?;
+    let written = plan.edit.apply()?;
+    made.config = Some((plan.edit.clone(), written));
+    interrupt.check()?;
+    Ok(())
+}
+
+/// Whether IAM itself refused the call (so it made nothing), as opposed to
+/// the call failing on the way, when it may or may not have happened.
+fn iam_answered(error: &Error) -> bool {
+    matches!(
+        error,
+        Error::Iam(
+            iam::Error::AccessDenied { .. }
+                | iam::Error::DeviceExists { .. }
+                | iam::Error::LimitExceeded { .. }
+                | iam::Error::NotAUser { .. }
+                | iam::Error::NoSuchEntity { .. }
+                | iam::Error::Service { .. }
+        )
+    )
+}
+
+/// The seed's bytes, decoded from IAM's base32 straight into zeroizing memory.
+fn decode_seed(created: &CreatedDevice) -> Result<Zeroizing<Vec<u8>>, Error> {
+    let malformed = || Error::MalformedSeed {
+        serial: created.serial.clone(),
+    };
+    let text = created.seed_base32.trim().trim_end_matches('=');
+    let encoding = &data_encoding::BASE32_NOPAD;
+    let len = encoding
+        .decode_len(text.len())
+        .map_err(|_| malformed())?;
+    let mut secret = Zeroizing::new(vec![0u8; len]);
+    let written = encoding
+        .decode_mut(text.as_bytes(), &mut secret)
+        .map_err(|_| malformed())?;
+    secret.truncate(written);
+    Ok(secret)
+}
+
+/// The codes of the current time step and the next, from the key (the key
+/// computes any step it is given: no waiting 30 s).
+fn two_codes(
+    session: &mut Session<PcscTransport>,
+    id: &AccountId,
+    touch: bool,
+    interrupt: &Interrupt,
+    ui: &dyn Ui,
+) -> Result<[Zeroizing<String>; 2], crate::Error> {
+    let mut account = Account::new(id.clone(), OathType::Totp);
+    account.touch = Some(touch);
+    let now = SystemTime::now();
+    let mut codes: [Zeroizing<String>; 2] = Default::default();
+    for ((code, at), notice) in codes
+        .iter_mut()
+        .zip([now, now + PERIOD])
+        .zip(TOUCH_NOTICES)
+    {
+        if touch {
+            ui.notice(notice);
+        }
+        *code = Zeroizing::new(session.calculate(&account, at)?.expose().to_owned());
+        interrupt.check()?;
+    }
+    Ok(codes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn device_names_follow_iams_rule() {
+        assert!(is_device_name("vegas-12345678"));
+        assert!(is_device_name("a_b+c=d,e.f@g"));
+        assert!(!is_device_name(""));
+        assert!(!is_device_name("with space"));
+        assert!(!is_device_name("slash/name"));
+        assert!(!is_device_name(&"x".repeat(227)));
+    }
+
+    #[test]
+    fn the_account_is_the_device_arn_when_it_fits_sixty_four_bytes() {
+        let serial = "arn:aws:iam::111111111111:mfa/vegas-12345678";
+        assert_eq!(account_id_for(serial, "vegas-12345678").text(), serial);
+        let long_name = "n".repeat(40);
+        let long = format!("arn:aws:iam::111111111111:mfa/{long_name}");
+        let id = account_id_for(&long, &long_name);
+        assert_eq!(id.text(), format!("AWS:{long_name}"));
+        let longer = "m".repeat(100);
+        assert_eq!(account_id_for(&format!("arn:x:{longer}"), &longer).as_bytes().len(), 64);
+    }
+
+    #[test]
+    fn the_seed_is_decoded_from_base32_as_iam_sends_it() {
+        let created = CreatedDevice {
+            serial: "s".into(),
+            seed_base32: Zeroizing::new("JBSWY3DPEHPK3PXP".into()),
+        };
+        assert_eq!(decode_seed(&created).unwrap().as_slice(), b"Hello!\xde\xad\xbe\xef");
+        let bad = CreatedDevice {
+            serial: "s".into(),
+            seed_base32: Zeroizing::new("not base32!".into()),
+        };
+        assert!(matches!(decode_seed(&bad), Err(Error::MalformedSeed { .. })));
+    }
+}
