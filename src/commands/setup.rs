@@ -309,7 +309,11 @@ fn plan_config(
     let label = account.text();
     let key_serial = args.key.serial.map(|s| s.to_string());
     let mut source_settings: Vec<(&str, &str)> = vec![("mfa_serial", serial)];
-    if label != serial {
+    // A label left from an older device would name the wrong account.
+    let had_label = files
+        .get(&args.source_profile, "vegas_yubikey_label")
+        .is_some();
+    if label != serial || had_label {
         source_settings.push(("vegas_yubikey_label", &label));
     }
     if let Some(key_serial) = &key_serial {

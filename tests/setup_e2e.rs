@@ -1,0 +1,314 @@
+//! `vegas setup` end to end: the virtual YubiKey behind a private pcscd, the
+//! strict local STS answering the IAM calls too, ykman and the AWS CLI.
+//! What it proves: a setup makes a device that `vegas assume` and the AWS
+//! CLI then use; the config keeps every other byte; a failure at
+//! EnableMFADevice or a Ctrl-C between the two codes leaves nothing behind;
+//! the seed shows up in no output, file, argument or environment.
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use support::card::TouchResponse;
+use support::sts::{Action, Fault};
+use support::world::*;
+
+/// The device `vegas setup` names after the card's serial.
+const DEVICE_SERIAL: &str = "arn:aws:iam::111111111111:mfa/vegas-12345678";
+const NEW_PROFILE: &str = "fresh";
+
+/// A config with comments, odd spacing and profiles setup must not touch.
+const CONFIG: &str = "\
+# team AWS config: keep this comment
+[default]
+region = eu-west-1   # inline comment
+
+[profile src]
+region = eu-west-1
+; a note about src
+
+[profile other]
+output = json
+";
+
+fn setup_command(world: &World, extra: &[&str]) -> Command {
+    let mut args = vec![
+        "setup",
+        "--source-profile",
+        "src",
+        "--role-arn",
+        ROLE_ARN,
+        "--profile",
+        NEW_PROFILE,
+        "--yes",
+    ];
+    args.extend_from_slice(extra);
+    let mut cmd = world.vegas(&args);
+    cmd.env("AWS_ENDPOINT_URL_IAM", world.sts.url())
+        .env("AWS_ENDPOINT_URL_STS", world.sts.url());
+    cmd
+}
+
+fn run(mut cmd: Command) -> Output {
+    cmd.output().expect("command runs")
+}
+
+fn world_with_config() -> World {
+    let world = World::new();
+    world.write_config(CONFIG);
+    world
+}
+
+/// The ids of the OATH accounts on the card, as vegas lists them.
+fn card_accounts(world: &World) -> Vec<String> {
+    let out = run(world.vegas(&["oath", "list", "--json"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    list.as_array()
+        .expect("array")
+        .iter()
+        .map(|a| a["id"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+/// Everything in `~/.aws`, by file name.
+fn aws_dir(world: &World) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(world.home.path().join(".aws"))
+        .expect("~/.aws")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+fn assert_nothing_left(world: &World) {
+    assert_eq!(world.sts.virtual_devices(), [], "no device left in IAM");
+    assert!(
+        !card_accounts(world).iter().any(|id| id == DEVICE_SERIAL),
+        "no account left on the key"
+    );
+    assert_eq!(
+        std::fs::read_to_string(world.config_path()).unwrap(),
+        CONFIG,
+        "config unchanged"
+    );
+    assert_eq!(aws_dir(world), ["config", "credentials"], "no backup left");
+}
+
+#[test]
+fn setup_makes_a_device_that_assume_and_the_aws_cli_then_use() {
+    let world = world_with_config();
+    let out = run(setup_command(&world, &[]));
+    assert!(out.status.success(), "setup failed:\n{}", stderr(&out));
+
+    let devices = world.sts.virtual_devices();
+    assert_eq!(devices.len(), 1, "{devices:?}");
+    assert_eq!(devices[0].serial, DEVICE_SERIAL);
+    assert_eq!(devices[0].enabled_for.as_deref(), Some("vegas-test"));
+    assert_eq!(world.card_handle().touches(), 2, "one touch per code");
+
+    // Every other byte of the config is as it was.
+    let expected = CONFIG.replace(
+        "[profile src]\nregion = eu-west-1\n",
+        &format!("[profile src]\nregion = eu-west-1\nmfa_serial = {DEVICE_SERIAL}\n"),
+    ) + &format!(
+        "\n[profile {NEW_PROFILE}]\ncredential_process = {} assume --profile {NEW_PROFILE}\n\
+         vegas_source_profile = src\nvegas_role_arn = {ROLE_ARN}\n",
+        vegas_bin().display()
+    );
+    assert_eq!(std::fs::read_to_string(world.config_path()).unwrap(), expected);
+    let backups: Vec<String> = aws_dir(&world)
+        .into_iter()
+        .filter(|n| n.starts_with("config.vegas-backup-"))
+        .collect();
+    assert_eq!(backups.len(), 1, "{backups:?}");
+    let backup = world.home.path().join(".aws").join(&backups[0]);
+    assert_eq!(std::fs::read_to_string(&backup).unwrap(), CONFIG);
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&backup).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+
+    // ykman sees the account, with touch required.
+    let ykman = run({
+        let mut cmd = world.tool("ykman");
+        cmd.args(["--reader", &world.pcscd.reader_name(0), "oath", "accounts", "code"]);
+        cmd
+    });
+    let listing = stdout(&ykman);
+    assert!(
+        listing
+            .lines()
+            .any(|l| l.contains(DEVICE_SERIAL) && l.contains("[Requires Touch]")),
+        "ykman: {listing}{}",
+        stderr(&ykman)
+    );
+
+    // vegas assume: one touch, AssumeRole with the new device.
+    let out = run({
+        let mut cmd = world.vegas(&["assume", "--profile", NEW_PROFILE]);
+        cmd.env("AWS_ENDPOINT_URL_STS", world.sts.url());
+        cmd
+    });
+    assert!(out.status.success(), "assume failed:\n{}", stderr(&out));
+    assert_eq!(world.card_handle().touches(), 3);
+
+    // The AWS CLI through credential_process, with an empty cache: one touch.
+    let out = run(world.vegas(&["cache", "clean"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = run({
+        let mut cmd = world.tool("aws");
+        cmd.args([
+            "sts",
+            "get-caller-identity",
+            "--profile",
+            NEW_PROFILE,
+            "--region",
+            "eu-west-1",
+            "--output",
+            "json",
+        ])
+        .env("AWS_ENDPOINT_URL_STS", world.sts.url());
+        cmd
+    });
+    assert!(out.status.success(), "aws failed:\n{}", stderr(&out));
+    assert!(stdout(&out).contains("assumed-role/Admin/"), "{}", stdout(&out));
+    assert_eq!(world.card_handle().touches(), 4);
+    let assumed: Vec<_> = world
+        .sts
+        .calls()
+        .into_iter()
+        .filter(|c| c.action == Action::AssumeRole && c.succeeded())
+        .collect();
+    assert_eq!(assumed.len(), 2);
+    assert!(assumed
+        .iter()
+        .all(|c| c.serial_number.as_deref() == Some(DEVICE_SERIAL)));
+}
+
+#[test]
+fn the_seed_appears_in_no_output_and_no_file() {
+    let world = world_with_config();
+    let out = run(setup_command(&world, &["--verbose"]));
+    assert!(out.status.success(), "setup failed:\n{}", stderr(&out));
+    let (base32, base64) = world
+        .sts
+        .virtual_device_seed(DEVICE_SERIAL)
+        .expect("the device exists");
+    let shown = format!("{}{}", stdout(&out), stderr(&out));
+    for seed in [&base32, &base64, &base32.trim_end_matches('=').to_owned()] {
+        assert!(!shown.contains(seed.as_str()), "seed in the output");
+        assert_no_file_holds(world.home.path(), seed);
+    }
+}
+
+fn assert_no_file_holds(dir: &Path, needle: &str) {
+    for entry in std::fs::read_dir(dir).expect("dir").flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            assert_no_file_holds(&path, needle);
+        } else if let Ok(bytes) = std::fs::read(&path) {
+            assert!(
+                !String::from_utf8_lossy(&bytes).contains(needle),
+                "the seed is in {}",
+                path.display()
+            );
+        }
+    }
+}
+
+#[test]
+fn a_failure_at_enable_mfa_device_leaves_nothing_behind() {
+    let world = world_with_config();
+    world
+        .sts
+        .fail_next(Action::EnableMfaDevice, Fault::AccessDenied);
+    let out = run(setup_command(&world, &[]));
+    let err = assert_clean_failure(&out);
+    assert!(err.contains("iam:EnableMFADevice"), "{err}");
+    assert!(err.contains("hint: the user needs an IAM policy"), "{err}");
+    assert_nothing_left(&world);
+    let deleted = world
+        .sts
+        .calls()
+        .iter()
+        .filter(|c| c.action == Action::DeleteVirtualMfaDevice && c.succeeded())
+        .count();
+    assert_eq!(deleted, 1);
+}
+
+#[test]
+fn an_interrupt_between_the_two_codes_undoes_everything() {
+    let world = World::with(
+        CardSetup {
+            touch: Some(TouchResponse::TouchedAfter(Duration::from_secs(2))),
+            ..CardSetup::default()
+        },
+        sts_config(),
+    );
+    world.write_config(CONFIG);
+    let mut cmd = setup_command(&world, &[]);
+    cmd.stderr(Stdio::piped()).stdout(Stdio::piped());
+    let mut child = cmd.spawn().expect("setup starts");
+    let mut stderr_lines = BufReader::new(child.stderr.take().expect("stderr"));
+    let mut seen = String::new();
+    loop {
+        let mut line = String::new();
+        let read = stderr_lines.read_line(&mut line).expect("stderr readable");
+        assert!(read > 0, "setup ended before the second touch:\n{seen}");
+        seen.push_str(&line);
+        if line.contains("code 2 of 2") {
+            break;
+        }
+    }
+    // The second touch is awaited: Ctrl-C now.
+    let pid = i32::try_from(child.id()).expect("pid");
+    // SAFETY: a plain kill(2) of our own child.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr_lines, &mut rest).expect("stderr");
+    let status = child.wait().expect("setup ends");
+    seen.push_str(&rest);
+    assert_eq!(status.code(), Some(130), "exit 130 after Ctrl-C:\n{seen}");
+    assert!(seen.contains("vegas: interrupted"), "{seen}");
+    assert!(seen.contains("hint: "), "{seen}");
+    assert_eq!(world.sts.count(&Action::EnableMfaDevice), 0);
+    assert_nothing_left(&world);
+}
+
+#[test]
+fn an_existing_profile_stops_setup_before_anything_is_made() {
+    let world = world_with_config();
+    let first = run(setup_command(&world, &[]));
+    assert!(first.status.success(), "{}", stderr(&first));
+    let out = run(setup_command(&world, &["--device-name", "another"]));
+    let err = assert_clean_failure(&out);
+    assert!(
+        err.contains(&format!("profile '{NEW_PROFILE}' already exists")),
+        "{err}"
+    );
+    assert_eq!(world.sts.count(&Action::CreateVirtualMfaDevice), 1);
+}
+
+#[test]
+fn an_account_of_that_name_on_the_key_is_never_overwritten() {
+    let taken = support::card::Account::totp(DEVICE_SERIAL, b"0123456789abcdef0123");
+    let world = World::with(
+        CardSetup {
+            extra_accounts: vec![taken],
+            ..CardSetup::default()
+        },
+        sts_config(),
+    );
+    world.write_config(CONFIG);
+    let out = run(setup_command(&world, &[]));
+    let err = assert_clean_failure(&out);
+    assert!(err.contains("already has an OATH account"), "{err}");
+    assert!(err.contains("--device-name"), "{err}");
+    assert_eq!(world.sts.count(&Action::CreateVirtualMfaDevice), 0);
+    assert_eq!(std::fs::read_to_string(world.config_path()).unwrap(), CONFIG);
+}
