@@ -119,7 +119,10 @@ fn setup_makes_a_device_that_assume_and_the_aws_cli_then_use() {
          vegas_source_profile = src\nvegas_role_arn = {ROLE_ARN}\n",
         vegas_bin().display()
     );
-    assert_eq!(std::fs::read_to_string(world.config_path()).unwrap(), expected);
+    assert_eq!(
+        std::fs::read_to_string(world.config_path()).unwrap(),
+        expected
+    );
     let backups: Vec<String> = aws_dir(&world)
         .into_iter()
         .filter(|n| n.starts_with("config.vegas-backup-"))
@@ -136,7 +139,13 @@ fn setup_makes_a_device_that_assume_and_the_aws_cli_then_use() {
     // ykman sees the account, with touch required.
     let ykman = run({
         let mut cmd = world.tool("ykman");
-        cmd.args(["--reader", &world.pcscd.reader_name(0), "oath", "accounts", "code"]);
+        cmd.args([
+            "--reader",
+            &world.pcscd.reader_name(0),
+            "oath",
+            "accounts",
+            "code",
+        ]);
         cmd
     });
     let listing = stdout(&ykman);
@@ -176,7 +185,11 @@ fn setup_makes_a_device_that_assume_and_the_aws_cli_then_use() {
         cmd
     });
     assert!(out.status.success(), "aws failed:\n{}", stderr(&out));
-    assert!(stdout(&out).contains("assumed-role/Admin/"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("assumed-role/Admin/"),
+        "{}",
+        stdout(&out)
+    );
     assert_eq!(world.card_handle().touches(), 4);
     let assumed: Vec<_> = world
         .sts
@@ -310,5 +323,8 @@ fn an_account_of_that_name_on_the_key_is_never_overwritten() {
     assert!(err.contains("already has an OATH account"), "{err}");
     assert!(err.contains("--device-name"), "{err}");
     assert_eq!(world.sts.count(&Action::CreateVirtualMfaDevice), 0);
-    assert_eq!(std::fs::read_to_string(world.config_path()).unwrap(), CONFIG);
+    assert_eq!(
+        std::fs::read_to_string(world.config_path()).unwrap(),
+        CONFIG
+    );
 }

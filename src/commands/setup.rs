@@ -123,9 +123,19 @@ pub fn run(
             iam.user_name()
         )) {
             Some(Ok(true)) => {}
-            Some(Ok(false)) => return Err(Error::Declined { path: plan.edit.path }.into()),
+            Some(Ok(false)) => {
+                return Err(Error::Declined {
+                    path: plan.edit.path,
+                }
+                .into())
+            }
             Some(Err(source)) => return Err(Error::ConfirmInput { source }.into()),
-            None => return Err(Error::CannotConfirm { path: plan.edit.path }.into()),
+            None => {
+                return Err(Error::CannotConfirm {
+                    path: plan.edit.path,
+                }
+                .into())
+            }
         }
     }
     let interrupt = Interrupt::catch()?;
@@ -154,7 +164,9 @@ pub fn run(
             super::doctor::run(&options, out)
         }
         None => {
-            ui.notice("Add --role-arn ARN --profile P next time to have a vegas profile written too.");
+            ui.notice(
+                "Add --role-arn ARN --profile P next time to have a vegas profile written too.",
+            );
             Ok(())
         }
     }
@@ -190,9 +202,9 @@ fn check_arguments(args: &SetupArgs, files: &Files) -> Result<(), crate::Error> 
     let source = &args.source_profile;
     let message = match files.source_credentials(source) {
         SourceCredentials::CredentialsFile | SourceCredentials::ConfigFile => return Ok(()),
-        SourceCredentials::OtherProvider(key) => format!(
-            "it gets credentials through {key}; setup needs an IAM user's long-term keys"
-        ),
+        SourceCredentials::OtherProvider(key) => {
+            format!("it gets credentials through {key}; setup needs an IAM user's long-term keys")
+        }
         SourceCredentials::Missing {
             missing,
             section_in_credentials: true,
@@ -234,8 +246,7 @@ fn plan(
         .device_name
         .clone()
         .unwrap_or_else(|| format!("vegas-{key_name}"));
-    let (Some(partition), Some(account_id)) = (iam.user.partition(), iam.user.account_id())
-    else {
+    let (Some(partition), Some(account_id)) = (iam.user.partition(), iam.user.account_id()) else {
         return Err(Error::UnexpectedAnswer { action: "GetUser" }.into());
     };
     let serial = format!("arn:{partition}:iam::{account_id}:mfa/{device_name}");
@@ -267,10 +278,7 @@ fn plan(
     }
     let account = account_id_for(&serial, &device_name);
     if session.list()?.iter().any(|a| a.id == account) {
-        return Err(oath::Error::AccountExists {
-            id: account.text(),
-        }
-        .into());
+        return Err(oath::Error::AccountExists { id: account.text() }.into());
     }
     let edit = plan_config(args, files, &serial, &account)?;
     Ok(Plan {
@@ -407,7 +415,8 @@ fn make(
     )?;
     drop(secret);
     interrupt.check()?;
-    let [first_code, second_code] = two_codes(session, &plan.account, !args.no_touch, interrupt, ui)?;
+    let [first_code, second_code] =
+        two_codes(session, &plan.account, !args.no_touch, interrupt, ui)?;
     iam.call(Operation::EnableMfaDevice {
         user_name: iam.user_name().to_owned(),
         serial: plan.serial.clone(),
@@ -445,9 +454,7 @@ fn decode_seed(created: &CreatedDevice) -> Result<Zeroizing<Vec<u8>>, Error> {
     };
     let text = created.seed_base32.trim().trim_end_matches('=');
     let encoding = &data_encoding::BASE32_NOPAD;
-    let len = encoding
-        .decode_len(text.len())
-        .map_err(|_| malformed())?;
+    let len = encoding.decode_len(text.len()).map_err(|_| malformed())?;
     let mut secret = Zeroizing::new(vec![0u8; len]);
     let written = encoding
         .decode_mut(text.as_bytes(), &mut secret)
@@ -469,11 +476,7 @@ fn two_codes(
     account.touch = Some(touch);
     let now = SystemTime::now();
     let mut codes: [Zeroizing<String>; 2] = Default::default();
-    for ((code, at), notice) in codes
-        .iter_mut()
-        .zip([now, now + PERIOD])
-        .zip(TOUCH_NOTICES)
-    {
+    for ((code, at), notice) in codes.iter_mut().zip([now, now + PERIOD]).zip(TOUCH_NOTICES) {
         if touch {
             ui.notice(notice);
         }
@@ -506,7 +509,12 @@ mod tests {
         let id = account_id_for(&long, &long_name);
         assert_eq!(id.text(), format!("AWS:{long_name}"));
         let longer = "m".repeat(100);
-        assert_eq!(account_id_for(&format!("arn:x:{longer}"), &longer).as_bytes().len(), 64);
+        assert_eq!(
+            account_id_for(&format!("arn:x:{longer}"), &longer)
+                .as_bytes()
+                .len(),
+            64
+        );
     }
 
     #[test]
@@ -515,11 +523,17 @@ mod tests {
             serial: "s".into(),
             seed_base32: Zeroizing::new("JBSWY3DPEHPK3PXP".into()),
         };
-        assert_eq!(decode_seed(&created).unwrap().as_slice(), b"Hello!\xde\xad\xbe\xef");
+        assert_eq!(
+            decode_seed(&created).unwrap().as_slice(),
+            b"Hello!\xde\xad\xbe\xef"
+        );
         let bad = CreatedDevice {
             serial: "s".into(),
             seed_base32: Zeroizing::new("not base32!".into()),
         };
-        assert!(matches!(decode_seed(&bad), Err(Error::MalformedSeed { .. })));
+        assert!(matches!(
+            decode_seed(&bad),
+            Err(Error::MalformedSeed { .. })
+        ));
     }
 }

@@ -34,11 +34,8 @@ pub fn set_in_profile(text: &str, profile: &str, settings: &Settings<'_>) -> Str
     };
     let mut insert_at = last_setting(&lines, start, end) + 1;
     for (key, value) in settings {
-        let existing = (start + 1..end).find(|&i| {
-            lines
-                .get(i)
-                .is_some_and(|l| setting_key(l) == Some(*key))
-        });
+        let existing =
+            (start + 1..end).find(|&i| lines.get(i).is_some_and(|l| setting_key(l) == Some(*key)));
         match existing.and_then(|i| lines.get_mut(i)) {
             Some(line) => {
                 let indent: String = line.chars().take_while(|c| c.is_whitespace()).collect();
@@ -123,7 +120,11 @@ impl ConfigEdit {
 
     /// The unified diff of this change.
     pub fn diff(&self) -> String {
-        diff(&self.path, self.before.as_deref().unwrap_or(""), &self.after)
+        diff(
+            &self.path,
+            self.before.as_deref().unwrap_or(""),
+            &self.after,
+        )
     }
 
     /// Write the change: check the file still holds `before`, keep it as a
@@ -372,7 +373,11 @@ credential_process = something
         let diff = diff(Path::new("config"), CONFIG, &after);
         let changed: Vec<&str> = diff
             .lines()
-            .filter(|l| (l.starts_with('+') || l.starts_with('-')) && !l.starts_with("+++") && !l.starts_with("---"))
+            .filter(|l| {
+                (l.starts_with('+') || l.starts_with('-'))
+                    && !l.starts_with("+++")
+                    && !l.starts_with("---")
+            })
             .collect();
         assert_eq!(changed, ["+mfa_serial = m"]);
     }

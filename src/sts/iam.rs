@@ -45,9 +45,13 @@ pub enum Operation {
     /// The IAM user the keys belong to.
     GetUser,
     /// The MFA devices of a user (serials only).
-    ListMfaDevices { user_name: String },
+    ListMfaDevices {
+        user_name: String,
+    },
     /// A new virtual MFA device; its seed comes back once, here.
-    CreateVirtualMfaDevice { device_name: String },
+    CreateVirtualMfaDevice {
+        device_name: String,
+    },
     /// Tie the device to the user, proven by the codes of two consecutive
     /// time steps.
     EnableMfaDevice {
@@ -56,8 +60,13 @@ pub enum Operation {
         first_code: Zeroizing<String>,
         second_code: Zeroizing<String>,
     },
-    DeactivateMfaDevice { user_name: String, serial: String },
-    DeleteVirtualMfaDevice { serial: String },
+    DeactivateMfaDevice {
+        user_name: String,
+        serial: String,
+    },
+    DeleteVirtualMfaDevice {
+        serial: String,
+    },
 }
 
 impl Operation {

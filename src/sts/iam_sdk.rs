@@ -23,7 +23,11 @@ async fn call_async(request: &IamRequest) -> Result<Answer, Error> {
     let client = aws_sdk_iam::Client::new(&config_for(&signer, &request.endpoint).await);
     match &request.operation {
         Operation::GetUser => {
-            let output = client.get_user().send().await.map_err(|e| map_error(e, request))?;
+            let output = client
+                .get_user()
+                .send()
+                .await
+                .map_err(|e| map_error(e, request))?;
             let user = output.user().ok_or_else(|| Error::Service {
                 code: "MissingUser".into(),
                 message: "GetUser answered without a user".into(),
@@ -120,13 +124,21 @@ where
     E: ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug + 'static,
 {
-    let endpoint = request.endpoint.url.clone().unwrap_or_else(|| "iam.amazonaws.com".into());
+    let endpoint = request
+        .endpoint
+        .url
+        .clone()
+        .unwrap_or_else(|| "iam.amazonaws.com".into());
     let profile = request.source_profile.clone();
     let sts = |e| Error::Sts(e);
     match &err {
         SdkError::ServiceError(service) => {
             let e = service.err();
-            classify(e.code().unwrap_or("Unknown"), e.message().unwrap_or(""), request)
+            classify(
+                e.code().unwrap_or("Unknown"),
+                e.message().unwrap_or(""),
+                request,
+            )
         }
         SdkError::TimeoutError(_) => sts(super::Error::Timeout {
             endpoint,
@@ -181,7 +193,9 @@ fn classify(code: &str, message: &str, request: &IamRequest) -> Error {
             message: message.into(),
         },
         (
-            "InvalidClientTokenId" | "SignatureDoesNotMatch" | "ExpiredToken"
+            "InvalidClientTokenId"
+            | "SignatureDoesNotMatch"
+            | "ExpiredToken"
             | "UnrecognizedClientException",
             _,
         ) => Error::Sts(super::Error::SourceCredentialsRejected {
@@ -242,9 +256,16 @@ mod tests {
             Error::Sts(super::super::Error::SourceCredentialsRejected { .. })
         ));
         assert!(matches!(
-            classify("ValidationError", "non-User credentials", &request(Operation::GetUser)),
+            classify(
+                "ValidationError",
+                "non-User credentials",
+                &request(Operation::GetUser)
+            ),
             Error::NotAUser { .. }
         ));
-        assert!(matches!(classify("Weird", "x", &enable), Error::Service { .. }));
+        assert!(matches!(
+            classify("Weird", "x", &enable),
+            Error::Service { .. }
+        ));
     }
 }

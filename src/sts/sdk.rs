@@ -264,7 +264,9 @@ pub(super) fn error_chain(err: &dyn std::error::Error) -> String {
     parts.join(": ").replace('\n', " ")
 }
 
-pub(super) fn credentials_failure<'a>(err: &'a (dyn std::error::Error + 'static)) -> Option<String> {
+pub(super) fn credentials_failure<'a>(
+    err: &'a (dyn std::error::Error + 'static),
+) -> Option<String> {
     let mut source: Option<&'a (dyn std::error::Error + 'static)> = Some(err);
     while let Some(e) = source {
         if let Some(c) = e.downcast_ref::<aws_credential_types::provider::error::CredentialsError>()

@@ -58,8 +58,8 @@ mod xml;
 use encoding::{base32_decode, random_request_id};
 use errors::StsError;
 use http::Params;
-use ops::{is_account_id, RoleArn, State};
 pub use iam::VirtualDeviceRecord;
+use ops::{is_account_id, RoleArn, State};
 
 /// The account of the source keys when the configuration names none.
 pub const DEFAULT_ACCOUNT_ID: &str = "111111111111";

@@ -12,7 +12,9 @@ pub enum Error {
     Iam(#[from] iam::Error),
     #[error("--role-arn {value} is not a role ARN")]
     InvalidRoleArn { value: String },
-    #[error("--device-name '{value}' is not a valid IAM name (1–226 of letters, digits and +=,.@_-)")]
+    #[error(
+        "--device-name '{value}' is not a valid IAM name (1–226 of letters, digits and +=,.@_-)"
+    )]
     InvalidDeviceName { value: String },
     #[error("profile '{profile}' already exists in {}", path.display())]
     ProfileExists { profile: String, path: PathBuf },
@@ -40,29 +42,27 @@ impl crate::hint::Hint for Error {
     fn hint(&self) -> Cow<'_, str> {
         match self {
             Error::Iam(e) => e.hint(),
-            Error::InvalidRoleArn { .. } => Cow::Borrowed(
-                "a role ARN looks like arn:aws:iam::123456789012:role/NAME",
-            ),
+            Error::InvalidRoleArn { .. } => {
+                Cow::Borrowed("a role ARN looks like arn:aws:iam::123456789012:role/NAME")
+            }
             Error::InvalidDeviceName { .. } => {
                 Cow::Borrowed("choose a name such as vegas-laptop with --device-name")
             }
-            Error::ProfileExists { .. } => Cow::Borrowed(
-                "choose another name with --profile, or remove the old profile first",
-            ),
+            Error::ProfileExists { .. } => {
+                Cow::Borrowed("choose another name with --profile, or remove the old profile first")
+            }
             Error::DeviceInUse { .. } => {
                 Cow::Borrowed("choose another device name with --device-name")
             }
             Error::CannotConfirm { .. } => {
                 Cow::Borrowed("run it in a terminal, or pass --yes to write the change unasked")
             }
-            Error::ConfirmInput { .. } => {
-                Cow::Borrowed("pass --yes to write the change unasked")
-            }
+            Error::ConfirmInput { .. } => Cow::Borrowed("pass --yes to write the change unasked"),
             Error::Declined { .. } => Cow::Borrowed("run it again and answer y to go ahead"),
             Error::Interrupted => Cow::Borrowed("run `vegas setup` again when ready"),
-            Error::UnexpectedAnswer { .. } | Error::MalformedSeed { .. } => Cow::Borrowed(
-                "try again; run with --verbose and report the output if it persists",
-            ),
+            Error::UnexpectedAnswer { .. } | Error::MalformedSeed { .. } => {
+                Cow::Borrowed("try again; run with --verbose and report the output if it persists")
+            }
             Error::NoOwnPath { .. } => {
                 Cow::Borrowed("run vegas by its full path (e.g. ~/.cargo/bin/vegas setup …)")
             }

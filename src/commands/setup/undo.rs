@@ -29,11 +29,10 @@ pub struct Interrupt {
 impl Interrupt {
     pub fn catch() -> Result<Interrupt, Error> {
         let flag = Arc::new(AtomicBool::new(false));
-        let id = signal_hook::flag::register(SIGINT, Arc::clone(&flag)).map_err(|e| {
-            Error::Signal {
+        let id =
+            signal_hook::flag::register(SIGINT, Arc::clone(&flag)).map_err(|e| Error::Signal {
                 message: e.to_string(),
-            }
-        })?;
+            })?;
         Ok(Interrupt { flag, id })
     }
 

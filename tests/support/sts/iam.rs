@@ -132,7 +132,12 @@ impl State {
         }
     }
 
-    fn create_virtual_mfa_device(&self, live: &mut Live, params: &Params, now: SystemTime) -> Reply {
+    fn create_virtual_mfa_device(
+        &self,
+        live: &mut Live,
+        params: &Params,
+        now: SystemTime,
+    ) -> Reply {
         let name = params
             .get("VirtualMFADeviceName")
             .ok_or_else(|| StsError::validation("VirtualMFADeviceName is required".into()))?;
@@ -190,7 +195,9 @@ impl State {
         let second = required("AuthenticationCode2")?;
         self.check_user(user)?;
         let device = live.virtual_devices.get_mut(serial).ok_or_else(|| {
-            no_such_entity(format!("VirtualMFADevice with serial number {serial} doesn't exist."))
+            no_such_entity(format!(
+                "VirtualMFADevice with serial number {serial} doesn't exist."
+            ))
         })?;
         if device.user.is_some() {
             return Err(StsError::new(
@@ -201,7 +208,10 @@ impl State {
         }
         let current = unix_seconds(now) / TOTP_PERIOD_SECONDS;
         let matches = |step: u64, code: &str| {
-            constant_time_eq(totp_for_step(&device.secret, step).as_bytes(), code.as_bytes())
+            constant_time_eq(
+                totp_for_step(&device.secret, step).as_bytes(),
+                code.as_bytes(),
+            )
         };
         let consecutive = (current.saturating_sub(2)..=current)
             .any(|step| matches(step, first) && matches(step + 1, second));
@@ -232,7 +242,9 @@ fn deactivate_mfa_device(live: &mut Live, params: &Params) -> Reply {
     let serial = params.get("SerialNumber").unwrap_or_default();
     let user = params.get("UserName");
     match live.virtual_devices.get_mut(serial) {
-        Some(device) if device.user.is_some() && (user.is_none() || device.user.as_deref() == user) => {
+        Some(device)
+            if device.user.is_some() && (user.is_none() || device.user.as_deref() == user) =>
+        {
             device.user = None;
             Ok(xml::iam_response_empty("DeactivateMFADevice"))
         }

@@ -2,8 +2,8 @@
 
 use zeroize::Zeroizing;
 
-use super::ops::Principal;
 use super::iam::IAM_VERSION;
+use super::ops::Principal;
 use super::{StsError, STS_VERSION};
 
 /// Replaced by the request id once it is known.
