@@ -328,3 +328,41 @@ fn an_account_of_that_name_on_the_key_is_never_overwritten() {
         CONFIG
     );
 }
+
+#[test]
+fn without_a_terminal_or_yes_nothing_is_made() {
+    let world = world_with_config();
+    let mut cmd = world.vegas(&["setup", "--source-profile", "src"]);
+    cmd.env("AWS_ENDPOINT_URL_IAM", world.sts.url());
+    let out = run(cmd);
+    let err = assert_clean_failure(&out);
+    assert!(err.contains("no terminal to confirm"), "{err}");
+    assert!(err.contains("--yes"), "{err}");
+    assert_eq!(world.sts.count(&Action::CreateVirtualMfaDevice), 0);
+    assert_nothing_left(&world);
+}
+
+#[test]
+fn a_missing_config_file_is_created_private() {
+    let world = World::new();
+    std::fs::remove_file(world.config_path()).expect("no config");
+    let mut cmd = world.vegas(&["setup", "--source-profile", "src", "--yes"]);
+    cmd.env("AWS_ENDPOINT_URL_IAM", world.sts.url());
+    let out = run(cmd);
+    assert!(out.status.success(), "setup failed:\n{}", stderr(&out));
+    assert_eq!(
+        std::fs::read_to_string(world.config_path()).unwrap(),
+        format!("[profile src]\nmfa_serial = {DEVICE_SERIAL}\n")
+    );
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(world.config_path())
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    assert_eq!(
+        aws_dir(&world),
+        ["config", "credentials"],
+        "nothing to back up"
+    );
+}

@@ -90,8 +90,9 @@ pub fn run(
     ui: &dyn Ui,
     out: &mut dyn Write,
 ) -> Result<(), crate::Error> {
-    let files = Files::load()?;
-    check_arguments(args, &files)?;
+    check_arguments(args)?;
+    let files = Files::load_allowing_no_config()?;
+    check_files(args, &files)?;
     let access = OathAccess {
         key: args.key.clone(),
         password_stdin: args.password_stdin,
@@ -172,24 +173,27 @@ pub fn run(
     }
 }
 
-/// What is wrong with the arguments or the files, before the key is asked.
-fn check_arguments(args: &SetupArgs, files: &Files) -> Result<(), crate::Error> {
+/// What is wrong with the arguments themselves.
+fn check_arguments(args: &SetupArgs) -> Result<(), Error> {
     if let Some(role_arn) = &args.role_arn {
         if !is_role_arn(role_arn) {
             return Err(Error::InvalidRoleArn {
                 value: role_arn.clone(),
-            }
-            .into());
+            });
         }
     }
     if let Some(name) = &args.device_name {
         if !is_device_name(name) {
             return Err(Error::InvalidDeviceName {
                 value: name.clone(),
-            }
-            .into());
+            });
         }
     }
+    Ok(())
+}
+
+/// What is wrong in the files for these arguments, before the key is asked.
+fn check_files(args: &SetupArgs, files: &Files) -> Result<(), crate::Error> {
     if let Some(profile) = &args.profile {
         if files.has_profile(profile) || *profile == args.source_profile {
             return Err(Error::ProfileExists {
