@@ -46,9 +46,23 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Make the YubiKey an AWS MFA device: create a virtual MFA device in
-    /// IAM, put its seed on the key, enable it with two codes, and write the
-    /// profile(s) into ~/.aws/config. Undoes everything on failure or Ctrl-C.
+    /// Make the YubiKey an AWS MFA device and write the profile(s) into
+    /// ~/.aws/config; undone on failure or Ctrl-C.
+    ///
+    /// Creates a virtual MFA device in IAM (default name vegas-SERIAL), puts
+    /// its seed on the key (TOTP, SHA-1, 6 digits, 30 s, touch required
+    /// unless --no-touch), enables it with the codes of two consecutive time
+    /// steps (one touch each), shows the change to ~/.aws/config as a diff
+    /// and, once confirmed (or --yes), writes it, keeping the old file beside
+    /// it as config.vegas-backup-TIME. Then runs the doctor checks for the
+    /// new profile.
+    ///
+    /// If a step fails after the device was created, or Ctrl-C is pressed
+    /// (exit 130), the account is deleted from the key, the device
+    /// deactivated and deleted in IAM, and the config file put back. The
+    /// seed is never printed, logged, written to a file, or passed in
+    /// arguments or the environment. AWS_ENDPOINT_URL_IAM overrides IAM's
+    /// endpoint.
     Setup(SetupArgs),
     /// Print a shell completion script (e.g. `vegas completions bash >
     /// /etc/bash_completion.d/vegas`).
