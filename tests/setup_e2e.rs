@@ -204,19 +204,76 @@ fn setup_makes_a_device_that_assume_and_the_aws_cli_then_use() {
 }
 
 #[test]
-fn the_seed_appears_in_no_output_and_no_file() {
+fn the_seed_appears_in_no_output_no_file_and_no_process_argument_or_environment() {
     let world = world_with_config();
-    let out = run(setup_command(&world, &["--verbose"]));
-    assert!(out.status.success(), "setup failed:\n{}", stderr(&out));
-    let (base32, base64) = world
+    // EnableMFADevice answers slowly: while the helper waits for it, after
+    // the seed went to the key, every process's argv and environment is read.
+    world
         .sts
-        .virtual_device_seed(DEVICE_SERIAL)
-        .expect("the device exists");
+        .fail_next(Action::EnableMfaDevice, Fault::Slow(Duration::from_secs(2)));
+    let mut cmd = setup_command(&world, &["--verbose"]);
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let child = cmd.spawn().expect("setup starts");
+    let started = std::time::Instant::now();
+    let (base32, base64) = loop {
+        let helper_running = processes()
+            .iter()
+            .any(|(argv, _)| argv.contains("vegas-sts"));
+        match world.sts.virtual_device_seed(DEVICE_SERIAL) {
+            Some(seed) if helper_running && world.card_handle().touches() == 2 => break seed,
+            _ => {}
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "EnableMFADevice never came"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let unpadded = base32.trim_end_matches('=').to_owned();
+    for (argv, environ) in processes() {
+        for seed in [&base32, &base64, &unpadded] {
+            assert!(
+                !argv.contains(seed.as_str()),
+                "seed in a process's argv: {argv}"
+            );
+            assert!(
+                !environ.contains(seed.as_str()),
+                "seed in a process's environment"
+            );
+        }
+    }
+    let out = child.wait_with_output().expect("setup ends");
+    assert!(out.status.success(), "setup failed:\n{}", stderr(&out));
     let shown = format!("{}{}", stdout(&out), stderr(&out));
-    for seed in [&base32, &base64, &base32.trim_end_matches('=').to_owned()] {
+    for seed in [&base32, &base64, &unpadded] {
         assert!(!shown.contains(seed.as_str()), "seed in the output");
         assert_no_file_holds(world.home.path(), seed);
     }
+}
+
+/// The argv and environment of every process that can be read.
+fn processes() -> Vec<(String, String)> {
+    let read = |path: std::path::PathBuf| {
+        std::fs::read(path)
+            .map(|b| String::from_utf8_lossy(&b).replace('\0', " "))
+            .unwrap_or_default()
+    };
+    std::fs::read_dir("/proc")
+        .expect("/proc")
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .bytes()
+                .all(|b| b.is_ascii_digit())
+        })
+        .map(|e| {
+            (
+                read(e.path().join("cmdline")),
+                read(e.path().join("environ")),
+            )
+        })
+        .collect()
 }
 
 fn assert_no_file_holds(dir: &Path, needle: &str) {
