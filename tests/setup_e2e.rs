@@ -216,12 +216,12 @@ fn the_seed_appears_in_no_output_no_file_and_no_process_argument_or_environment(
     let child = cmd.spawn().expect("setup starts");
     let started = std::time::Instant::now();
     let (base32, base64) = loop {
-        let helper_running = processes()
-            .iter()
-            .any(|(argv, _)| argv.contains("vegas-sts"));
-        match world.sts.virtual_device_seed(DEVICE_SERIAL) {
-            Some(seed) if helper_running && world.card_handle().touches() == 2 => break seed,
-            _ => {}
+        // The slow EnableMFADevice has reached the server (its helper runs).
+        if world.sts.pending_faults() == 0 {
+            break world
+                .sts
+                .virtual_device_seed(DEVICE_SERIAL)
+                .expect("the device exists");
         }
         assert!(
             started.elapsed() < Duration::from_secs(20),
@@ -422,4 +422,42 @@ fn a_missing_config_file_is_created_private() {
         ["config", "credentials"],
         "nothing to back up"
     );
+}
+
+#[test]
+fn an_interrupt_while_the_device_is_being_enabled_deactivates_and_deletes_it() {
+    let world = world_with_config();
+    world
+        .sts
+        .fail_next(Action::EnableMfaDevice, Fault::Slow(Duration::from_secs(2)));
+    let mut cmd = setup_command(&world, &[]);
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let child = cmd.spawn().expect("setup starts");
+    let started = std::time::Instant::now();
+    // The slow EnableMFADevice has reached the server: it answers in 2 s.
+    while world.sts.pending_faults() > 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "EnableMFADevice never came"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let pid = i32::try_from(child.id()).expect("pid");
+    // SAFETY: a plain kill(2) of our own child.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
+    let out = child.wait_with_output().expect("setup ends");
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    let succeeded = |action: Action| {
+        world
+            .sts
+            .calls()
+            .iter()
+            .filter(|c| c.action == action && c.succeeded())
+            .count()
+    };
+    assert_eq!(succeeded(Action::EnableMfaDevice), 1, "{err}");
+    assert_eq!(succeeded(Action::DeactivateMfaDevice), 1, "{err}");
+    assert_eq!(succeeded(Action::DeleteVirtualMfaDevice), 1, "{err}");
+    assert_nothing_left(&world);
 }

@@ -52,13 +52,27 @@ pub struct Style {
 }
 
 /// IAM as the source profile's keys see it, through the helper.
-pub struct Iam<'a> {
+struct Iam<'a> {
     source_profile: &'a str,
     endpoint: Endpoint,
     user: User,
 }
 
-impl Iam<'_> {
+impl<'a> Iam<'a> {
+    /// Whose the keys of `source_profile` are (GetUser), at the endpoint the
+    /// environment names.
+    fn of(source_profile: &'a str) -> Result<Iam<'a>, Error> {
+        let endpoint = iam::endpoint_from_env();
+        match call_iam(source_profile, &endpoint, Operation::GetUser)? {
+            Answer::User(user) => Ok(Iam {
+                source_profile,
+                endpoint,
+                user,
+            }),
+            _ => Err(Error::UnexpectedAnswer { action: "GetUser" }),
+        }
+    }
+
     fn call(&self, operation: Operation) -> Result<Answer, Error> {
         call_iam(self.source_profile, &self.endpoint, operation)
     }
@@ -93,51 +107,12 @@ pub fn run(
     check_arguments(args)?;
     let files = Files::load_allowing_no_config()?;
     check_files(args, &files)?;
-    let access = OathAccess {
-        key: args.key.clone(),
-        password_stdin: args.password_stdin,
-        json: false,
-    };
-    let (info, mut session) = super::oath::open_unlocked(&access, ui)?;
-    let key_name = match info.serial {
-        Some(serial) => serial.to_string(),
-        None => session
-            .read_serial()?
-            .map_or_else(|| info.device_id.clone(), |s| s.to_string()),
-    };
-    let endpoint = iam::endpoint_from_env();
-    let user = match call_iam(&args.source_profile, &endpoint, Operation::GetUser)? {
-        Answer::User(user) => user,
-        _ => return Err(Error::UnexpectedAnswer { action: "GetUser" }.into()),
-    };
-    let iam = Iam {
-        source_profile: &args.source_profile,
-        endpoint,
-        user,
-    };
+    let (mut session, key_name) = open_key(args, ui)?;
+    let iam = Iam::of(&args.source_profile)?;
     let plan = plan(args, &files, &iam, &mut session, &key_name, ui)?;
     ui.notice(&plan.edit.diff());
     if !args.yes {
-        match ui.confirm(&format!(
-            "Create MFA device {} for {}, put it on YubiKey {key_name}, and write this change?",
-            plan.serial,
-            iam.user_name()
-        )) {
-            Some(Ok(true)) => {}
-            Some(Ok(false)) => {
-                return Err(Error::Declined {
-                    path: plan.edit.path,
-                }
-                .into())
-            }
-            Some(Err(source)) => return Err(Error::ConfirmInput { source }.into()),
-            None => {
-                return Err(Error::CannotConfirm {
-                    path: plan.edit.path,
-                }
-                .into())
-            }
-        }
+        confirm(&plan, &iam, &key_name, ui)?;
     }
     let interrupt = Interrupt::catch()?;
     let mut made = Made::default();
@@ -147,6 +122,7 @@ pub fn run(
         return Err(e);
     }
     drop(interrupt);
+    // Doctor opens the key itself.
     drop(session);
     ui.notice(&format!(
         "MFA device {} is enabled for {} and lives on YubiKey {key_name}.",
@@ -170,6 +146,43 @@ pub fn run(
             );
             Ok(())
         }
+    }
+}
+
+/// The YubiKey, unlocked, and how to name it (its serial, else its OATH
+/// device id).
+fn open_key(
+    args: &SetupArgs,
+    ui: &dyn Ui,
+) -> Result<(Session<PcscTransport>, String), crate::Error> {
+    let access = OathAccess {
+        key: args.key.clone(),
+        password_stdin: args.password_stdin,
+        json: false,
+    };
+    let (info, mut session) = super::oath::open_unlocked(&access, ui)?;
+    let key_name = match info.serial {
+        Some(serial) => serial.to_string(),
+        None => session
+            .read_serial()?
+            .map_or_else(|| info.device_id.clone(), |s| s.to_string()),
+    };
+    Ok((session, key_name))
+}
+
+/// The person's yes to the diff just shown, or the error that stops here.
+fn confirm(plan: &Plan, iam: &Iam<'_>, key_name: &str, ui: &dyn Ui) -> Result<(), Error> {
+    let question = format!(
+        "Create MFA device {} for {}, put it on YubiKey {key_name}, and write this change?",
+        plan.serial,
+        iam.user_name()
+    );
+    let path = plan.edit.path.clone();
+    match ui.confirm(&question) {
+        Some(Ok(true)) => Ok(()),
+        Some(Ok(false)) => Err(Error::Declined { path }),
+        Some(Err(source)) => Err(Error::ConfirmInput { source }),
+        None => Err(Error::CannotConfirm { path }),
     }
 }
 
@@ -377,36 +390,12 @@ fn make(
     made: &mut Made,
     ui: &dyn Ui,
 ) -> Result<(), crate::Error> {
-    made.device = Some(plan.serial.clone());
-    let created = match iam.call(Operation::CreateVirtualMfaDevice {
-        device_name: plan.device_name.clone(),
-    }) {
-        Ok(Answer::Created(created)) => created,
-        Ok(_) => {
-            return Err(Error::UnexpectedAnswer {
-                action: "CreateVirtualMFADevice",
-            }
-            .into())
-        }
-        Err(e) => {
-            if iam_answered(&e) {
-                // IAM said no: there is no device of ours to delete (and one
-                // of that name may be someone else's).
-                made.device = None;
-            }
-            return Err(e.into());
-        }
-    };
-    if created.serial != plan.serial {
-        made.device = Some(created.serial.clone());
-        return Err(Error::UnexpectedAnswer {
-            action: "CreateVirtualMFADevice",
-        }
-        .into());
-    }
+    let created = create_device(plan, iam, made)?;
     interrupt.check()?;
     let secret = decode_seed(&created)?;
     drop(created);
+    // Recorded before the PUT, which may store it and still fail on the
+    // way back; no account of this id was on the key before (see `plan`).
     made.account = Some(plan.account.clone());
     manage::put(
         session,
@@ -421,18 +410,54 @@ fn make(
     interrupt.check()?;
     let [first_code, second_code] =
         two_codes(session, &plan.account, !args.no_touch, interrupt, ui)?;
-    iam.call(Operation::EnableMfaDevice {
+    // As for the device: enabled unless IAM itself said no.
+    made.enabled = true;
+    let enabled = iam.call(Operation::EnableMfaDevice {
         user_name: iam.user_name().to_owned(),
         serial: plan.serial.clone(),
         first_code,
         second_code,
-    })?;
-    made.enabled = true;
+    });
+    if let Err(e) = enabled {
+        made.enabled = !iam_answered(&e);
+        return Err(e.into());
+    }
     interrupt.check()?;
     let written = plan.edit.apply()?;
     made.config = Some((plan.edit.clone(), written));
     interrupt.check()?;
     Ok(())
+}
+
+/// CreateVirtualMFADevice, with `made` naming the device from before the
+/// call (an interrupted call may have made it) unless IAM said no.
+fn create_device(plan: &Plan, iam: &Iam<'_>, made: &mut Made) -> Result<CreatedDevice, Error> {
+    made.device = Some(plan.serial.clone());
+    let created = match iam.call(Operation::CreateVirtualMfaDevice {
+        device_name: plan.device_name.clone(),
+    }) {
+        Ok(Answer::Created(created)) => created,
+        Ok(_) => {
+            return Err(Error::UnexpectedAnswer {
+                action: "CreateVirtualMFADevice",
+            })
+        }
+        Err(e) => {
+            if iam_answered(&e) {
+                // IAM said no: there is no device of ours to delete (and one
+                // of that name may be someone else's).
+                made.device = None;
+            }
+            return Err(e);
+        }
+    };
+    if created.serial != plan.serial {
+        made.device = Some(created.serial.clone());
+        return Err(Error::UnexpectedAnswer {
+            action: "CreateVirtualMFADevice",
+        });
+    }
+    Ok(created)
 }
 
 /// Whether IAM itself refused the call (so it made nothing), as opposed to
@@ -443,6 +468,7 @@ fn iam_answered(error: &Error) -> bool {
         Error::Iam(
             iam::Error::AccessDenied { .. }
                 | iam::Error::DeviceExists { .. }
+                | iam::Error::CodesRefused { .. }
                 | iam::Error::LimitExceeded { .. }
                 | iam::Error::NotAUser { .. }
                 | iam::Error::NoSuchEntity { .. }

@@ -518,9 +518,10 @@ impl StrictSts {
         Some((base32, base64))
     }
 
-    /// Faults queued and not yet applied.
+    /// Faults queued (for any request or for one action) and not yet applied.
     pub fn pending_faults(&self) -> usize {
-        self.state.lock().faults.len()
+        let live = self.state.lock();
+        live.faults.len() + live.action_faults.len()
     }
 }
 

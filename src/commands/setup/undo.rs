@@ -17,7 +17,7 @@ use super::error::Error;
 use super::Iam;
 use crate::config::edit::{ConfigEdit, Written};
 use crate::oath::{manage, AccountId, PcscTransport, Session};
-use crate::sts::iam::Operation;
+use crate::sts::iam::{Answer, Operation};
 use crate::ui::Ui;
 
 /// Ctrl-C turned into a flag, for as long as this lives.
@@ -99,7 +99,10 @@ impl Made {
                 user_name: iam.user_name().to_owned(),
                 serial: serial.clone(),
             };
-            if let Err(e) = iam.call(deactivate) {
+            if let Err(e) = iam.call(deactivate).or_else(|e| match e {
+                Error::Iam(crate::sts::iam::Error::NoSuchEntity { .. }) => Ok(Answer::Done),
+                other => Err(other),
+            }) {
                 ui.warn(&format!(
                     "could not deactivate the MFA device {serial}: {e}; run \
                      `aws iam deactivate-mfa-device --user-name {} --serial-number {serial}`",
