@@ -461,3 +461,32 @@ fn an_interrupt_while_the_device_is_being_enabled_deactivates_and_deletes_it() {
     assert_eq!(succeeded(Action::DeleteVirtualMfaDevice), 1, "{err}");
     assert_nothing_left(&world);
 }
+
+#[test]
+fn on_a_terminal_the_diff_is_shown_and_no_makes_nothing_while_yes_goes_ahead() {
+    let world = world_with_config();
+    let url = world.sts.url();
+    let env = [("AWS_ENDPOINT_URL_IAM", url.as_str())];
+    let args = ["setup", "--source-profile", "src"];
+
+    let tty = world.vegas_in_terminal(&args, &env);
+    let screen = tty.wait_for_screen("[y/N]", Duration::from_secs(20));
+    assert!(
+        screen.contains(&format!("+mfa_serial = {DEVICE_SERIAL}")),
+        "{screen}"
+    );
+    tty.type_line("n");
+    let outcome = tty.wait(Duration::from_secs(20));
+    assert_eq!(outcome.code, 1, "{outcome:?}");
+    assert!(outcome.stderr.contains("was not confirmed"), "{outcome:?}");
+    assert_eq!(world.sts.count(&Action::CreateVirtualMfaDevice), 0);
+    assert_nothing_left(&world);
+
+    let tty = world.vegas_in_terminal(&args, &env);
+    tty.wait_for_screen("[y/N]", Duration::from_secs(20));
+    tty.type_line("y");
+    let outcome = tty.wait(Duration::from_secs(30));
+    assert_eq!(outcome.code, 0, "{outcome:?}");
+    assert!(outcome.screen.contains("code 2 of 2"), "{outcome:?}");
+    assert_eq!(world.sts.virtual_devices().len(), 1);
+}
