@@ -119,7 +119,10 @@ fn hmac_key(secret: &[u8]) -> Zeroizing<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::oath::testing::{hex, to_hex};
+    use crate::oath::testing::{hex, to_hex, ScriptedCard};
+
+    const SELECT: &str = "00A40400 07 A0000005272101";
+    const SELECT_OPEN: &str = "7903 050403 7108 0102030405060708 9000";
 
     fn command(secret: &[u8], touch: bool) -> String {
         let id = AccountId::new("alice");
@@ -174,6 +177,45 @@ mod tests {
         assert!(matches!(
             put_command(&account),
             Err(Error::NameTooLong { bytes: 65, .. })
+        ));
+    }
+
+    #[test]
+    fn a_full_key_is_reported_as_full_storage() {
+        let id = AccountId::new("alice");
+        let account = NewTotpAccount {
+            id: &id,
+            secret: &hex("3132333435363738393031323334353637383930"),
+            digits: 6,
+            touch: false,
+        };
+        let put_apdu = format!(
+            "00010000 {:02X} {}",
+            7 + 24,
+            &command(account.secret, false)[2..]
+        );
+        let card = ScriptedCard::new()
+            .expect(SELECT, SELECT_OPEN)
+            .expect(&put_apdu, "6A84");
+        let mut session = Session::open(card).unwrap();
+        assert!(matches!(
+            put(&mut session, &account),
+            Err(Error::StorageFull)
+        ));
+    }
+
+    #[test]
+    fn delete_sends_the_name_and_a_missing_account_is_named() {
+        let card = ScriptedCard::new()
+            .expect(SELECT, SELECT_OPEN)
+            .expect("00020000 07 7105616C696365", "9000")
+            .expect("00020000 07 7105616C696365", "6984");
+        let mut session = Session::open(card).unwrap();
+        let id = AccountId::new("alice");
+        delete(&mut session, &id).unwrap();
+        assert!(matches!(
+            delete(&mut session, &id),
+            Err(Error::NoSuchAccount { ref id }) if id == "alice"
         ));
     }
 }
