@@ -260,21 +260,9 @@ fn create_device(plan: &Plan, iam: &Iam<'_>, made: &mut Made) -> Result<CreatedD
     Ok(created)
 }
 
-/// Whether IAM itself refused the call (so it made nothing), as opposed to
-/// the call failing on the way, when it may or may not have happened.
+/// Whether IAM itself refused the call (so it made nothing).
 fn iam_answered(error: &Error) -> bool {
-    matches!(
-        error,
-        Error::Iam(
-            iam::Error::AccessDenied { .. }
-                | iam::Error::DeviceExists { .. }
-                | iam::Error::CodesRefused { .. }
-                | iam::Error::LimitExceeded { .. }
-                | iam::Error::NotAUser { .. }
-                | iam::Error::NoSuchEntity { .. }
-                | iam::Error::Service { .. }
-        )
-    )
+    matches!(error, Error::Iam(e) if e.refused_by_iam())
 }
 
 /// The seed's bytes, decoded from IAM's base32 straight into zeroizing memory.

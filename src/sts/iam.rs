@@ -164,10 +164,35 @@ pub enum Error {
     NoSuchEntity { what: String, message: String },
     #[error("the keys of '{profile}' are not an IAM user's ({message})")]
     NotAUser { profile: String, message: String },
+    #[error("IAM did not answer within {seconds} s ({endpoint})")]
+    Timeout { endpoint: String, seconds: u64 },
+    #[error("cannot reach IAM at {endpoint}: {message}")]
+    Unreachable { endpoint: String, message: String },
     #[error("IAM failed: {code}: {message}")]
     Service { code: String, message: String },
+    /// The call may have been made; what came back could not be used.
+    #[error("IAM's answer could not be read: {message}")]
+    Answer { message: String },
     #[error(transparent)]
     Sts(#[from] super::Error),
+}
+
+impl Error {
+    /// Whether IAM itself refused the call, so that it changed nothing (as
+    /// opposed to a call that failed on the way or whose answer was lost,
+    /// which may have happened).
+    pub fn refused_by_iam(&self) -> bool {
+        matches!(
+            self,
+            Error::AccessDenied { .. }
+                | Error::DeviceExists { .. }
+                | Error::CodesRefused { .. }
+                | Error::LimitExceeded { .. }
+                | Error::NoSuchEntity { .. }
+                | Error::NotAUser { .. }
+                | Error::Service { .. }
+        )
+    }
 }
 
 impl crate::hint::Hint for Error {
@@ -188,7 +213,10 @@ impl crate::hint::Hint for Error {
             Error::LimitExceeded { .. } => Cow::Borrowed(
                 "remove an MFA device the user no longer uses (aws iam list-mfa-devices), then try again",
             ),
-            Error::NoSuchEntity { .. } | Error::Service { .. } => {
+            Error::Timeout { .. } | Error::Unreachable { .. } => {
+                Cow::Borrowed("check the network, and AWS_ENDPOINT_URL_IAM if it is set")
+            }
+            Error::NoSuchEntity { .. } | Error::Service { .. } | Error::Answer { .. } => {
                 Cow::Borrowed("try again; run with --verbose to see each step")
             }
             Error::NotAUser { .. } => Cow::Borrowed(
@@ -237,5 +265,24 @@ mod tests {
         };
         assert_eq!(user.account_id(), Some("123456789012"));
         assert_eq!(user.partition(), Some("aws-cn"));
+    }
+
+    #[test]
+    fn only_a_refusal_by_iam_means_nothing_was_made() {
+        let refused = Error::DeviceExists { name: "x".into() };
+        let lost = Error::Answer {
+            message: "unreadable".into(),
+        };
+        let unreachable = Error::Unreachable {
+            endpoint: "e".into(),
+            message: "m".into(),
+        };
+        let helper = Error::Sts(super::super::Error::Helper {
+            message: "no answer".into(),
+        });
+        assert!(refused.refused_by_iam());
+        assert!(!lost.refused_by_iam());
+        assert!(!unreachable.refused_by_iam());
+        assert!(!helper.refused_by_iam());
     }
 }

@@ -28,8 +28,7 @@ async fn call_async(request: &IamRequest) -> Result<Answer, Error> {
                 .send()
                 .await
                 .map_err(|e| map_error(e, request))?;
-            let user = output.user().ok_or_else(|| Error::Service {
-                code: "MissingUser".into(),
+            let user = output.user().ok_or_else(|| Error::Answer {
                 message: "GetUser answered without a user".into(),
             })?;
             Ok(Answer::User(User {
@@ -102,14 +101,12 @@ async fn call_async(request: &IamRequest) -> Result<Answer, Error> {
 
 /// The device and its seed, moved straight into zeroizing memory.
 fn created(device: Option<&aws_sdk_iam::types::VirtualMfaDevice>) -> Result<Answer, Error> {
-    let missing = || Error::Service {
-        code: "MissingSeed".into(),
+    let missing = || Error::Answer {
         message: "CreateVirtualMFADevice answered without a seed".into(),
     };
     let device = device.ok_or_else(missing)?;
     let seed = device.base32_string_seed().ok_or_else(missing)?;
-    let text = std::str::from_utf8(seed.as_ref()).map_err(|_| Error::Service {
-        code: "MalformedSeed".into(),
+    let text = std::str::from_utf8(seed.as_ref()).map_err(|_| Error::Answer {
         message: "the seed is not base32 text".into(),
     })?;
     let seed_base32 = Zeroizing::new(text.to_owned());
@@ -140,22 +137,21 @@ where
                 request,
             )
         }
-        SdkError::TimeoutError(_) => sts(super::Error::Timeout {
+        SdkError::TimeoutError(_) => Error::Timeout {
             endpoint,
             seconds: OPERATION_TIMEOUT.as_secs(),
-        }),
-        SdkError::DispatchFailure(failure) if failure.is_timeout() => sts(super::Error::Timeout {
+        },
+        SdkError::DispatchFailure(failure) if failure.is_timeout() => Error::Timeout {
             endpoint,
             seconds: OPERATION_TIMEOUT.as_secs(),
-        }),
+        },
         _ => match credentials_failure(&err) {
             Some(message) => sts(super::Error::NoSourceCredentials { profile, message }),
-            None if matches!(err, SdkError::DispatchFailure(_)) => sts(super::Error::Unreachable {
+            None if matches!(err, SdkError::DispatchFailure(_)) => Error::Unreachable {
                 endpoint,
                 message: error_chain(&err),
-            }),
-            None => Error::Service {
-                code: "ClientError".into(),
+            },
+            None => Error::Answer {
                 message: error_chain(&err),
             },
         },
