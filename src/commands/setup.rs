@@ -110,8 +110,10 @@ pub fn run(
     let interrupt = Interrupt::catch()?;
     let mut made = Made::default();
     if let Err(e) = make(args, &plan, &iam, &mut session, &interrupt, &mut made, ui) {
-        ui.notice("Undoing what setup made…");
-        made.undo(&iam, &mut session, ui);
+        if !made.is_empty() {
+            ui.notice("Undoing what setup made…");
+            made.undo(&iam, &mut session, ui);
+        }
         return Err(e);
     }
     drop(interrupt);

@@ -67,6 +67,11 @@ pub struct Made {
 }
 
 impl Made {
+    /// Whether nothing was made (IAM refused the device, say).
+    pub fn is_empty(&self) -> bool {
+        self.device.is_none() && self.account.is_none() && self.config.is_none()
+    }
+
     /// Undo everything, newest first; what could not be undone is warned
     /// about with the command that undoes it by hand.
     pub fn undo(self, iam: &Iam<'_>, session: &mut Session<PcscTransport>, ui: &dyn Ui) {
