@@ -2,7 +2,8 @@
 //! strict local STS answering the IAM calls too, ykman and the AWS CLI.
 //! What it proves: a setup makes a device that `vegas assume` and the AWS
 //! CLI then use; the config keeps every other byte; a failure at
-//! EnableMFADevice or a Ctrl-C between the two codes leaves nothing behind;
+//! EnableMFADevice, a Ctrl-C between the two codes or during the enable, a
+//! refused CreateVirtualMFADevice, a "no" at the prompt leave nothing behind;
 //! the seed shows up in no output, file, argument or environment.
 
 mod support;
@@ -489,4 +490,26 @@ fn on_a_terminal_the_diff_is_shown_and_no_makes_nothing_while_yes_goes_ahead() {
     assert_eq!(outcome.code, 0, "{outcome:?}");
     assert!(outcome.screen.contains("code 2 of 2"), "{outcome:?}");
     assert_eq!(world.sts.virtual_devices().len(), 1);
+}
+
+#[test]
+fn no_permission_to_create_the_device_names_the_policy_and_makes_nothing() {
+    let world = world_with_config();
+    world
+        .sts
+        .fail_next(Action::CreateVirtualMfaDevice, Fault::AccessDenied);
+    let out = run(setup_command(&world, &[]));
+    let err = assert_clean_failure(&out);
+    assert!(
+        err.contains("may not call iam:CreateVirtualMFADevice"),
+        "{err}"
+    );
+    assert!(
+        err.contains("hint: the user needs an IAM policy allowing iam:CreateVirtualMFADevice"),
+        "{err}"
+    );
+    assert!(!err.contains("Undoing"), "{err}");
+    // IAM said no: a device of that name, if any, is not setup's to delete.
+    assert_eq!(world.sts.count(&Action::DeleteVirtualMfaDevice), 0);
+    assert_nothing_left(&world);
 }
