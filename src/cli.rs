@@ -46,6 +46,24 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Make the YubiKey an AWS MFA device and write the profile(s) into
+    /// ~/.aws/config; undone on failure or Ctrl-C.
+    ///
+    /// Creates a virtual MFA device in IAM (default name vegas-SERIAL), puts
+    /// its seed on the key (TOTP, SHA-1, 6 digits, 30 s, touch required
+    /// unless --no-touch), enables it with the codes of two consecutive time
+    /// steps (one touch each), shows the change to ~/.aws/config as a diff
+    /// and, once confirmed (or --yes), writes it, keeping the old file beside
+    /// it as config.vegas-backup-TIME. Then runs the doctor checks for the
+    /// new profile.
+    ///
+    /// If a step fails after the device was created, or Ctrl-C is pressed
+    /// (exit 130), the account is deleted from the key, the device
+    /// deactivated and deleted in IAM, and the config file put back. The
+    /// seed is never printed, logged, written to a file, or passed in
+    /// arguments or the environment. AWS_ENDPOINT_URL_IAM overrides IAM's
+    /// endpoint.
+    Setup(SetupArgs),
     /// Print a shell completion script (e.g. `vegas completions bash >
     /// /etc/bash_completion.d/vegas`).
     Completions {
@@ -83,6 +101,34 @@ pub struct AssumeArgs {
     /// refreshing them in their last 10 minutes.
     #[arg(long)]
     pub disable_mandatory_refresh: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SetupArgs {
+    /// The profile with the IAM user's long-term keys; its section gets
+    /// mfa_serial.
+    #[arg(long, value_name = "PROFILE")]
+    pub source_profile: String,
+    /// Also write a vegas profile (--profile) that assumes this role.
+    #[arg(long, value_name = "ARN", requires = "profile")]
+    pub role_arn: Option<String>,
+    /// The name of the vegas profile to write (with --role-arn).
+    #[arg(long, short = 'p', value_name = "PROFILE", requires = "role_arn")]
+    pub profile: Option<String>,
+    /// The virtual MFA device's name in IAM (default: vegas-SERIAL).
+    #[arg(long, value_name = "NAME")]
+    pub device_name: Option<String>,
+    /// Let the key give codes without a touch (not recommended).
+    #[arg(long)]
+    pub no_touch: bool,
+    /// Write the config change without asking.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    #[command(flatten)]
+    pub key: KeySelection,
+    /// Read the OATH password from the first line of stdin instead of asking.
+    #[arg(long)]
+    pub password_stdin: bool,
 }
 
 /// Which YubiKey to talk to.

@@ -24,12 +24,28 @@ pub enum Error {
     Cache(#[from] crate::cache::Error),
     #[error(transparent)]
     Totp(#[from] crate::totp::Error),
+    #[error(transparent)]
+    Setup(#[from] crate::commands::setup::Error),
     /// Writing the command's output failed (other than a closed pipe).
     #[error("cannot write output: {0}")]
     Output(std::io::Error),
     /// `vegas doctor` found problems; each was listed with its fix.
     #[error("{failed} of {total} checks failed")]
     ChecksFailed { failed: usize, total: usize },
+}
+
+/// Exit code after Ctrl-C (128 + SIGINT), as a shell reports it.
+pub const EXIT_INTERRUPTED: i32 = 130;
+
+impl Error {
+    /// The exit code for this error: [`EXIT_INTERRUPTED`] after Ctrl-C,
+    /// else [`EXIT_ERROR`].
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Setup(crate::commands::setup::Error::Interrupted) => EXIT_INTERRUPTED,
+            _ => EXIT_ERROR,
+        }
+    }
 }
 
 impl Hint for Error {
@@ -40,6 +56,7 @@ impl Hint for Error {
             Error::Sts(e) => e.hint(),
             Error::Cache(e) => e.hint(),
             Error::Totp(e) => e.hint(),
+            Error::Setup(e) => e.hint(),
             Error::Output(_) => {
                 Cow::Borrowed("check that the reading end of the pipe is still open")
             }

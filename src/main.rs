@@ -41,7 +41,7 @@ fn main() -> ExitCode {
             let mut stderr = std::io::stderr().lock();
             let _ = writeln!(stderr, "vegas: {err}");
             let _ = writeln!(stderr, "hint: {}", err.hint());
-            ExitCode::from(vegas::error::EXIT_ERROR as u8)
+            ExitCode::from(u8::try_from(err.exit_code()).unwrap_or(1))
         }
     }
 }

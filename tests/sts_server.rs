@@ -811,3 +811,114 @@ fn block_on<F: std::future::Future>(future: F) -> F::Output {
         .unwrap()
         .block_on(future)
 }
+
+// ---------------------------------------------------------------------------
+// IAM (what `vegas setup` calls), driven by boto3 with its own TOTP
+// ---------------------------------------------------------------------------
+
+/// One virtual MFA device's life, through boto3's IAM and STS clients: each
+/// step's outcome is printed as `name: OK` or `name: ErrorCode`.
+const BOTO3_IAM_SCRIPT: &str = r#"
+import base64, hashlib, hmac, json, struct, sys, time
+import boto3
+from botocore.exceptions import ClientError
+
+def totp(key, step):
+    mac = hmac.new(key, struct.pack(">Q", step), hashlib.sha1).digest()
+    offset = mac[-1] & 0x0F
+    return "%06d" % ((struct.unpack(">I", mac[offset:offset + 4])[0] & 0x7FFFFFFF) % 1000000)
+
+spec = json.loads(sys.argv[1])
+kw = dict(endpoint_url=spec["url"], aws_access_key_id=spec["key"],
+          aws_secret_access_key=spec["secret"], region_name="us-east-1")
+iam, sts = boto3.client("iam", **kw), boto3.client("sts", **kw)
+out = {}
+def step(name, f):
+    try:
+        out[name] = f() or "OK"
+    except ClientError as e:
+        out[name] = e.response["Error"]["Code"]
+
+out["user"] = iam.get_user()["User"]["Arn"]
+device = iam.create_virtual_mfa_device(VirtualMFADeviceName="laptop")["VirtualMFADevice"]
+serial, seed = device["SerialNumber"], device["Base32StringSeed"]
+out["serial"] = serial
+out["seed_is_base32_text"] = all(chr(c) in "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567=" for c in seed)
+key = base64.b32decode(seed)
+out["seed_bytes"] = len(key)
+now = int(time.time()) // 30
+enable = lambda a, b: iam.enable_mfa_device(UserName="alice", SerialNumber=serial,
+                                            AuthenticationCode1=a, AuthenticationCode2=b)
+step("duplicate_name", lambda: iam.create_virtual_mfa_device(VirtualMFADeviceName="laptop") and None)
+step("enable_same_step_twice", lambda: enable(totp(key, now), totp(key, now)))
+step("enable_two_steps_apart", lambda: enable(totp(key, now - 1), totp(key, now + 1)))
+step("enable_reversed", lambda: enable(totp(key, now + 1), totp(key, now)))
+step("listed_before", lambda: str(len(iam.list_mfa_devices(UserName="alice")["MFADevices"])))
+step("enable_consecutive", lambda: enable(totp(key, now), totp(key, now + 1)) and None)
+step("listed_after", lambda: iam.list_mfa_devices(UserName="alice")["MFADevices"][0]["SerialNumber"])
+step("assume_with_device", lambda: sts.assume_role(RoleArn=spec["role"], RoleSessionName="setup",
+     SerialNumber=serial, TokenCode=totp(key, now)) and None)
+step("delete_while_enabled", lambda: iam.delete_virtual_mfa_device(SerialNumber=serial) and None)
+step("deactivate", lambda: iam.deactivate_mfa_device(UserName="alice", SerialNumber=serial) and None)
+step("delete", lambda: iam.delete_virtual_mfa_device(SerialNumber=serial) and None)
+step("delete_again", lambda: iam.delete_virtual_mfa_device(SerialNumber=serial) and None)
+print(json.dumps(out))
+"#;
+
+#[test]
+fn boto3_iam_makes_enables_and_deletes_a_virtual_mfa_device_as_aws_does() {
+    let server = StrictSts::start(config());
+    let home = tempfile::tempdir().unwrap();
+    let spec = json!({
+        "url": server.url(), "key": SOURCE_KEY, "secret": SOURCE_SECRET, "role": GUARDED_ROLE,
+    });
+    let mut command = Command::new(venv::venv_bin("python"));
+    command
+        .arg("-c")
+        .arg(BOTO3_IAM_SCRIPT)
+        .arg(spec.to_string());
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("AWS_") {
+            command.env_remove(name);
+        }
+    }
+    command
+        .env("HOME", home.path())
+        .env("AWS_CONFIG_FILE", home.path().join("config"))
+        .env("AWS_EC2_METADATA_DISABLED", "true");
+    let output = command.output().expect("python runs");
+    assert!(
+        output.status.success(),
+        "boto3 script failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let out: Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    let serial = "arn:aws:iam::111111111111:mfa/laptop";
+    assert_eq!(out["user"], "arn:aws:iam::111111111111:user/alice", "{out}");
+    assert_eq!(out["serial"], serial, "{out}");
+    assert_eq!(out["seed_is_base32_text"], true, "{out}");
+    assert_eq!(out["seed_bytes"], 40, "{out}");
+    assert_eq!(out["duplicate_name"], "EntityAlreadyExists", "{out}");
+    for refused in [
+        "enable_same_step_twice",
+        "enable_two_steps_apart",
+        "enable_reversed",
+    ] {
+        assert_eq!(
+            out[refused], "InvalidAuthenticationCode",
+            "{refused}: {out}"
+        );
+    }
+    assert_eq!(out["listed_before"], "0", "{out}");
+    assert_eq!(out["enable_consecutive"], "OK", "{out}");
+    assert_eq!(out["listed_after"], serial, "{out}");
+    assert_eq!(
+        out["assume_with_device"], "OK",
+        "an enabled device is valid for AssumeRole: {out}"
+    );
+    assert_eq!(out["delete_while_enabled"], "DeleteConflict", "{out}");
+    assert_eq!(out["deactivate"], "OK", "{out}");
+    assert_eq!(out["delete"], "OK", "{out}");
+    assert_eq!(out["delete_again"], "NoSuchEntity", "{out}");
+    assert_eq!(server.virtual_devices(), []);
+}

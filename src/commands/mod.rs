@@ -14,6 +14,7 @@ pub mod completions;
 pub mod config;
 pub mod doctor;
 pub mod oath;
+pub mod setup;
 mod table;
 
 pub fn run(cli: &Cli, ui: &dyn Ui, out: &mut dyn Write) -> Result<(), Error> {
@@ -35,6 +36,13 @@ pub fn run(cli: &Cli, ui: &dyn Ui, out: &mut dyn Write) -> Result<(), Error> {
                 color: wants_color(cli),
             };
             doctor::run(&options, out)
+        }
+        Command::Setup(args) => {
+            let style = setup::Style {
+                no_gui: cli.no_gui,
+                color: wants_color(cli),
+            };
+            setup::run(args, style, ui, out)
         }
         Command::Completions { shell } => completions::run(*shell, out),
     }

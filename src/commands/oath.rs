@@ -283,7 +283,7 @@ impl<'a> From<&'a AccountCode> for CodeJson<'a> {
 /// Find the key and, if it has a password, unlock it with the password from
 /// stdin (`--password-stdin`) or asked on the terminal. One try: a wrong
 /// password is an error, not a loop.
-fn open_unlocked(
+pub(crate) fn open_unlocked(
     access: &OathAccess,
     ui: &dyn Ui,
 ) -> Result<(KeyInfo, Session<PcscTransport>), Error> {

@@ -15,6 +15,13 @@ pub enum Error {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("cannot write {}: {source}", path.display())]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{} changed while vegas was about to change it", path.display())]
+    ChangedMeanwhile { path: PathBuf },
     #[error("{}: line {line}: {message}", path.display())]
     Syntax {
         path: PathBuf,
@@ -69,6 +76,13 @@ impl crate::hint::Hint for Error {
                 "check that {} exists and is readable, or point AWS_CONFIG_FILE at your config",
                 path.display()
             )),
+            Error::Write { path, .. } => Cow::Owned(format!(
+                "check that you may write {} and its folder, and that the disk is not full",
+                path.display()
+            )),
+            Error::ChangedMeanwhile { .. } => {
+                Cow::Borrowed("run the command again; nothing was changed")
+            }
             Error::Syntax { .. } => Cow::Borrowed(
                 "fix that line: sections look like [profile NAME], settings like key = value",
             ),

@@ -74,6 +74,16 @@ impl Files {
     /// and parse both files. A missing credentials file is not an error here:
     /// the source credentials may come from elsewhere.
     pub fn load() -> Result<Files, Error> {
+        Files::load_with(false)
+    }
+
+    /// [`Files::load`], a missing config file read as an empty one: for
+    /// `vegas setup`, which may be what writes it first.
+    pub fn load_allowing_no_config() -> Result<Files, Error> {
+        Files::load_with(true)
+    }
+
+    fn load_with(missing_config_is_empty: bool) -> Result<Files, Error> {
         let config_path = match env_nonempty("AWS_CONFIG_FILE") {
             Some(p) => PathBuf::from(p),
             None => home().ok_or(Error::NoHome)?.join(".aws/config"),
@@ -82,7 +92,12 @@ impl Files {
             Some(p) => PathBuf::from(p),
             None => home().ok_or(Error::NoHome)?.join(".aws/credentials"),
         };
-        let config = parse_file(&config_path)?;
+        let config = match std::fs::metadata(&config_path) {
+            Err(e) if missing_config_is_empty && e.kind() == std::io::ErrorKind::NotFound => {
+                Ini::new()
+            }
+            _ => parse_file(&config_path)?,
+        };
         let credentials = match std::fs::metadata(&credentials_path) {
             Ok(_) => Some(parse_file(&credentials_path)?),
             Err(_) => None,

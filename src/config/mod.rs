@@ -18,8 +18,11 @@
 //!   [`Origin`]).
 //! * `rules.rs`: what each value may be (role ARNs, MFA serials, session names,
 //!   durations, [`Backend`]) and the defaults.
+//! * `edit.rs`: changing the config file for `vegas setup`, every other
+//!   byte kept ([`edit::ConfigEdit`]).
 //! * `error.rs`: the config [`Error`] and its hints.
 
+pub mod edit;
 mod error;
 mod ini;
 mod profile;

@@ -17,6 +17,7 @@ pub mod code;
 pub mod crypto;
 pub mod device;
 pub mod discovery;
+pub mod manage;
 pub mod neighbours;
 pub mod pcsc;
 pub mod probe;
@@ -83,6 +84,12 @@ pub enum Error {
     NoMatchingAccount { query: String },
     #[error("{0}")]
     Crypto(&'static str),
+    #[error("the YubiKey's OATH storage is full")]
+    StorageFull,
+    #[error("the OATH account id \"{id}\" is {bytes} bytes; the YubiKey stores at most 64")]
+    NameTooLong { id: String, bytes: usize },
+    #[error("the YubiKey already has an OATH account \"{id}\"")]
+    AccountExists { id: String },
 }
 
 impl Error {
@@ -168,6 +175,13 @@ impl crate::hint::Hint for Error {
                 "`vegas oath list` shows the accounts on the key".into()
             }
             Error::Crypto(_) => "try again; check that the system random source works".into(),
+            Error::StorageFull => {
+                "delete an OATH account you no longer use (`ykman oath accounts delete NAME`), then try again".into()
+            }
+            Error::NameTooLong { .. } => "choose a shorter name (--device-name)".into(),
+            Error::AccountExists { .. } => {
+                "choose another device name with --device-name, or delete the old account (`ykman oath accounts delete NAME`) if it is no longer used".into()
+            }
         }
     }
 }

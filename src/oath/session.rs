@@ -436,6 +436,16 @@ impl<T: Transport> Session<T> {
         Ok(entries)
     }
 
+    /// Run a command of [`super::manage`] (PUT, DELETE) as one transaction
+    /// on the unlocked applet, exactly as this type's own operations run.
+    pub(crate) fn run_unlocked<R>(
+        &mut self,
+        operation: impl Fn(&mut dyn Transport) -> Result<R, Error>,
+    ) -> Result<R, Error> {
+        self.require_unlocked()?;
+        self.run(operation)
+    }
+
     fn require_unlocked(&self) -> Result<(), Error> {
         if self.is_unlocked() {
             Ok(())

@@ -14,7 +14,10 @@ use std::process::{Command, Stdio};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
-use super::{sdk, AssumeRoleRequest, Error, SessionTokenRequest};
+use serde::de::DeserializeOwned;
+
+use super::iam::IamRequest;
+use super::{iam_sdk, sdk, AssumeRoleRequest, Error, SessionTokenRequest};
 use crate::credentials::Credentials;
 
 /// The helper's file name, beside the `vegas` binary.
@@ -25,6 +28,8 @@ pub const HELPER_NAME: &str = "vegas-sts";
 pub enum Call {
     AssumeRole(AssumeRoleRequest),
     GetSessionToken(SessionTokenRequest),
+    /// An IAM call of `vegas setup`, answered with `Result<iam::Answer, iam::Error>`.
+    Iam(IamRequest),
 }
 
 /// Where the helper is: beside the running binary.
@@ -50,8 +55,17 @@ pub fn locate() -> Result<PathBuf, Error> {
     }
 }
 
-/// Run the helper for `call` and wait for its answer.
+/// Run the helper for an STS `call` and wait for its answer.
 pub fn call(call: &Call) -> Result<Credentials, Error> {
+    exchange::<Credentials, Error>(call)
+}
+
+/// Run the helper for `call` and read its answer as `Result<T, E>`; a
+/// helper that cannot be run or answers nothing readable is an [`Error`]
+/// converted into `E`.
+pub fn exchange<T: DeserializeOwned, E: DeserializeOwned + From<Error>>(
+    call: &Call,
+) -> Result<T, E> {
     let path = helper_path()?;
     let mut command = Command::new(&path);
     if tracing::enabled!(tracing::Level::DEBUG) {
@@ -83,14 +97,14 @@ pub fn call(call: &Call) -> Result<Credentials, Error> {
     let status = child.wait().map_err(|e| Error::Helper {
         message: e.to_string(),
     })?;
-    match serde_json::from_slice::<Result<Credentials, Error>>(&answer) {
+    match serde_json::from_slice::<Result<T, E>>(&answer) {
         Ok(result) => result,
-        Err(_) => Err(Error::Helper {
+        Err(_) => Err(E::from(Error::Helper {
             message: match (written, read) {
                 (Err(e), _) | (_, Err(e)) => format!("{e} ({status})"),
                 _ => format!("no answer ({status})"),
             },
-        }),
+        })),
     }
 }
 
@@ -99,21 +113,22 @@ pub fn call(call: &Call) -> Result<Credentials, Error> {
 pub fn serve(input: &mut dyn Read, output: &mut dyn Write) -> std::io::Result<()> {
     let mut request = Zeroizing::new(Vec::new());
     input.read_to_end(&mut request)?;
-    let result = match serde_json::from_slice::<Call>(&request) {
-        Ok(Call::AssumeRole(r)) => sdk::assume_role(&r),
-        Ok(Call::GetSessionToken(r)) => sdk::get_session_token(&r),
+    let answer = match serde_json::from_slice::<Call>(&request) {
+        Ok(Call::AssumeRole(r)) => serde_json::to_vec(&sdk::assume_role(&r)),
+        Ok(Call::GetSessionToken(r)) => serde_json::to_vec(&sdk::get_session_token(&r)),
+        Ok(Call::Iam(r)) => serde_json::to_vec(&iam_sdk::call(&r)),
         // Where and what kind of fault, never the text around it: the
         // request carries the MFA code and the source keys.
-        Err(e) => Err(Error::Helper {
+        Err(e) => serde_json::to_vec(&Err::<Credentials, _>(Error::Helper {
             message: format!(
                 "unreadable request ({:?} error at line {}, column {})",
                 e.classify(),
                 e.line(),
                 e.column()
             ),
-        }),
+        })),
     };
-    let answer = Zeroizing::new(serde_json::to_vec(&result).map_err(std::io::Error::other)?);
+    let answer = Zeroizing::new(answer.map_err(std::io::Error::other)?);
     output.write_all(&answer)?;
     output.flush()
 }

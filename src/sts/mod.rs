@@ -22,6 +22,8 @@ use zeroize::Zeroizing;
 use crate::credentials::Credentials;
 
 pub mod helper;
+pub mod iam;
+pub mod iam_sdk;
 pub mod sdk;
 
 /// Whose credentials sign a call.

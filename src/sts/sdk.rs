@@ -45,9 +45,10 @@ pub fn get_session_token(request: &SessionTokenRequest) -> Result<Credentials, E
     block_on(get_session_token_async(request))
 }
 
-fn block_on<F: std::future::Future<Output = Result<Credentials, Error>>>(
+/// Run one call on a current-thread runtime built for it alone.
+pub(super) fn block_on<T, E: From<Error>, F: std::future::Future<Output = Result<T, E>>>(
     call: F,
-) -> Result<Credentials, Error> {
+) -> Result<T, E> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -56,6 +57,12 @@ fn block_on<F: std::future::Future<Output = Result<Credentials, Error>>>(
 }
 
 async fn client_for(signer: &Signer, endpoint: &Endpoint) -> aws_sdk_sts::Client {
+    aws_sdk_sts::Client::new(&config_for(signer, endpoint).await)
+}
+
+/// The SDK configuration for calls signed by `signer` at `endpoint`, with
+/// vegas's timeouts and retries (shared by the STS and the IAM calls).
+pub(super) async fn config_for(signer: &Signer, endpoint: &Endpoint) -> aws_config::SdkConfig {
     let timeouts = TimeoutConfig::builder()
         .operation_timeout(OPERATION_TIMEOUT)
         .operation_attempt_timeout(ATTEMPT_TIMEOUT)
@@ -90,7 +97,7 @@ async fn client_for(signer: &Signer, endpoint: &Endpoint) -> aws_sdk_sts::Client
     if let Some(url) = &endpoint.url {
         loader = loader.endpoint_url(url);
     }
-    aws_sdk_sts::Client::new(&loader.load().await)
+    loader.load().await
 }
 
 async fn assume_role_async(request: &AssumeRoleRequest) -> Result<Credentials, Error> {
@@ -244,7 +251,7 @@ fn classify(code: &str, message: &str, context: &Context<'_>) -> Error {
 
 /// The chain of causes, one line. Source-credential failures from aws-config
 /// surface here; their messages name profiles and files, never key material.
-fn error_chain(err: &dyn std::error::Error) -> String {
+pub(super) fn error_chain(err: &dyn std::error::Error) -> String {
     let mut parts = vec![err.to_string()];
     let mut source = err.source();
     while let Some(e) = source {
@@ -257,7 +264,9 @@ fn error_chain(err: &dyn std::error::Error) -> String {
     parts.join(": ").replace('\n', " ")
 }
 
-fn credentials_failure<'a>(err: &'a (dyn std::error::Error + 'static)) -> Option<String> {
+pub(super) fn credentials_failure<'a>(
+    err: &'a (dyn std::error::Error + 'static),
+) -> Option<String> {
     let mut source: Option<&'a (dyn std::error::Error + 'static)> = Some(err);
     while let Some(e) = source {
         if let Some(c) = e.downcast_ref::<aws_credential_types::provider::error::CredentialsError>()

@@ -43,6 +43,13 @@ pub trait Ui: Send + Sync {
     /// is asked through [`oath_password`], never by calling this directly.
     fn ask_secret(&self, prompt: &str) -> Option<std::io::Result<SecretInput>>;
 
+    /// Ask a yes/no question (`vegas setup`: "write this change?"); `true`
+    /// only for an explicit yes. `None` when there is no way to ask: the
+    /// caller then fails with a hint (e.g. `--yes`).
+    fn confirm(&self, _question: &str) -> Option<std::io::Result<bool>> {
+        None
+    }
+
     /// Whether an MFA code could be typed here by one of the `allowed`
     /// ways, or why not ("no terminal, no GUI dialog (--no-gui)"). Shows
     /// and asks nothing.

@@ -79,6 +79,17 @@ impl Ui for Terminal {
         Some(rpassword::prompt_password(prompt).map(SecretInput::new))
     }
 
+    fn confirm(&self, question: &str) -> Option<std::io::Result<bool>> {
+        use std::io::{BufRead, Write};
+        let mut tty = Self::tty()?;
+        let asked = write!(tty, "{question} [y/N] ").and_then(|_| tty.flush());
+        Some(asked.and_then(|_| {
+            let mut line = String::new();
+            std::io::BufReader::new(tty).read_line(&mut line)?;
+            Ok(matches!(line.trim().to_lowercase().as_str(), "y" | "yes"))
+        }))
+    }
+
     fn code_way(&self, allowed: PromptWays) -> Result<(), String> {
         Terminal::code_way(allowed).map(|_| ())
     }

@@ -10,6 +10,9 @@
 //!   with their session token;
 //! * `TokenCode` is the RFC 6238 code of the device named by `SerialNumber`
 //!   for the current 30-second step (±1 step), and no step is used twice;
+//! * IAM's `CreateVirtualMFADevice` and `EnableMFADevice` (two codes of two
+//!   consecutive steps) make MFA devices AssumeRole accepts from then on
+//!   (`sts/iam.rs`);
 //! * `DurationSeconds` lies within 900..=the role's maximum, 3600 for a role
 //!   chain; `RoleArn` and `RoleSessionName` are well formed; unknown roles are
 //!   denied unless the configuration allows any.
@@ -41,6 +44,8 @@ mod encoding;
 mod errors;
 #[path = "sts/http.rs"]
 mod http;
+#[path = "sts/iam.rs"]
+mod iam;
 #[path = "sts/ops.rs"]
 mod ops;
 #[path = "sts/sigv4.rs"]
@@ -53,6 +58,7 @@ mod xml;
 use encoding::{base32_decode, random_request_id};
 use errors::StsError;
 use http::Params;
+pub use iam::VirtualDeviceRecord;
 use ops::{is_account_id, RoleArn, State};
 
 /// The account of the source keys when the configuration names none.
@@ -323,6 +329,13 @@ pub enum Action {
     AssumeRole,
     GetSessionToken,
     GetCallerIdentity,
+    // IAM, for `vegas setup` (see `sts/iam.rs`).
+    GetUser,
+    ListMfaDevices,
+    CreateVirtualMfaDevice,
+    EnableMfaDevice,
+    DeactivateMfaDevice,
+    DeleteVirtualMfaDevice,
     /// Any other (or a missing) `Action`; answered with `InvalidAction`.
     Other(String),
 }
@@ -483,9 +496,32 @@ impl StrictSts {
         self.state.lock().fail_all = fault;
     }
 
-    /// Faults queued and not yet applied.
+    /// Applies `fault` to the next request naming `action` (before any
+    /// queued fault), e.g. a failure of EnableMFADevice alone.
+    pub fn fail_next(&self, action: Action, fault: Fault) {
+        self.state.lock().action_faults.push((action, fault));
+    }
+
+    /// The virtual MFA devices made through IAM (never their seeds).
+    pub fn virtual_devices(&self) -> Vec<VirtualDeviceRecord> {
+        iam::records(&self.state.lock().virtual_devices)
+    }
+
+    /// The seed of a virtual MFA device as CreateVirtualMFADevice sent it
+    /// (base32, and that base64-encoded as on the wire): for a test that
+    /// looks for it where it must not be.
+    pub fn virtual_device_seed(&self, serial: &str) -> Option<(String, String)> {
+        let live = self.state.lock();
+        let device = live.virtual_devices.get(serial)?;
+        let base32 = data_encoding::BASE32.encode(&device.secret);
+        let base64 = data_encoding::BASE64.encode(base32.as_bytes());
+        Some((base32, base64))
+    }
+
+    /// Faults queued (for any request or for one action) and not yet applied.
     pub fn pending_faults(&self) -> usize {
-        self.state.lock().faults.len()
+        let live = self.state.lock();
+        live.faults.len() + live.action_faults.len()
     }
 }
 
@@ -526,7 +562,7 @@ fn serve(mut stream: TcpStream, state: &State) {
     };
     let params = request.params();
     let mut record = CallRecord::new(&request, &params);
-    let fault = state.next_fault();
+    let fault = state.next_fault(&record.action);
     record.fault = fault.clone();
 
     if let Some(Fault::Slow(delay)) = &fault {
@@ -591,6 +627,12 @@ impl Action {
             Action::AssumeRole => "AssumeRole",
             Action::GetSessionToken => "GetSessionToken",
             Action::GetCallerIdentity => "GetCallerIdentity",
+            Action::GetUser => "GetUser",
+            Action::ListMfaDevices => "ListMFADevices",
+            Action::CreateVirtualMfaDevice => "CreateVirtualMFADevice",
+            Action::EnableMfaDevice => "EnableMFADevice",
+            Action::DeactivateMfaDevice => "DeactivateMFADevice",
+            Action::DeleteVirtualMfaDevice => "DeleteVirtualMFADevice",
             Action::Other(name) => name,
         }
     }
@@ -600,6 +642,12 @@ impl Action {
             Some("AssumeRole") => Action::AssumeRole,
             Some("GetSessionToken") => Action::GetSessionToken,
             Some("GetCallerIdentity") => Action::GetCallerIdentity,
+            Some("GetUser") => Action::GetUser,
+            Some("ListMFADevices") => Action::ListMfaDevices,
+            Some("CreateVirtualMFADevice") => Action::CreateVirtualMfaDevice,
+            Some("EnableMFADevice") => Action::EnableMfaDevice,
+            Some("DeactivateMFADevice") => Action::DeactivateMfaDevice,
+            Some("DeleteVirtualMFADevice") => Action::DeleteVirtualMfaDevice,
             other => Action::Other(other.unwrap_or_default().to_owned()),
         }
     }

@@ -13,6 +13,7 @@ use super::encoding::{
 use super::encoding::{BASE32_ALPHABET, BASE64_ALPHABET};
 use super::errors::{Reply, StsError};
 use super::http::{self, Params};
+use super::iam::{VirtualDevice, IAM_VERSION};
 use super::{sigv4, validate, xml};
 use super::{Action, CallRecord, Fault, RoleConfig, StsConfig, TokenCheck};
 use super::{DEFAULT_ASSUME_ROLE_SECONDS, DEFAULT_SESSION_TOKEN_SECONDS, MAX_ASSUME_ROLE_SECONDS};
@@ -22,8 +23,8 @@ use super::{
 };
 
 pub(super) struct State {
-    config: StsConfig,
-    device_secrets: HashMap<String, Zeroizing<Vec<u8>>>,
+    pub(super) config: StsConfig,
+    pub(super) device_secrets: HashMap<String, Zeroizing<Vec<u8>>>,
     live: Mutex<Live>,
 }
 
@@ -33,6 +34,10 @@ pub(super) struct Live {
     pub(super) faults: VecDeque<Fault>,
     pub(super) fail_all: Option<Fault>,
     pub(super) calls: Vec<CallRecord>,
+    /// Faults for one action only, each used once, in order.
+    pub(super) action_faults: Vec<(Action, Fault)>,
+    /// Virtual MFA devices made through IAM, by serial.
+    pub(super) virtual_devices: HashMap<String, VirtualDevice>,
     issued: HashMap<String, Issued>,
     /// Per MFA serial, the last TOTP step accepted.
     last_step: HashMap<String, u64>,
@@ -91,8 +96,13 @@ impl State {
         self.live.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    pub(super) fn next_fault(&self) -> Option<Fault> {
+    /// The fault for a request naming `action`: one armed for that action
+    /// first, then the next queued one, then the standing one.
+    pub(super) fn next_fault(&self, action: &Action) -> Option<Fault> {
         let mut live = self.lock();
+        if let Some(i) = live.action_faults.iter().position(|(a, _)| a == action) {
+            return Some(live.action_faults.remove(i).1);
+        }
         live.faults.pop_front().or_else(|| live.fail_all.clone())
     }
 
@@ -106,10 +116,15 @@ impl State {
     ) -> Reply {
         let now = SystemTime::now();
         let mut live = self.lock();
-        let caller = self.authenticate(request, &live, now)?;
-        if params.get("Version") != Some(STS_VERSION) {
+        let iam = record.action.is_iam();
+        let caller = self.authenticate(request, &live, now, if iam { "iam" } else { "sts" })?;
+        let version = if iam { IAM_VERSION } else { STS_VERSION };
+        if params.get("Version") != Some(version) {
             let version = params.get("Version").unwrap_or_default();
             return Err(StsError::invalid_action(record.action.name(), version));
+        }
+        if iam {
+            return self.handle_iam(&mut live, &caller, &record.action, params, now);
         }
         match &record.action {
             Action::AssumeRole => self.assume_role(&mut live, &caller, params, record, now),
@@ -117,7 +132,7 @@ impl State {
                 self.get_session_token(&mut live, &caller, params, record, now)
             }
             Action::GetCallerIdentity => Ok(xml::caller_identity(&caller.principal)),
-            Action::Other(name) => Err(StsError::invalid_action(name, STS_VERSION)),
+            other => Err(StsError::invalid_action(other.name(), STS_VERSION)),
         }
     }
 
@@ -126,6 +141,7 @@ impl State {
         request: &http::Request,
         live: &Live,
         now: SystemTime,
+        service: &str,
     ) -> Result<Caller, StsError> {
         let header = request
             .header("authorization")
@@ -133,7 +149,7 @@ impl State {
         let auth = sigv4::Authorization::parse(header)?;
         let token = request.header("x-amz-security-token");
         let (secret, caller) = self.find_key(&auth.access_key_id, token, live, now)?;
-        sigv4::verify(request, &auth, secret, now)?;
+        sigv4::verify(request, &auth, secret, now, service)?;
         Ok(caller)
     }
 
@@ -314,7 +330,7 @@ impl State {
         record: &mut CallRecord,
         now: SystemTime,
     ) -> Result<(), StsError> {
-        let Some(secret) = self.device_secrets.get(serial) else {
+        let Some(secret) = self.device_secret(live, serial) else {
             record.token_check = Some(TokenCheck::UnknownDevice);
             return Err(StsError::access_denied(
                 "MultiFactorAuthentication failed, unable to validate MFA code. \
@@ -330,7 +346,7 @@ impl State {
         let matched = [current, current.saturating_sub(1), current + 1]
             .into_iter()
             .find(|&step| {
-                constant_time_eq(totp_for_step(secret, step).as_bytes(), code.as_bytes())
+                constant_time_eq(totp_for_step(&secret, step).as_bytes(), code.as_bytes())
             });
         let Some(step) = matched else {
             record.token_check = Some(TokenCheck::Invalid);

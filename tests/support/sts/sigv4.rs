@@ -10,7 +10,6 @@ use super::encoding::{constant_time_eq, hex, unix_seconds, uri_encode};
 use super::{http, StsError, MAX_CLOCK_SKEW};
 
 const ALGORITHM: &str = "AWS4-HMAC-SHA256";
-const SERVICE: &str = "sts";
 
 /// The parts of `AWS4-HMAC-SHA256 Credential=AKID/DATE/REGION/sts/aws4_request,
 /// SignedHeaders=a;b;c, Signature=hex`.
@@ -81,11 +80,12 @@ pub(super) fn verify(
     auth: &Authorization,
     secret: &str,
     now: SystemTime,
+    service: &str,
 ) -> Result<(), StsError> {
     let amz_date = request
         .header("x-amz-date")
         .ok_or_else(|| StsError::incomplete_signature("Request is missing X-Amz-Date".into()))?;
-    check_scope(auth, amz_date)?;
+    check_scope(auth, amz_date, service)?;
     check_clock(amz_date, now)?;
     if !auth.signed_headers.iter().any(|h| h == "host") {
         return Err(StsError::signature_does_not_match(
@@ -104,10 +104,11 @@ pub(super) fn verify(
     }
 }
 
-fn check_scope(auth: &Authorization, amz_date: &str) -> Result<(), StsError> {
-    if auth.service != SERVICE {
+/// `service`: `sts`, or `iam` for the IAM actions.
+fn check_scope(auth: &Authorization, amz_date: &str, service: &str) -> Result<(), StsError> {
+    if auth.service != service {
         return Err(StsError::signature_does_not_match(format!(
-            "Credential should be scoped to correct service: '{SERVICE}'. "
+            "Credential should be scoped to correct service: '{service}'. "
         )));
     }
     if auth.terminator != "aws4_request" {

@@ -2,6 +2,7 @@
 
 use zeroize::Zeroizing;
 
+use super::iam::IAM_VERSION;
 use super::ops::Principal;
 use super::{StsError, STS_VERSION};
 
@@ -78,7 +79,7 @@ fn response(action: &str, result: &str) -> String {
 }
 
 /// `2026-11-28T12:00:00Z`.
-fn iso8601(unix_seconds: u64) -> String {
+pub(super) fn iso8601(unix_seconds: u64) -> String {
     let format =
         time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
     i64::try_from(unix_seconds)
@@ -88,9 +89,28 @@ fn iso8601(unix_seconds: u64) -> String {
         .unwrap_or_default()
 }
 
-fn escape(text: &str) -> String {
+pub(super) fn escape(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
+}
+
+/// An IAM Query API answer with a result.
+pub(super) fn iam_response(action: &str, result: &str) -> String {
+    format!(
+        "<{action}Response xmlns=\"https://iam.amazonaws.com/doc/{IAM_VERSION}/\">\n  \
+         <{action}Result>{result}</{action}Result>\n  \
+         <ResponseMetadata><RequestId>{REQUEST_ID_SLOT}</RequestId></ResponseMetadata>\n\
+         </{action}Response>\n"
+    )
+}
+
+/// An IAM Query API answer without a result (Enable, Deactivate, Delete).
+pub(super) fn iam_response_empty(action: &str) -> String {
+    format!(
+        "<{action}Response xmlns=\"https://iam.amazonaws.com/doc/{IAM_VERSION}/\">\n  \
+         <ResponseMetadata><RequestId>{REQUEST_ID_SLOT}</RequestId></ResponseMetadata>\n\
+         </{action}Response>\n"
+    )
 }
