@@ -145,6 +145,52 @@ fn one_accepted_code(world: &World) {
 }
 
 #[test]
+fn a_neighbour_selecting_piv_all_the_time_never_comes_between_select_validate_and_calculate() {
+    use std::io::Write;
+    let world = World::with(
+        CardSetup {
+            password: Some("hunter2 on the key".into()),
+            ..Default::default()
+        },
+        sts_config(),
+    );
+    let mut selector = neighbour(&world, &["select-piv-for", "20"]);
+    world.card_handle().clear_log();
+    // Between SELECT and VALIDATE vegas reads the password and derives the
+    // access key: time enough for the neighbour, were the card not held.
+    let mut vegas = world
+        .vegas(&["oath", "code", OATH_LABEL, "--password-stdin"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("vegas starts");
+    vegas
+        .stdin
+        .take()
+        .expect("piped")
+        .write_all(b"hunter2 on the key\n")
+        .expect("the password is written");
+    let out = vegas.wait_with_output().expect("vegas ends");
+    let _ = selector.kill();
+    let _ = selector.wait();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let log = log_of(&world);
+    let ours: Vec<&String> = log.iter().filter(|name| *name != "SELECT PIV").collect();
+    assert_eq!(
+        ours,
+        ["SELECT OATH", "VALIDATE", "CALCULATE ALL"],
+        "{log:?}"
+    );
+    let first = log.iter().position(|name| name == "SELECT OATH").unwrap();
+    assert_eq!(
+        log[first..first + 3],
+        ["SELECT OATH", "VALIDATE", "CALCULATE ALL"],
+        "nothing between them: {log:?}"
+    );
+}
+
+#[test]
 fn a_short_exclusive_hold_is_waited_out_with_one_touch() {
     let world = World::with(
         CardSetup {

@@ -292,6 +292,8 @@ fn open_unlocked(
         let from = if access.password_stdin {
             PasswordFrom::FirstLineOf(&mut std::io::stdin().lock())
         } else {
+            // Other programs may use the card while the person types.
+            session.release();
             PasswordFrom::Person(ui)
         };
         let password = password(from, &info)?;

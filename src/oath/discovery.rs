@@ -240,6 +240,9 @@ fn probe(
 ) -> Result<Option<OpenKey>, Error> {
     let name = reader.to_string_lossy().into_owned();
     let outcome = PcscTransport::connect(context, reader).and_then(|mut transport| {
+        // Held from here to the end of the first operation (see `Session`):
+        // serial, SELECT and what follows in one transaction.
+        super::transport::Transport::hold(&mut transport)?;
         let facts = if with_serial {
             super::transport::Transport::transaction(&mut transport, read_device)?
         } else {

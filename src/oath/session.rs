@@ -188,9 +188,14 @@ pub struct AccountCode {
 /// answered, or authentication is gone) SELECTs, VALIDATEs with the access
 /// key kept in memory, and runs again, still inside the same transaction; a
 /// card reset by another program, or a brief removal, makes the transport
-/// reconnect and the operation run once more. The first operation after
-/// [`Session::open`] trusts that SELECT, so the path users run costs SELECT,
-/// VALIDATE (with a password), CALCULATE and nothing else.
+/// reconnect and the operation run once more.
+///
+/// The first operation is one transaction with the SELECT before it:
+/// [`Session::open`] (and [`Session::unlock_afresh`]) [`Transport::hold`] the
+/// card, and the first operation's end releases it, so SELECT, VALIDATE and
+/// CALCULATE reach the card with nothing between them and cost nothing
+/// more. Before a wait (a person typing the password) call
+/// [`Session::release`].
 #[derive(Debug)]
 pub struct Session<T: Transport> {
     transport: T,
@@ -211,8 +216,10 @@ pub struct Session<T: Transport> {
 const SOONER_THAN_A_TOUCH_TIMEOUT: Duration = Duration::from_secs(2);
 
 impl<T: Transport> Session<T> {
-    /// SELECT the OATH applet.
+    /// SELECT the OATH applet, with the card held until the first
+    /// operation is done (see [`Session`]).
     pub fn open(mut transport: T) -> Result<Self, Error> {
+        transport.hold()?;
         let select = transport.transaction(select_oath)?;
         Ok(Session {
             transport,
@@ -274,13 +281,19 @@ impl<T: Transport> Session<T> {
 
     /// Unlock with `key` after a wait (a person typing the password), during
     /// which another program may have selected another applet or the OATH
-    /// applet again (a new challenge): SELECT and VALIDATE in one transaction.
+    /// applet again (a new challenge): SELECT and VALIDATE with the card
+    /// held until the next operation is done.
     pub fn unlock_afresh(&mut self, key: &AccessKey) -> Result<(), Error> {
         let unlock = |card: &mut dyn Transport| reselect(card, Some(key));
-        let select = match self.transport.transaction(unlock) {
+        let held = self
+            .transport
+            .hold()
+            .and_then(|()| self.transport.transaction(unlock));
+        let select = match held {
             Err(e @ (Error::CardReset { .. } | Error::CardRemoved { .. })) => {
                 tracing::debug!("{e}; reconnecting to unlock once more");
                 self.transport.reconnect()?;
+                self.transport.hold()?;
                 self.transport.transaction(unlock)?
             }
             other => other?,
@@ -291,6 +304,12 @@ impl<T: Transport> Session<T> {
             self.unlocked = true;
         }
         Ok(())
+    }
+
+    /// Let other programs use the card before a wait: ends the hold taken
+    /// by [`Session::open`] or [`Session::unlock_afresh`], if still on.
+    pub fn release(&mut self) {
+        self.transport.release();
     }
 
     /// The key's serial number (Management or OTP applet), with the OATH
@@ -444,22 +463,26 @@ impl<T: Transport> Session<T> {
         }
     }
 
-    /// Run `operation` as one transaction (see [`Session`]): at once, the
-    /// applet believed selected; again after SELECT and VALIDATE when its
+    /// Run `operation` as one transaction (see [`Session`]; it ends the hold
+    /// of [`Session::open`]): at once, the applet believed selected; again after SELECT and VALIDATE when its
     /// answer shows the applet was lost. A reset or a brief removal:
     /// reconnect, then SELECT, VALIDATE and the operation once more.
     fn run<R>(
         &mut self,
         operation: impl Fn(&mut dyn Transport) -> Result<R, Error>,
     ) -> Result<R, Error> {
-        match self.attempt(&operation, false) {
+        let outcome = match self.attempt(&operation, false) {
             Err(e @ (Error::CardReset { .. } | Error::CardRemoved { .. })) => {
                 tracing::debug!("{e}; reconnecting to redo the operation once");
-                self.transport.reconnect()?;
-                self.attempt(&operation, true)
+                self.transport
+                    .reconnect()
+                    .and_then(|()| self.attempt(&operation, true))
             }
             other => other,
-        }
+        };
+        // The operation the hold was for is done.
+        self.transport.release();
+        outcome
     }
 
     /// One transaction: `operation`, after SELECT and VALIDATE when
@@ -645,7 +668,7 @@ fn calculate_all_raw(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::oath::testing::{hex, malformed_reason, ScriptedCard};
+    use crate::oath::testing::{hex, malformed_reason, ReservedCard, ScriptedCard};
     use proptest::prelude::*;
     use std::time::{Duration, UNIX_EPOCH};
 
@@ -805,6 +828,54 @@ mod tests {
         );
         drop(session);
         card.assert_done();
+    }
+
+    #[test]
+    fn the_cold_path_select_validate_calculate_is_one_reservation_of_the_card() {
+        const SELECT_LOCKED: &str = "7903050403 71080102030405060708 74080909090909090909 9000";
+        let key = AccessKey::derive("hunter2", &[1, 2, 3, 4, 5, 6, 7, 8]);
+        let calculate = "00A20001 15 7109 4157533A616C696365 7408 0000000000000001";
+        let mut card = ReservedCard::new(
+            ScriptedCard::new()
+                .expect(SELECT, SELECT_LOCKED)
+                .respond(validating_card(key.clone()))
+                .expect(calculate, "7605 06 00000102 9000")
+                .expect(calculate, "7605 06 00000102 9000"),
+        );
+        let mut session = Session::open(&mut card).unwrap();
+        session.unlock_with_key(&key).unwrap();
+        session.calculate(&totp("AWS:alice"), at(59)).unwrap();
+        // The hold ends with the first operation: a second one is its own.
+        session.calculate(&totp("AWS:alice"), at(59)).unwrap();
+        drop(session);
+        assert_eq!(card.sent_in, [Some(1), Some(1), Some(1), Some(2)]);
+        assert!(!card.is_held());
+        card.card.assert_done();
+    }
+
+    #[test]
+    fn unlocking_afresh_after_a_release_holds_select_validate_and_calculate_together() {
+        const SELECT_LOCKED: &str = "7903050403 71080102030405060708 74080909090909090909 9000";
+        let key = AccessKey::derive("hunter2", &[1, 2, 3, 4, 5, 6, 7, 8]);
+        let mut card = ReservedCard::new(
+            ScriptedCard::new()
+                .expect(SELECT, SELECT_LOCKED)
+                .expect(SELECT, SELECT_LOCKED)
+                .respond(validating_card(key.clone()))
+                .expect(
+                    "00A20001 15 7109 4157533A616C696365 7408 0000000000000001",
+                    "7605 06 00000102 9000",
+                ),
+        );
+        let mut session = Session::open(&mut card).unwrap();
+        // A person types the password: the card is free meanwhile.
+        session.release();
+        assert!(!session.transport.is_held());
+        session.unlock_afresh(&key).unwrap();
+        session.calculate(&totp("AWS:alice"), at(59)).unwrap();
+        drop(session);
+        assert_eq!(card.sent_in, [Some(1), Some(2), Some(2), Some(2)]);
+        assert!(!card.is_held());
     }
 
     #[test]
