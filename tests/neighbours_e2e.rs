@@ -228,6 +228,84 @@ fn a_long_exclusive_hold_is_a_busy_key_with_the_usual_holders_named_within_ten_s
     let _ = holder.wait();
 }
 
+/// This process's PATH with the test virtualenv's ykman first.
+fn path_with_ykman() -> std::ffi::OsString {
+    let ykman = support::venv::venv_bin("ykman");
+    let mut dirs = vec![ykman.parent().expect("the venv's bin").to_path_buf()];
+    dirs.extend(std::env::split_paths(
+        &std::env::var_os("PATH").unwrap_or_default(),
+    ));
+    std::env::join_paths(dirs).expect("a PATH")
+}
+
+#[test]
+fn a_long_hold_under_auto_tries_ykman_then_ends_as_the_busy_key_within_ten_seconds() {
+    let world = World::new();
+    let mut holder = neighbour(&world, &["hold", "20"]);
+    let started = std::time::Instant::now();
+    let out = run(world
+        .vegas(&["--verbose", "assume", "--profile", "admin", "--no-gui"])
+        .env("PATH", path_with_ykman())
+        .env("VEGAS_READER", world.pcscd.reader_name(0))
+        .env("VEGAS_YUBIKEY_BACKEND", "auto"));
+    let elapsed = started.elapsed();
+    let _ = holder.kill();
+    let _ = holder.wait();
+    let err = assert_clean_failure(&out);
+    assert!(elapsed < 10 * SECOND, "{elapsed:?}: {err}");
+    assert!(err.contains("trying ykman instead"), "{err}");
+    assert!(
+        err.contains("ykman could not reach the busy key either"),
+        "{err}"
+    );
+    // The error itself (after the diagnostics): the busy key, with its hint.
+    let error = err
+        .lines()
+        .skip_while(|line| !line.starts_with("vegas: "))
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(error.contains("is in use by another program"), "{err}");
+    assert!(error.contains("gpgconf --kill scdaemon"), "{err}");
+    assert!(!error.to_lowercase().contains("no yubikey"), "{err}");
+    assert_eq!(world.card_handle().total_calculations(), 0);
+}
+
+#[test]
+fn with_a_terminal_a_long_hold_offers_the_typed_code_once_ykman_failed_too() {
+    let world = World::new();
+    let mut holder = neighbour(&world, &["hold", "30"]);
+    let path = path_with_ykman();
+    let reader = world.pcscd.reader_name(0);
+    let tty = world.vegas_in_terminal(
+        &["assume", "--profile", "admin"],
+        &[
+            ("PATH", path.to_str().expect("a UTF-8 PATH")),
+            ("VEGAS_READER", &reader),
+            ("VEGAS_YUBIKEY_BACKEND", "auto"),
+        ],
+    );
+    let screen = tty.wait_for_screen("MFA code for profile admin", 15 * SECOND);
+    assert!(screen.contains("is in use by another program"), "{screen}");
+    tty.type_line(&world.account.totp_code_at(unix_now()));
+    let outcome = tty.wait(10 * SECOND);
+    let _ = holder.kill();
+    let _ = holder.wait();
+    assert_eq!(outcome.code, 0, "{outcome:?}");
+    assert_eq!(world.card_handle().total_calculations(), 0);
+    let accepted = world
+        .sts
+        .calls()
+        .iter()
+        .filter(|c| {
+            matches!(
+                c.token_check,
+                Some(support::sts::TokenCheck::Accepted { .. })
+            )
+        })
+        .count();
+    assert_eq!(accepted, 1, "{:?}", world.sts.calls());
+}
+
 /// `vegas assume` on a password-protected key, with the neighbour doing
 /// `action` while the password is being typed: vegas succeeds, one code.
 fn survives_while_the_password_is_typed(action: &str) -> TerminalOutcome {
