@@ -272,8 +272,7 @@ impl<T: Transport> Session<T> {
             return Ok(());
         };
         let algorithm = self.select.key_algorithm;
-        self.transport
-            .transaction(|card| validate(card, algorithm, key, &card_challenge))?;
+        self.transaction(|card| validate(card, algorithm, key, &card_challenge))?;
         self.access_key = Some(key.clone());
         self.unlocked = true;
         Ok(())
@@ -288,13 +287,13 @@ impl<T: Transport> Session<T> {
         let held = self
             .transport
             .hold()
-            .and_then(|()| self.transport.transaction(unlock));
+            .and_then(|()| self.transaction(unlock));
         let select = match held {
             Err(e @ (Error::CardReset { .. } | Error::CardRemoved { .. })) => {
                 tracing::debug!("{e}; reconnecting to unlock once more");
                 self.transport.reconnect()?;
                 self.transport.hold()?;
-                self.transport.transaction(unlock)?
+                self.transaction(unlock)?
             }
             other => other?,
         };
@@ -317,11 +316,11 @@ impl<T: Transport> Session<T> {
     /// in the same transaction. Three APDUs or more: only when a serial must
     /// tell keys apart, or name the key to a person.
     pub fn read_serial(&mut self) -> Result<Option<u32>, Error> {
-        let key = self.access_key.as_ref();
-        let (serial, select) = self.transport.transaction(|card| {
+        let key = self.access_key.clone();
+        let (serial, select) = self.transaction(|card| {
             let serial = super::device::read_serial(card)?;
             let select = select_oath(card)?;
-            if let (Some(challenge), Some(key)) = (&select.challenge, key) {
+            if let (Some(challenge), Some(key)) = (&select.challenge, &key) {
                 validate(card, select.key_algorithm, key, challenge)?;
             }
             Ok((serial, select))
@@ -463,6 +462,28 @@ impl<T: Transport> Session<T> {
         }
     }
 
+    /// `work` in one transaction, through the 4.2 touch workaround on a key
+    /// that needs it (yubikit applies it to every command of an OATH
+    /// session once selected).
+    fn transaction<R>(
+        &mut self,
+        work: impl FnOnce(&mut dyn Transport) -> Result<R, Error>,
+    ) -> Result<R, Error> {
+        let quirky = has_touch_quirk(self.select.version);
+        let Session {
+            transport,
+            long_answer_at,
+            ..
+        } = self;
+        transport.transaction(|card| {
+            if quirky {
+                work(&mut TouchQuirk::new(card, long_answer_at))
+            } else {
+                work(card)
+            }
+        })
+    }
+
     /// Run `operation` as one transaction (see [`Session`]; it ends the hold
     /// of [`Session::open`]): at once, the applet believed selected; again after SELECT and VALIDATE when its
     /// answer shows the applet was lost. A reset or a brief removal:
@@ -504,10 +525,7 @@ impl<T: Transport> Session<T> {
         transport.transaction(|card| {
             let mut with_quirk;
             let card: &mut dyn Transport = if quirky {
-                with_quirk = TouchQuirk {
-                    card,
-                    long_answer_at,
-                };
+                with_quirk = TouchQuirk::new(card, long_answer_at);
                 &mut with_quirk
             } else {
                 card
@@ -551,6 +569,8 @@ const TOUCH_QUIRK_WINDOW: Duration = Duration::from_secs(2);
 /// The dummy APDU sent between: CLA, INS, P1, P2 all zero; its error answer
 /// is ignored.
 const DUMMY_APDU: [u8; 4] = [0, 0, 0, 0];
+/// SW1 of a chunk after which SEND REMAINING fetches more (`61xx`).
+const MORE_DATA_SW1: u8 = 0x61;
 
 /// Whether the firmware is one of YubiKey 4.2.0–4.2.6, whose OATH applet
 /// hangs on a touch CALCULATE sent within 2 s of an answer longer than 54
@@ -560,24 +580,49 @@ fn has_touch_quirk(version: Version) -> bool {
 }
 
 /// The card of a key with the 4.2 touch quirk: after a long answer, a dummy
-/// APDU goes first, as yubikit does (never inside a SEND REMAINING chain).
+/// APDU goes before the next command, as yubikit does. An answer is
+/// measured whole, its SEND REMAINING chunks together (yubikit measures
+/// after its response chaining): a long answer whose last chunk is short is
+/// still long.
 struct TouchQuirk<'a> {
     card: &'a mut dyn Transport,
     long_answer_at: &'a mut Option<Instant>,
+    /// Data bytes of the answer being received so far, chunks included.
+    answered: usize,
+}
+
+impl<'a> TouchQuirk<'a> {
+    fn new(card: &'a mut dyn Transport, long_answer_at: &'a mut Option<Instant>) -> Self {
+        TouchQuirk {
+            card,
+            long_answer_at,
+            answered: 0,
+        }
+    }
 }
 
 impl Transport for TouchQuirk<'_> {
     fn transmit(&mut self, apdu: &[u8]) -> Result<Vec<u8>, Error> {
-        let recent = self
-            .long_answer_at
-            .is_some_and(|at| at.elapsed() < TOUCH_QUIRK_WINDOW);
-        if recent && apdu.get(1) != Some(&ins::SEND_REMAINING) {
-            tracing::debug!("a dummy APDU first (YubiKey 4.2 touch workaround)");
-            let _ = self.card.transmit(&DUMMY_APDU)?;
-            *self.long_answer_at = None;
+        if apdu.get(1) != Some(&ins::SEND_REMAINING) {
+            let recent = self
+                .long_answer_at
+                .is_some_and(|at| at.elapsed() < TOUCH_QUIRK_WINDOW);
+            if recent {
+                tracing::debug!("a dummy APDU first (YubiKey 4.2 touch workaround)");
+                let _ = self.card.transmit(&DUMMY_APDU)?;
+            }
+            self.answered = 0;
         }
+        *self.long_answer_at = None;
         let answer = self.card.transmit(apdu)?;
-        *self.long_answer_at = (answer.len().saturating_sub(2) > LONG_ANSWER).then(Instant::now);
+        let (data, more) = match answer.split_last_chunk::<2>() {
+            Some((data, [sw1, _])) => (data.len(), *sw1 == MORE_DATA_SW1),
+            None => (0, false),
+        };
+        self.answered = self.answered.saturating_add(data);
+        if !more && self.answered > LONG_ANSWER {
+            *self.long_answer_at = Some(Instant::now());
+        }
         Ok(answer)
     }
 }
@@ -1109,6 +1154,35 @@ mod tests {
             drop(session);
             card.assert_done();
         }
+    }
+
+    #[test]
+    fn yubikey_4_2_measures_a_chained_answer_whole_so_a_short_last_chunk_still_gets_the_dummy() {
+        // CALCULATE ALL of 25 touch accounts: 275 bytes, sent as 255 + 20.
+        let mut all = Vec::new();
+        for n in 0..25 {
+            tlv::push(&mut all, tag::NAME, format!("acct{n:02}").as_bytes());
+            tlv::push(&mut all, tag::TOUCH, &[6]);
+        }
+        let (first, last) = all.split_at(255);
+        let to_hex = crate::oath::testing::to_hex;
+        let calculate = "00A20001 12 7106 746F75636879 7408 0000000000000003";
+        let mut card = ScriptedCard::new()
+            .expect(SELECT, "7903 040206 7108 0102030405060708 9000")
+            .expect(
+                "00A40001 0A 7408 0000000000000003",
+                &format!("{} 6114", to_hex(first)),
+            )
+            .expect("00A50000", &format!("{} 9000", to_hex(last)))
+            .expect("00000000", "6D00")
+            .expect(calculate, "7605 06 00000102 9000");
+        let mut session = Session::open(&mut card).unwrap();
+        assert_eq!(session.calculate_all(at(100)).unwrap().len(), 25);
+        let mut account = totp("touchy");
+        account.touch = Some(true);
+        session.calculate(&account, at(100)).unwrap();
+        drop(session);
+        card.assert_done();
     }
 
     #[test]
