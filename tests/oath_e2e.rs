@@ -346,6 +346,11 @@ fn a_corrupted_account_is_a_memory_failure_whose_hint_names_the_repair() {
     assert!(error.contains("6581"), "{error}");
     assert!(hint.contains("`ykman oath accounts code`"), "{hint}");
     assert!(hint.contains("deleting the broken account"), "{hint}");
+    assert!(hint.contains("may be the AWS MFA one"), "{hint}");
+    assert!(
+        hint.contains("assign a new MFA device in AWS IAM"),
+        "{hint}"
+    );
 }
 
 /// Issue #12 item 4: YubiKey 4.2.0–4.2.6 hang on a touch CALCULATE sent
