@@ -357,17 +357,14 @@ impl<T: Transport> Session<T> {
         Ok(listed)
     }
 
-    /// CALCULATE one account at `now` (TOTP: its own period; HOTP: the next
-    /// counter value). Blocks until touched for a touch account, and whether
+    /// CALCULATE one account at `now` (TOTP: in [`Account::code_period`];
+    /// HOTP: the next counter value). Blocks until touched for a touch account, and whether
     /// an account needs a touch may be unknown (`account.touch` `None`):
     /// show "Touch your YubiKey…" before calling, or after a short wait.
     pub fn calculate(&mut self, account: &Account, now: SystemTime) -> Result<Code, Error> {
         self.require_unlocked()?;
         let step = match account.oath_type {
-            OathType::Totp => Some(TimeStep::at(
-                unix_seconds(now),
-                account.period.unwrap_or(DEFAULT_PERIOD),
-            )),
+            OathType::Totp => Some(TimeStep::at(unix_seconds(now), account.code_period())),
             OathType::Hotp => None,
         };
         let mut data = Vec::new();
@@ -989,6 +986,21 @@ mod tests {
         let code = session.calculate(&totp("60/a"), at(125)).unwrap();
         assert_eq!(code.expose(), "00000001");
         assert_eq!(code.valid_to(), Some(180));
+    }
+
+    #[test]
+    fn a_steam_account_is_calculated_in_30_s_steps_whatever_its_id_says() {
+        // t = 125: the 30 s step 4, where the id's 60 s would give step 2.
+        let card = ScriptedCard::new().expect(SELECT, SELECT_OPEN).expect(
+            "00A20001 1A 710E 36302F537465616D3A67616D6572 7408 0000000000000004",
+            "7605 06 00000102 9000",
+        );
+        let mut session = open(card);
+        let mut steam = totp("60/Steam:gamer");
+        steam.issuer = Some("Steam".into());
+        let code = session.calculate(&steam, at(125)).unwrap();
+        assert_eq!(code.expose().len(), 5);
+        assert_eq!(code.valid_to(), Some(150));
     }
 
     #[test]
