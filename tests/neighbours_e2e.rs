@@ -156,8 +156,6 @@ fn a_neighbour_selecting_piv_all_the_time_never_comes_between_select_validate_an
     );
     let mut selector = neighbour(&world, &["select-piv-for", "20"]);
     world.card_handle().clear_log();
-    // Between SELECT and VALIDATE vegas reads the password and derives the
-    // access key: time enough for the neighbour, were the card not held.
     let mut vegas = world
         .vegas(&["oath", "code", OATH_LABEL, "--password-stdin"])
         .stdin(std::process::Stdio::piped())
@@ -165,6 +163,16 @@ fn a_neighbour_selecting_piv_all_the_time_never_comes_between_select_validate_an
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("vegas starts");
+    // The password comes late, as from a password manager: the neighbour
+    // has all the time it wants, and must still find no gap between
+    // vegas's SELECT, VALIDATE and CALCULATE ALL.
+    let waited = std::time::Instant::now();
+    while waited.elapsed() < Duration::from_millis(500)
+        && !log_of(&world).iter().any(|name| name == "SELECT OATH")
+    {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::thread::sleep(Duration::from_millis(300));
     vegas
         .stdin
         .take()
