@@ -6,6 +6,9 @@
 //! ```text
 //! pcsc-neighbour --reader NAME hold SECONDS    connect exclusively, hold, let go
 //! pcsc-neighbour --reader NAME select-piv      SELECT the PIV applet (A0 00 00 03 08)
+//! pcsc-neighbour --reader NAME select-piv-for SECONDS
+//!                                              SELECT PIV again and again, as soon as
+//!                                              the card lets it, for SECONDS
 //! pcsc-neighbour --reader NAME reset           reset the card
 //! ```
 //!
@@ -35,7 +38,7 @@ fn run() -> Result<(), String> {
     let (reader, action) = match args.as_slice() {
         [flag, reader, action @ ..] if flag == "--reader" => (reader, action),
         _ => {
-            return Err("usage: pcsc-neighbour --reader NAME hold SECONDS|select-piv|reset".into())
+            return Err("usage: pcsc-neighbour --reader NAME hold SECONDS|select-piv|select-piv-for SECONDS|reset".into())
         }
     };
     let reader = CString::new(reader.as_str()).map_err(|e| e.to_string())?;
@@ -67,6 +70,25 @@ fn run() -> Result<(), String> {
             card.disconnect(pcsc::Disposition::LeaveCard)
                 .map_err(|(_, e)| e.to_string())
         }
+        [verb, seconds] if verb == "select-piv-for" => {
+            let seconds: f64 = seconds.parse().map_err(|_| "SECONDS is a number")?;
+            let until = std::time::Instant::now() + Duration::from_secs_f64(seconds);
+            let card = connect(pcsc::ShareMode::Shared)?;
+            let mut buffer = [0u8; 258];
+            let mut said = false;
+            while std::time::Instant::now() < until {
+                // Refused while another client holds a transaction: again.
+                let selected = card
+                    .transmit(&SELECT_PIV, &mut buffer)
+                    .is_ok_and(|answer| answer == [0x90, 0x00]);
+                if selected && !said {
+                    ready();
+                    said = true;
+                }
+            }
+            card.disconnect(pcsc::Disposition::LeaveCard)
+                .map_err(|(_, e)| e.to_string())
+        }
         [verb] if verb == "reset" => {
             let card = connect(pcsc::ShareMode::Shared)?;
             card.disconnect(pcsc::Disposition::ResetCard)
@@ -74,6 +96,8 @@ fn run() -> Result<(), String> {
             ready();
             Ok(())
         }
-        _ => Err("unknown action: hold SECONDS, select-piv or reset".into()),
+        _ => {
+            Err("unknown action: hold SECONDS, select-piv, select-piv-for SECONDS or reset".into())
+        }
     }
 }

@@ -145,6 +145,60 @@ fn one_accepted_code(world: &World) {
 }
 
 #[test]
+fn a_neighbour_selecting_piv_all_the_time_never_comes_between_select_validate_and_calculate() {
+    use std::io::Write;
+    let world = World::with(
+        CardSetup {
+            password: Some("hunter2 on the key".into()),
+            ..Default::default()
+        },
+        sts_config(),
+    );
+    let mut selector = neighbour(&world, &["select-piv-for", "20"]);
+    world.card_handle().clear_log();
+    let mut vegas = world
+        .vegas(&["oath", "code", OATH_LABEL, "--password-stdin"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("vegas starts");
+    // The password comes late, as from a password manager: the neighbour
+    // has all the time it wants, and must still find no gap between
+    // vegas's SELECT, VALIDATE and CALCULATE ALL.
+    let waited = std::time::Instant::now();
+    while waited.elapsed() < Duration::from_millis(500)
+        && !log_of(&world).iter().any(|name| name == "SELECT OATH")
+    {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    vegas
+        .stdin
+        .take()
+        .expect("piped")
+        .write_all(b"hunter2 on the key\n")
+        .expect("the password is written");
+    let out = vegas.wait_with_output().expect("vegas ends");
+    let _ = selector.kill();
+    let _ = selector.wait();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let log = log_of(&world);
+    let ours: Vec<&String> = log.iter().filter(|name| *name != "SELECT PIV").collect();
+    assert_eq!(
+        ours,
+        ["SELECT OATH", "VALIDATE", "CALCULATE ALL"],
+        "{log:?}"
+    );
+    let first = log.iter().position(|name| name == "SELECT OATH").unwrap();
+    assert_eq!(
+        log[first..first + 3],
+        ["SELECT OATH", "VALIDATE", "CALCULATE ALL"],
+        "nothing between them: {log:?}"
+    );
+}
+
+#[test]
 fn a_short_exclusive_hold_is_waited_out_with_one_touch() {
     let world = World::with(
         CardSetup {
@@ -180,6 +234,84 @@ fn a_long_exclusive_hold_is_a_busy_key_with_the_usual_holders_named_within_ten_s
     assert_eq!(world.card_handle().total_calculations(), 0);
     let _ = holder.kill();
     let _ = holder.wait();
+}
+
+/// This process's PATH with the test virtualenv's ykman first.
+fn path_with_ykman() -> std::ffi::OsString {
+    let ykman = support::venv::venv_bin("ykman");
+    let mut dirs = vec![ykman.parent().expect("the venv's bin").to_path_buf()];
+    dirs.extend(std::env::split_paths(
+        &std::env::var_os("PATH").unwrap_or_default(),
+    ));
+    std::env::join_paths(dirs).expect("a PATH")
+}
+
+#[test]
+fn a_long_hold_under_auto_tries_ykman_then_ends_as_the_busy_key_within_ten_seconds() {
+    let world = World::new();
+    let mut holder = neighbour(&world, &["hold", "20"]);
+    let started = std::time::Instant::now();
+    let out = run(world
+        .vegas(&["--verbose", "assume", "--profile", "admin", "--no-gui"])
+        .env("PATH", path_with_ykman())
+        .env("VEGAS_READER", world.pcscd.reader_name(0))
+        .env("VEGAS_YUBIKEY_BACKEND", "auto"));
+    let elapsed = started.elapsed();
+    let _ = holder.kill();
+    let _ = holder.wait();
+    let err = assert_clean_failure(&out);
+    assert!(elapsed < 10 * SECOND, "{elapsed:?}: {err}");
+    assert!(err.contains("trying ykman instead"), "{err}");
+    assert!(
+        err.contains("ykman could not reach the busy key either"),
+        "{err}"
+    );
+    // The error itself (after the diagnostics): the busy key, with its hint.
+    let error = err
+        .lines()
+        .skip_while(|line| !line.starts_with("vegas: "))
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(error.contains("is in use by another program"), "{err}");
+    assert!(error.contains("gpgconf --kill scdaemon"), "{err}");
+    assert!(!error.to_lowercase().contains("no yubikey"), "{err}");
+    assert_eq!(world.card_handle().total_calculations(), 0);
+}
+
+#[test]
+fn with_a_terminal_a_long_hold_offers_the_typed_code_once_ykman_failed_too() {
+    let world = World::new();
+    let mut holder = neighbour(&world, &["hold", "30"]);
+    let path = path_with_ykman();
+    let reader = world.pcscd.reader_name(0);
+    let tty = world.vegas_in_terminal(
+        &["assume", "--profile", "admin"],
+        &[
+            ("PATH", path.to_str().expect("a UTF-8 PATH")),
+            ("VEGAS_READER", &reader),
+            ("VEGAS_YUBIKEY_BACKEND", "auto"),
+        ],
+    );
+    let screen = tty.wait_for_screen("MFA code for profile admin", 15 * SECOND);
+    assert!(screen.contains("is in use by another program"), "{screen}");
+    tty.type_line(&world.account.totp_code_at(unix_now()));
+    let outcome = tty.wait(10 * SECOND);
+    let _ = holder.kill();
+    let _ = holder.wait();
+    assert_eq!(outcome.code, 0, "{outcome:?}");
+    assert_eq!(world.card_handle().total_calculations(), 0);
+    let accepted = world
+        .sts
+        .calls()
+        .iter()
+        .filter(|c| {
+            matches!(
+                c.token_check,
+                Some(support::sts::TokenCheck::Accepted { .. })
+            )
+        })
+        .count();
+    assert_eq!(accepted, 1, "{:?}", world.sts.calls());
 }
 
 /// `vegas assume` on a password-protected key, with the neighbour doing

@@ -346,6 +346,11 @@ fn a_corrupted_account_is_a_memory_failure_whose_hint_names_the_repair() {
     assert!(error.contains("6581"), "{error}");
     assert!(hint.contains("`ykman oath accounts code`"), "{hint}");
     assert!(hint.contains("deleting the broken account"), "{hint}");
+    assert!(hint.contains("may be the AWS MFA one"), "{hint}");
+    assert!(
+        hint.contains("assign a new MFA device in AWS IAM"),
+        "{hint}"
+    );
 }
 
 /// Issue #12 item 4: YubiKey 4.2.0–4.2.6 hang on a touch CALCULATE sent
@@ -375,6 +380,34 @@ fn yubikey_4_2_gets_a_dummy_apdu_before_a_touch_calculate_after_a_long_answer() 
             "{version:?}: {log:?}"
         );
     }
+}
+
+/// The 4.2 quirk follows the whole answer, not its last chunk: a CALCULATE
+/// ALL of 270 bytes goes out as 255 and 15, and the touch CALCULATE after
+/// it still needs the dummy APDU (yubikit measures after its response
+/// chaining). Without it the virtual card hangs.
+#[test]
+fn yubikey_4_2_gets_the_dummy_after_a_long_answer_whose_last_chunk_is_short() {
+    // 18 accounts of 15 bytes each in CALCULATE ALL (touchy: AWS:touchy).
+    let mut accounts: Vec<Account> = (0..17)
+        .map(|n| Account::totp(&format!("acct{n:02}"), b"a secret of twenty b"))
+        .collect();
+    accounts.push(touchy());
+    let rig = Rig::new();
+    let card = VirtualYubiKey::new(114)
+        .with_version([4, 2, 6])
+        .with_accounts(accounts)
+        .with_touch_response(TouchResponse::TouchedAfter(Duration::from_millis(100)));
+    let inserted = rig.pcscd.insert(card);
+    let run = rig.vegas(&["oath", "code", "touchy"]);
+    assert_totp_code(&touchy(), &run, &run.single_code());
+    let log = inserted.handle().apdu_log();
+    let all = log.iter().position(|c| c == "CALCULATE ALL");
+    assert_eq!(
+        log[all.expect("CALCULATE ALL")..],
+        ["CALCULATE ALL", "SEND REMAINING", "INS 00", "CALCULATE"],
+        "{log:?}"
+    );
 }
 
 /// Issue #12 item 4: a Steam account shows the 5-character Steam Guard

@@ -283,24 +283,35 @@ impl<'a> From<&'a AccountCode> for CodeJson<'a> {
 /// Find the key and, if it has a password, unlock it with the password from
 /// stdin (`--password-stdin`) or asked on the terminal. One try: a wrong
 /// password is an error, not a loop.
+///
+/// A password on stdin is read before the key is opened: the card is held
+/// from the SELECT to the end of the command (one transaction), and must
+/// not be held while stdin is waited on (a password manager feeding it may
+/// need the card itself, through GnuPG). A person is asked with the card
+/// let go, and SELECT and VALIDATE follow afresh.
 pub(crate) fn open_unlocked(
     access: &OathAccess,
     ui: &dyn Ui,
 ) -> Result<(KeyInfo, Session<PcscTransport>), Error> {
+    let from_stdin = access.password_stdin.then(|| {
+        oath_password(
+            PasswordFrom::FirstLineOf(&mut std::io::stdin().lock()),
+            "the YubiKey",
+        )
+    });
     let (info, mut session) = oath::open_key(&KeySelector::from(&access.key))?;
     if session.has_password() {
-        let from = if access.password_stdin {
-            PasswordFrom::FirstLineOf(&mut std::io::stdin().lock())
-        } else {
-            PasswordFrom::Person(ui)
-        };
-        let password = password(from, &info)?;
-        let key = session.derive_key(&password);
-        if access.password_stdin {
-            session.unlock_with_key(&key)?;
-        } else {
-            // Typing took a while: the card is selected again before VALIDATE.
-            session.unlock_afresh(&key)?;
+        match from_stdin {
+            Some(read) => {
+                let password = read.map_err(password_error)?;
+                session.unlock_with_key(&session.derive_key(&password))?;
+            }
+            None => {
+                // Other programs may use the card while the person types.
+                session.release();
+                let password = password(PasswordFrom::Person(ui), &info)?;
+                session.unlock_afresh(&session.derive_key(&password))?;
+            }
         }
     }
     Ok((info, session))
@@ -309,13 +320,15 @@ pub(crate) fn open_unlocked(
 /// The key's OATH password (see [`oath_password`]), or the error that says
 /// how to give it.
 fn password(from: PasswordFrom<'_>, info: &KeyInfo) -> Result<Zeroizing<String>, Error> {
-    oath_password(from, &format!("YubiKey {}", info.label())).map_err(|e| {
-        match e {
-            NoPassword::NoWayToAsk => oath::Error::PasswordRequired,
-            NoPassword::Unreadable(e) => oath::Error::PasswordInput(e),
-        }
-        .into()
-    })
+    oath_password(from, &format!("YubiKey {}", info.label())).map_err(password_error)
+}
+
+fn password_error(e: NoPassword) -> Error {
+    match e {
+        NoPassword::NoWayToAsk => oath::Error::PasswordRequired,
+        NoPassword::Unreadable(e) => oath::Error::PasswordInput(e),
+    }
+    .into()
 }
 
 fn emit_json(out: &mut dyn Write, value: &impl Serialize) -> Result<(), Error> {

@@ -251,6 +251,17 @@ impl Account {
         self.oath_type == OathType::Totp && self.issuer.as_deref() == Some("Steam")
     }
 
+    /// The period a TOTP account's code is calculated in: its own (from the
+    /// id; 30 s when the id names none), except a Steam account's, always
+    /// 30 s, as ykman's `calculate_steam` does whatever the id says.
+    pub fn code_period(&self) -> u32 {
+        if self.is_steam() {
+            DEFAULT_PERIOD
+        } else {
+            self.period.unwrap_or(DEFAULT_PERIOD)
+        }
+    }
+
     /// Whether `query` (of `vegas oath code QUERY`) can select this account,
     /// as ykman matches: its exact id, or, unless hidden, a part of its id
     /// ignoring case. [`search`] applies it to a list, where an exact id wins

@@ -4,10 +4,11 @@
 //! (older keys: its SELECT status starts with the version, a query gives the
 //! serial). Both leave another applet selected: SELECT OATH again afterwards.
 //!
-//! The YubiKey NEO (firmware 3.x) has a Management applet without READ
-//! CONFIG, and must be "de-selected" from it before another applet answers
-//! (yubikit sends `A4 04 00 08` for this); its OATH applet numbers its own
-//! versions (below 3.0.0), so the firmware version comes from here.
+//! READ CONFIG came with firmware 4.1.0: before it (the YubiKey NEO, 3.x,
+//! and 4.0) it is not sent, as yubikit does not send it. The NEO must then
+//! be "de-selected" from Management before another applet answers (yubikit
+//! sends `A4 04 00 08` for this); its OATH applet numbers its own versions
+//! (below 3.0.0), so the firmware version comes from here.
 
 use super::apdu::{ins, send, Apdu};
 use super::session::Version;
@@ -66,9 +67,15 @@ pub fn read_device(card: &mut dyn Transport) -> Result<DeviceFacts, Error> {
     }
 }
 
+/// The first firmware whose Management applet has READ CONFIG.
+const READ_CONFIG_SINCE: Version = Version(4, 1, 0);
+
 fn from_management(card: &mut dyn Transport, facts: &mut DeviceFacts) -> Result<(), Error> {
     let answer = send(card, &Apdu::select(&MANAGEMENT_AID))?;
     facts.firmware = parse_version_text(&answer);
+    if facts.firmware.is_some_and(|v| v < READ_CONFIG_SINCE) {
+        return Ok(());
+    }
     facts.serial = parse_read_config(&send(card, &Apdu::new(ins::READ_CONFIG))?)?;
     Ok(())
 }
@@ -137,10 +144,9 @@ mod tests {
     }
 
     #[test]
-    fn a_neo_is_deselected_from_management_then_asked_over_otp() {
+    fn a_neo_is_deselected_from_management_without_read_config_then_asked_over_otp() {
         let mut card = ScriptedCard::new()
             .expect(SELECT_MGMT, "332E342E39 9000")
-            .expect("001D0000", "6D00")
             .expect("A4040008", "6700")
             .expect(SELECT_OTP, "030409 01 0000 9000")
             .expect("00011000", "00BC614E 9000");
@@ -159,6 +165,16 @@ mod tests {
         let mut card = ScriptedCard::new()
             .expect(SELECT_MGMT, "352E342E33 9000")
             .expect("001D0000", "0D 0204 00BC614E 0302 023B 0401 01 9000");
+        assert_eq!(read_serial(&mut card).unwrap(), Some(12_345_678));
+        card.assert_done();
+    }
+
+    #[test]
+    fn a_yubikey_4_0_is_not_sent_read_config_and_is_asked_over_otp() {
+        let mut card = ScriptedCard::new()
+            .expect(SELECT_MGMT, "342E302E33 9000")
+            .expect(SELECT_OTP, "040003 01 0000 9000")
+            .expect("00011000", "00BC614E 9000");
         assert_eq!(read_serial(&mut card).unwrap(), Some(12_345_678));
         card.assert_done();
     }

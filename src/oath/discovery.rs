@@ -239,24 +239,11 @@ fn probe(
     with_serial: bool,
 ) -> Result<Option<OpenKey>, Error> {
     let name = reader.to_string_lossy().into_owned();
-    let outcome = PcscTransport::connect(context, reader).and_then(|mut transport| {
-        let facts = if with_serial {
-            super::transport::Transport::transaction(&mut transport, read_device)?
-        } else {
-            DeviceFacts::default()
-        };
-        let session = Session::open(transport)?;
-        let info = KeyInfo {
-            reader: name.clone(),
-            serial: facts.serial,
-            version: session.version(),
-            firmware: facts.firmware,
-            device_id: session.device_id(),
-            locked: session.has_password(),
-        };
-        Ok((info, session))
-    });
-    match outcome {
+    let open = || {
+        PcscTransport::connect(context, reader)
+            .and_then(|transport| open_on(transport, &name, with_serial))
+    };
+    match once_more_after_reset(&name, open) {
         Ok(key) => Ok(Some(key)),
         // A card held by another program is there: say so, never "missing".
         Err(e @ (Error::PcscdNotRunning | Error::KeyBusy { .. })) => Err(e),
@@ -265,6 +252,45 @@ fn probe(
             Ok(None)
         }
     }
+}
+
+/// Run `open` once more when the card was reset under it (another program
+/// reset it between our connect and our first command): the key is still
+/// there, and must not be passed over as missing.
+fn once_more_after_reset<R>(
+    reader: &str,
+    mut open: impl FnMut() -> Result<R, Error>,
+) -> Result<R, Error> {
+    match open() {
+        Err(e @ Error::CardReset { .. }) => {
+            tracing::debug!("{e} while opening the key in \"{reader}\"; once more");
+            open()
+        }
+        other => other,
+    }
+}
+
+/// Open the OATH applet of the card `transport` reaches (reading the serial
+/// first when `with_serial`).
+fn open_on(mut transport: PcscTransport, name: &str, with_serial: bool) -> Result<OpenKey, Error> {
+    // Held from here to the end of the first operation (see `Session`):
+    // serial, SELECT and what follows in one transaction.
+    super::transport::Transport::hold(&mut transport)?;
+    let facts = if with_serial {
+        super::transport::Transport::transaction(&mut transport, read_device)?
+    } else {
+        DeviceFacts::default()
+    };
+    let session = Session::open(transport)?;
+    let info = KeyInfo {
+        reader: name.to_owned(),
+        serial: facts.serial,
+        version: session.version(),
+        firmware: facts.firmware,
+        device_id: session.device_id(),
+        locked: session.has_password(),
+    };
+    Ok((info, session))
 }
 
 #[cfg(test)]
@@ -302,6 +328,37 @@ mod tests {
         assert!(reader_matches(&reader, &select("yubikey otp")));
         assert!(!reader_matches(&reader, &select("00 00")));
         assert!(reader_matches(&reader, &KeySelector::default()));
+    }
+
+    #[test]
+    fn a_reset_while_a_key_is_opened_opens_it_once_more_and_only_once() {
+        let reset = || Error::CardReset { reader: "R".into() };
+        let mut calls = 0;
+        let outcome = once_more_after_reset("R", || {
+            calls += 1;
+            if calls == 1 {
+                Err(reset())
+            } else {
+                Ok("opened")
+            }
+        });
+        assert_eq!((outcome.ok(), calls), (Some("opened"), 2));
+
+        let mut calls = 0;
+        let outcome: Result<(), _> = once_more_after_reset("R", || {
+            calls += 1;
+            Err(reset())
+        });
+        assert!(matches!(outcome, Err(Error::CardReset { .. })));
+        assert_eq!(calls, 2);
+
+        let mut calls = 0;
+        let outcome: Result<(), _> = once_more_after_reset("R", || {
+            calls += 1;
+            Err(Error::NoYubiKey { readers: 1 })
+        });
+        assert!(outcome.is_err());
+        assert_eq!(calls, 1, "other failures are not retried");
     }
 
     #[test]

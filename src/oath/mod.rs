@@ -153,7 +153,11 @@ impl crate::hint::Hint for Error {
                 status: StatusWord::MemoryFailure,
                 ..
             } => {
-                "an OATH account is corrupted (memory failure); `ykman oath accounts code` repairs it by deleting the broken account".into()
+                "an OATH account on the key is corrupted (memory failure); `ykman oath accounts code` \
+                 repairs the key by deleting the broken account, which may be the AWS MFA one: \
+                 then assign a new MFA device in AWS IAM and add its account to the key again \
+                 (`ykman oath accounts add`)"
+                    .into()
             }
             Error::Card { .. } | Error::Malformed(_) | Error::CommandTooLong { .. } => {
                 "is this a YubiKey? run with --verbose and report the output".into()

@@ -7,8 +7,15 @@
 //! is waited out for [`BUSY_PATIENCE`], then reported as a busy key, never
 //! as a missing one. A card reset by another program, or pulled out and
 //! put back quickly, is connected to again ([`Transport::reconnect`]).
+//!
+//! A transaction that outlasts one call ([`Transport::hold`]: from the
+//! SELECT made while the key is found to the CALCULATE made later) cannot
+//! live beside its card in one struct (`pcsc::Transaction` borrows the
+//! `pcsc::Card`), so while held the card lives on a thread of its own,
+//! inside the transaction, and APDUs reach it over a channel.
 
 use std::ffi::{CStr, CString};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use zeroize::Zeroizing;
@@ -18,8 +25,11 @@ use super::Error;
 
 /// A connection to the card in one reader.
 pub struct PcscTransport {
-    /// `Some` until dropped; taken out to disconnect politely.
+    /// `Some` until dropped (taken out to disconnect politely), and while
+    /// not held: then the card is with the [`Hold`].
     card: Option<pcsc::Card>,
+    /// The card on its thread, inside a transaction.
+    hold: Option<Hold>,
     reader: String,
     /// The reader's name as PC/SC takes it, to connect again.
     reader_name: CString,
@@ -54,6 +64,7 @@ impl PcscTransport {
         .map_err(|e| pcsc_error(e, &name, "connecting to the card"))?;
         Ok(PcscTransport {
             card: Some(card),
+            hold: None,
             reader: name,
             reader_name: reader.to_owned(),
             context: context.clone(),
@@ -74,6 +85,9 @@ impl PcscTransport {
 
 impl Transport for PcscTransport {
     fn transmit(&mut self, apdu: &[u8]) -> Result<Vec<u8>, Error> {
+        if let Some(hold) = &self.hold {
+            return hold.transmit(apdu, &self.reader);
+        }
         let reader = self.reader.clone();
         transmit(self.card()?, &reader, apdu)
     }
@@ -82,19 +96,11 @@ impl Transport for PcscTransport {
         &mut self,
         work: impl FnOnce(&mut dyn Transport) -> Result<R, Error>,
     ) -> Result<R, Error> {
+        if self.hold.is_some() {
+            return work(self);
+        }
         let reader = self.reader.clone();
-        let mut card = self.card()?;
-        let begun = Instant::now();
-        let transaction = loop {
-            match card.transaction2() {
-                Ok(transaction) => break transaction,
-                Err((again, pcsc::Error::SharingViolation)) if begun.elapsed() < BUSY_PATIENCE => {
-                    std::thread::sleep(RETRY_PAUSE);
-                    card = again;
-                }
-                Err((_, e)) => return Err(pcsc_error(e, &reader, "reserving the card")),
-            }
-        };
+        let transaction = begin(self.card()?, &reader)?;
         let result = work(&mut InTransaction {
             card: &transaction,
             reader: &reader,
@@ -105,9 +111,39 @@ impl Transport for PcscTransport {
         result
     }
 
+    /// Begin a transaction on a thread that keeps the card until
+    /// [`Transport::release`] (waiting out another program's exclusive
+    /// hold for [`BUSY_PATIENCE`], as [`Transport::transaction`] does).
+    fn hold(&mut self) -> Result<(), Error> {
+        if self.hold.is_some() {
+            return Ok(());
+        }
+        let card = self.card.take().ok_or_else(|| Error::CardRemoved {
+            reader: self.reader.clone(),
+        })?;
+        let (hold, begun) = Hold::begin(card, self.reader.clone());
+        match begun {
+            Ok(()) => {
+                self.hold = Some(hold);
+                Ok(())
+            }
+            Err(e) => {
+                self.card = hold.end(&self.reader);
+                Err(e)
+            }
+        }
+    }
+
+    fn release(&mut self) {
+        if let Some(hold) = self.hold.take() {
+            self.card = hold.end(&self.reader);
+        }
+    }
+
     /// Connect again: at once after a reset; after a removal, once the card
     /// is back (within a few seconds).
     fn reconnect(&mut self) -> Result<(), Error> {
+        self.release();
         let reader = self.reader.clone();
         let started = Instant::now();
         loop {
@@ -195,9 +231,103 @@ impl Drop for PcscTransport {
     /// `pcsc::Card`'s own drop resets the card, which would disturb other
     /// programs using it; leave it as it is instead.
     fn drop(&mut self) {
+        self.release();
         if let Some(card) = self.card.take() {
             if let Err((_, e)) = card.disconnect(pcsc::Disposition::LeaveCard) {
                 tracing::debug!("disconnecting from {}: {e}", self.reader);
+            }
+        }
+    }
+}
+
+/// Begin a PC/SC transaction, waiting out another program's exclusive hold
+/// for [`BUSY_PATIENCE`].
+fn begin<'card>(
+    mut card: &'card mut pcsc::Card,
+    reader: &str,
+) -> Result<pcsc::Transaction<'card>, Error> {
+    let begun = Instant::now();
+    loop {
+        match card.transaction2() {
+            Ok(transaction) => return Ok(transaction),
+            Err((again, pcsc::Error::SharingViolation)) if begun.elapsed() < BUSY_PATIENCE => {
+                std::thread::sleep(RETRY_PAUSE);
+                card = again;
+            }
+            Err((_, e)) => return Err(pcsc_error(e, reader, "reserving the card")),
+        }
+    }
+}
+
+/// A card held inside one transaction across calls: the card is on the
+/// thread, which sends each APDU it is given and answers, and ends the
+/// transaction and hands the card back when the sender is dropped.
+struct Hold {
+    apdus: mpsc::Sender<Zeroizing<Vec<u8>>>,
+    answers: mpsc::Receiver<Result<Zeroizing<Vec<u8>>, Error>>,
+    thread: std::thread::JoinHandle<pcsc::Card>,
+}
+
+impl Hold {
+    /// Start the thread; the second value says whether the transaction
+    /// began (when not, [`Hold::end`] gives the card back at once).
+    fn begin(card: pcsc::Card, reader: String) -> (Hold, Result<(), Error>) {
+        let (apdus, apdus_in) = mpsc::channel::<Zeroizing<Vec<u8>>>();
+        let (answers_out, answers) = mpsc::channel();
+        let (begun_out, begun) = mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            let mut card = card;
+            match begin(&mut card, &reader) {
+                Err(e) => {
+                    let _ = begun_out.send(Err(e));
+                }
+                Ok(transaction) => {
+                    let _ = begun_out.send(Ok(()));
+                    for apdu in apdus_in {
+                        let answer = transmit(&transaction, &reader, &apdu).map(Zeroizing::new);
+                        if answers_out.send(answer).is_err() {
+                            break;
+                        }
+                    }
+                    if let Err((_, e)) = transaction.end(pcsc::Disposition::LeaveCard) {
+                        tracing::debug!("ending the PC/SC transaction on {reader}: {e}");
+                    }
+                }
+            }
+            card
+        });
+        // No word: the thread died before beginning.
+        let begun = begun.recv().unwrap_or(Err(Error::Pcsc {
+            action: "reserving the card",
+            source: pcsc::Error::InternalError,
+        }));
+        let hold = Hold {
+            apdus,
+            answers,
+            thread,
+        };
+        (hold, begun)
+    }
+
+    fn transmit(&self, apdu: &[u8], reader: &str) -> Result<Vec<u8>, Error> {
+        let lost = || Error::CardRemoved {
+            reader: reader.to_owned(),
+        };
+        self.apdus
+            .send(Zeroizing::new(apdu.to_vec()))
+            .map_err(|_| lost())?;
+        let answer = self.answers.recv().map_err(|_| lost())??;
+        Ok(answer.to_vec())
+    }
+
+    /// End the transaction; the card back (`None` if its thread died).
+    fn end(self, reader: &str) -> Option<pcsc::Card> {
+        drop(self.apdus);
+        match self.thread.join() {
+            Ok(card) => Some(card),
+            Err(_) => {
+                tracing::debug!("the thread holding the card in {reader} died");
+                None
             }
         }
     }

@@ -115,3 +115,65 @@ pub fn malformed_reason<T>(result: Result<T, Error>) -> String {
         Ok(_) => "Ok".to_owned(),
     }
 }
+
+/// A scripted card that records, for each APDU, which reservation of the
+/// card (a [`Transport::transaction`] or a [`Transport::hold`]) it came in:
+/// `Some(n)` for the n-th, `None` outside any, where another program could
+/// have come between.
+pub struct ReservedCard {
+    pub card: ScriptedCard,
+    held: bool,
+    in_transaction: bool,
+    reservations: u32,
+    pub sent_in: Vec<Option<u32>>,
+}
+
+impl ReservedCard {
+    pub fn new(card: ScriptedCard) -> Self {
+        ReservedCard {
+            card,
+            held: false,
+            in_transaction: false,
+            reservations: 0,
+            sent_in: Vec::new(),
+        }
+    }
+
+    pub fn is_held(&self) -> bool {
+        self.held
+    }
+}
+
+impl Transport for ReservedCard {
+    fn transmit(&mut self, apdu: &[u8]) -> Result<Vec<u8>, Error> {
+        let reserved = self.held || self.in_transaction;
+        self.sent_in.push(reserved.then_some(self.reservations));
+        self.card.transmit(apdu)
+    }
+
+    fn transaction<R>(
+        &mut self,
+        work: impl FnOnce(&mut dyn Transport) -> Result<R, Error>,
+    ) -> Result<R, Error> {
+        if self.held || self.in_transaction {
+            return work(self);
+        }
+        self.reservations += 1;
+        self.in_transaction = true;
+        let result = work(self);
+        self.in_transaction = false;
+        result
+    }
+
+    fn hold(&mut self) -> Result<(), Error> {
+        if !self.held {
+            self.reservations += 1;
+            self.held = true;
+        }
+        Ok(())
+    }
+
+    fn release(&mut self) {
+        self.held = false;
+    }
+}

@@ -24,9 +24,25 @@ pub trait Transport {
         work(self)
     }
 
+    /// Keep the card reserved for this client from now until
+    /// [`Transport::release`]: one transaction that outlasts a call, so that
+    /// an operation begun by one call (the SELECT made while the key is
+    /// found) and ended by another (the CALCULATE) is still one. A
+    /// [`Transport::transaction`] inside a hold reserves nothing more; a
+    /// second hold is the same hold. Transports that are not shared have
+    /// nothing to do.
+    fn hold(&mut self) -> Result<(), Error> {
+        Ok(())
+    }
+
+    /// End the hold, if any (before a wait, such as a person typing, during
+    /// which other programs must be able to use the card).
+    fn release(&mut self) {}
+
     /// Connect again after the card was reset by another program or briefly
-    /// removed, so that an operation can be redone once. Transports that are
-    /// not shared have nothing to do.
+    /// removed, so that an operation can be redone once; ends any hold (a
+    /// reset ended its transaction). Transports that are not shared have
+    /// nothing to do.
     fn reconnect(&mut self) -> Result<(), Error> {
         Ok(())
     }
@@ -44,6 +60,14 @@ impl<T: Transport> Transport for &mut T {
         work: impl FnOnce(&mut dyn Transport) -> Result<R, Error>,
     ) -> Result<R, Error> {
         (**self).transaction(work)
+    }
+
+    fn hold(&mut self) -> Result<(), Error> {
+        (**self).hold()
+    }
+
+    fn release(&mut self) {
+        (**self).release()
     }
 
     fn reconnect(&mut self) -> Result<(), Error> {

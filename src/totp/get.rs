@@ -1,7 +1,13 @@
 //! Putting the sources together for one code: the key the backend names
-//! (over PC/SC, or through ykman when PC/SC itself is missing under `auto`),
-//! a typed code when the UI has a way to ask, the race between them, and the
-//! OATH password when ykman stops to ask for it.
+//! (over PC/SC, or through ykman when PC/SC itself is missing or the key is
+//! held by another program under `auto`), a typed code when the UI has a way
+//! to ask, the race between them, and the OATH password when ykman stops to
+//! ask for it.
+//!
+//! A key held by another program (scdaemon, an authenticator) is there: it
+//! is never reported as missing. ykman may free it (it stops scdaemon); when
+//! ykman fails too (it cannot connect either), a typed code is offered, and
+//! without one the error is the busy key's, with its hint.
 //!
 //! [`ensure_a_way`] answers beforehand, asking nothing, whether
 //! [`get_code`] would fail at once for lack of any way to a code, so the
@@ -14,7 +20,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::race::{self, Finish};
-use super::{ykman, yubikey, CodeRequest, Error, MfaCode, Source, Tried};
+use super::{ykman, yubikey, CodeRequest, Error, MfaCode, Outcome, Source, Tried};
 use crate::cache::Cache;
 use crate::config::Backend;
 use crate::ui::{oath_password, NoPassword, PasswordFrom, SecretInput, Ui};
@@ -129,12 +135,18 @@ pub(crate) fn ensure_a_way_in(
         return Ok(());
     };
     let mut tried = Vec::new();
+    let mut busy = None;
     let found = reach_key(
         request,
         &mut tried,
+        &mut busy,
         || keys.find_over_pcsc(request),
         || keys.ykman(request, None).map(|_| ()),
     );
+    if busy.is_some() {
+        // The key is there; `get_code` says it is busy if nothing else works.
+        return Ok(());
+    }
     match found {
         Ok(Some((_, YKMAN_WAY))) => match keys.ykman_reaches_a_key(request) {
             Err(e) if e.means_no_key() => {
@@ -158,20 +170,34 @@ pub(crate) fn get_code_from(
 ) -> Result<MfaCode, Error> {
     let typing = ui.code_way(request.prompt);
     let mut tried = Vec::new();
+    let mut busy = None;
     let found = reach_key(
         request,
         &mut tried,
+        &mut busy,
         || keys.open_over_pcsc(request, ui),
         || keys.ykman(request, None).map(KeyReached::Racing),
     )?;
     let (key, key_way) = match found {
         Some((KeyReached::Answered(code), _)) => return Ok(code),
-        Some((KeyReached::Racing(source), way)) => (Some(source), way),
+        Some((KeyReached::Racing(source), way)) => match &busy {
+            Some(reader) => {
+                let source: Arc<dyn Source> = Arc::new(AfterBusy {
+                    ykman: source,
+                    reader: reader.clone(),
+                });
+                (Some(source), way)
+            }
+            None => (Some(source), way),
+        },
         None => (None, ""),
     };
     if key.is_none() {
         if let Err(why) = typing {
-            return Err(no_way(tried, why));
+            return Err(match busy {
+                Some(reader) => key_busy(reader),
+                None => no_way(tried, why),
+            });
         }
         if request.backend != Backend::None {
             let reasons: Vec<String> = tried.iter().map(Tried::to_string).collect();
@@ -224,12 +250,15 @@ fn race_with_ykman_password(
 }
 
 /// The key the backend names: over PC/SC, or through ykman (chosen, or
-/// under `auto` when PC/SC itself is missing). `None` when there is no key
-/// to ask, with why added to `tried`; a key that is there but refuses is an
-/// error. `over_pcsc` and `through_ykman` open (or only look for) the key.
+/// under `auto` when PC/SC itself is missing or the key is busy). `None`
+/// when there is no key to ask, with why added to `tried`; a key held by
+/// another program sets `busy` to its reader; a key that is there but
+/// refuses is an error. `over_pcsc` and `through_ykman` open (or only look
+/// for) the key.
 fn reach_key<T>(
     request: &CodeRequest,
     tried: &mut Vec<Tried>,
+    busy: &mut Option<String>,
     over_pcsc: impl FnOnce() -> Result<T, Error>,
     through_ykman: impl FnOnce() -> Option<T>,
 ) -> Result<Option<(T, &'static str)>, Error> {
@@ -254,6 +283,20 @@ fn reach_key<T>(
         Backend::Ykman => Ok(ykman(tried)),
         Backend::Pcsc | Backend::Auto => match over_pcsc() {
             Ok(found) => Ok(Some((found, PCSC_WAY))),
+            Err(e) if e.busy_reader().is_some() => {
+                tried.push(Tried {
+                    way: PCSC_WAY,
+                    why: e.to_string(),
+                });
+                *busy = e.busy_reader().map(str::to_owned);
+                if request.backend != Backend::Auto {
+                    return Ok(None);
+                }
+                tracing::info!(
+                    "{e}; trying ykman instead (it stops scdaemon if that holds the key)"
+                );
+                Ok(ykman(tried))
+            }
             Err(e) if e.pcsc_unavailable() && request.backend == Backend::Auto => {
                 tried.push(Tried {
                     way: PCSC_WAY,
@@ -271,6 +314,38 @@ fn reach_key<T>(
             Err(e) => Err(e),
         },
     }
+}
+
+/// ykman tried because the key was busy over PC/SC: when ykman cannot
+/// reach the key either (it fails to connect, or, with other readers about,
+/// cannot tell which key is meant), the key is still the busy one, never a
+/// missing one. What ykman says of a key it reached stands.
+struct AfterBusy {
+    ykman: Arc<dyn Source>,
+    reader: String,
+}
+
+impl Source for AfterBusy {
+    fn code(&self, waiting_for_touch: &(dyn Fn() + Sync)) -> Outcome {
+        match self.ykman.code(waiting_for_touch) {
+            Outcome::Failed(e)
+                if e.means_no_key()
+                    || matches!(e, Error::YkmanSeveralKeys(_) | Error::YkmanFailed(_)) =>
+            {
+                tracing::info!("ykman could not reach the busy key either: {e}");
+                Outcome::Failed(key_busy(self.reader.clone()))
+            }
+            other => other,
+        }
+    }
+
+    fn cancel(&self) {
+        self.ykman.cancel();
+    }
+}
+
+fn key_busy(reader: String) -> Error {
+    Error::YubiKey(crate::oath::Error::KeyBusy { reader })
 }
 
 fn no_way(mut tried: Vec<Tried>, no_typing: String) -> Error {
@@ -315,6 +390,13 @@ mod tests {
     const PLAIN_KEY: PcscFinds = Ok(|| FakeKey::no_touch("123456"));
     const YKMAN: Option<MakeKey> =
         Some(|| FakeKey::untouched(Duration::ZERO, Behaviour::Code("222222")));
+    /// Held by another program (the reader as `oath::pcsc` names it).
+    const BUSY: PcscFinds = Err(|| Oath::KeyBusy {
+        reader: "reader \"Yubico YubiKey 00 00\"".into(),
+    });
+    /// ykman during another program's exclusive hold: "Failed to connect".
+    const YKMAN_CANNOT_CONNECT: Option<MakeKey> =
+        Some(|| FakeKey::untouched(Duration::from_millis(20), Behaviour::Removed));
 
     fn tried_ways(error: &Error) -> Vec<&'static str> {
         match error {
@@ -397,6 +479,53 @@ mod tests {
     }
 
     #[test]
+    fn auto_falls_back_on_ykman_when_the_key_is_busy_over_pcsc() {
+        let keys = FakeKeys::new(BUSY, YKMAN);
+        let code = get_code_from(&keys, &request(Backend::Auto), &Scripted::new()).unwrap();
+        assert_eq!(&*code.digits, "222222");
+        assert_eq!(*keys.calls.lock().unwrap(), ["open pcsc", "ykman"]);
+    }
+
+    #[test]
+    fn a_busy_key_nothing_else_reaches_stays_the_busy_error_never_a_missing_key() {
+        for (backend, ykman) in [
+            (Backend::Auto, YKMAN_CANNOT_CONNECT),
+            (Backend::Auto, None),
+            (Backend::Pcsc, YKMAN),
+        ] {
+            let keys = FakeKeys::new(BUSY, ykman);
+            let error = get_code_from(&keys, &request(backend), &Scripted::new()).unwrap_err();
+            assert_eq!(
+                error.to_string(),
+                "the YubiKey in reader \"Yubico YubiKey 00 00\" is in use by another program",
+                "{backend:?}"
+            );
+            assert!(crate::hint::Hint::hint(&error).contains("gpgconf --kill scdaemon"));
+        }
+    }
+
+    #[test]
+    fn a_busy_key_nothing_else_reaches_offers_the_typed_code_saying_why() {
+        for (backend, ykman) in [
+            (Backend::Auto, YKMAN_CANNOT_CONNECT),
+            (Backend::Auto, None),
+            (Backend::Pcsc, None),
+        ] {
+            let keys = FakeKeys::new(BUSY, ykman);
+            let ui = Scripted::new().typing([Typed::Line("654321").now()]);
+            let code = get_code_from(&keys, &request(backend), &ui).unwrap();
+            assert_eq!(&*code.digits, "654321", "{backend:?}");
+            assert!(
+                ui.said().iter().any(
+                    |s| matches!(s, Said::Notice(n) if n.contains("is in use by another program"))
+                ),
+                "{backend:?}: {:?}",
+                ui.said()
+            );
+        }
+    }
+
+    #[test]
     fn a_touch_key_races_the_typed_code_and_the_touch_wins() {
         let keys = FakeKeys::new(TOUCH_KEY, None);
         let ui = Scripted::new().typing([Typed::Never.now()]);
@@ -476,7 +605,7 @@ mod tests {
     /// no way, and whether `get_code` then fails at once with no way.
     #[test]
     fn ensure_a_way_fails_exactly_when_get_code_fails_at_once_for_want_of_a_way() {
-        let cases: [(Backend, PcscFinds, Option<MakeKey>, bool); 9] = [
+        let cases: [(Backend, PcscFinds, Option<MakeKey>, bool); 12] = [
             (Backend::None, TOUCH_KEY, YKMAN, false),
             (Backend::Auto, NO_PCSCD, None, false),
             (Backend::Auto, NO_PCSCD, YKMAN, true),
@@ -486,6 +615,10 @@ mod tests {
             (Backend::Pcsc, SEVERAL_KEYS, None, true),
             (Backend::Ykman, TOUCH_KEY, None, false),
             (Backend::Ykman, NO_PCSCD, YKMAN, true),
+            // A busy key is there: get_code says it is busy, not "no way".
+            (Backend::Auto, BUSY, None, true),
+            (Backend::Auto, BUSY, YKMAN_CANNOT_CONNECT, true),
+            (Backend::Pcsc, BUSY, None, true),
         ];
         for (backend, pcsc, ykman, a_way) in cases {
             let what = format!(

@@ -224,6 +224,22 @@ impl Error {
         )
     }
 
+    /// The reader of a key that is there but held by another program
+    /// (scdaemon, an authenticator): ykman may still reach it, a typed code
+    /// may still do, and if neither does this stays the error.
+    pub fn busy_reader(&self) -> Option<&str> {
+        match self {
+            Error::YubiKey(crate::oath::Error::KeyBusy { reader }) => Some(reader),
+            _ => None,
+        }
+    }
+
+    /// The key cannot be asked now, missing or busy: a typed code is offered
+    /// in its place.
+    pub fn leaves_the_key_out_of_reach(&self) -> bool {
+        self.means_no_key() || self.busy_reader().is_some()
+    }
+
     /// No key to ask (as opposed to a key that refused): a typed code may
     /// still do.
     pub fn means_no_key(&self) -> bool {

@@ -158,7 +158,7 @@ impl Race<'_> {
             self.key_error = Some(error);
             return Ok(());
         }
-        if error.means_no_key() && self.can_type && !self.typed_started {
+        if error.leaves_the_key_out_of_reach() && self.can_type && !self.typed_started {
             self.ui.notice(&format!("{error}."));
             self.key_error = Some(error);
             return self.start_typed(false);

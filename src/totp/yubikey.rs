@@ -46,7 +46,9 @@ pub struct YubiKey {
 impl YubiKey {
     /// Find the key and unlock its OATH applet. Asks for the OATH password
     /// (through `ui`) only when no kept access key works. Sends SELECT and,
-    /// with a kept access key, VALIDATE; nothing else.
+    /// with a kept access key, VALIDATE; nothing else. The card stays held
+    /// until the CALCULATE is done: one transaction (none while a person
+    /// types the password).
     pub fn open(
         request: &CodeRequest,
         cache: Option<&Cache>,
@@ -55,23 +57,15 @@ impl YubiKey {
         let (key, mut session) = oath::open_key(&request.key)?;
         if session.has_password() {
             let remembered = cache.and_then(|c| cached_access_key(c, &key.device_id));
+            // The card is held since the SELECT (see `oath::Session`): no
+            // other program came between it and this VALIDATE, so a
+            // refusal means the password changed.
             let refused = match remembered {
                 None => false,
                 Some(access_key) => match session.unlock_with_key(&access_key) {
                     Ok(()) => false,
-                    Err(first) => {
-                        // Another program may have selected an applet
-                        // between our SELECT and this VALIDATE (the OATH
-                        // applet again: a new challenge; or PIV): SELECT and
-                        // VALIDATE once more in one transaction before
-                        // taking the key for refused and forgetting it.
-                        tracing::debug!("VALIDATE failed ({first}); once more, SELECT included");
-                        match session.unlock_afresh(&access_key) {
-                            Ok(()) => false,
-                            Err(oath::Error::WrongPassword) => true,
-                            Err(e) => return Err(e.into()),
-                        }
-                    }
+                    Err(oath::Error::WrongPassword) => true,
+                    Err(e) => return Err(e.into()),
                 },
             };
             if !session.is_unlocked() {
@@ -212,6 +206,8 @@ fn unlock(
         });
     }
     let info = &info;
+    // Other programs may use the card while the person types.
+    session.release();
     if refused {
         tracing::debug!("the cached access key no longer works; dropping it");
         if let Some(cache) = cache {

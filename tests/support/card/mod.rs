@@ -160,8 +160,12 @@ pub struct VirtualYubiKey {
     /// Command data received so far with the chaining bit set.
     chained_command: Vec<u8>,
     /// When the last answer with more than 54 bytes of data went out, if the
-    /// answer after it has not (YubiKey 4.2.0–4.2.6's touch quirk).
+    /// answer after it has not (YubiKey 4.2.0–4.2.6's touch quirk). An
+    /// answer is measured whole, its SEND REMAINING chunks together, as
+    /// yubikit measures it.
     long_answer_at: Option<std::time::Instant>,
+    /// Data bytes of the answer going out so far, chunks included.
+    answered: usize,
     handle: CardHandle,
 }
 
@@ -182,6 +186,7 @@ impl VirtualYubiKey {
             pending_response: Vec::new(),
             chained_command: Vec::new(),
             long_answer_at: None,
+            answered: 0,
             handle: CardHandle::default(),
         }
     }
@@ -287,11 +292,25 @@ impl VirtualYubiKey {
             return None;
         }
         let answer = self.answer_unhung(apdu);
-        self.long_answer_at = answer
-            .as_ref()
-            .filter(|a| a.len().saturating_sub(2) > LONG_ANSWER)
-            .map(|_| std::time::Instant::now());
+        self.measure(answer.as_deref());
         answer
+    }
+
+    /// Note how long the answer is, whole: the quirk's window opens when the
+    /// last chunk of a long answer goes out, however short that chunk.
+    fn measure(&mut self, answer: Option<&[u8]>) {
+        self.long_answer_at = None;
+        let Some((data, [sw1, _])) = answer.and_then(|a| a.split_last_chunk::<2>()) else {
+            self.answered = 0;
+            return;
+        };
+        self.answered += data.len();
+        if *sw1 != 0x61 {
+            if self.answered > LONG_ANSWER {
+                self.long_answer_at = Some(std::time::Instant::now());
+            }
+            self.answered = 0;
+        }
     }
 
     /// Whether this firmware has the 4.2 touch quirk and `apdu` triggers it.
