@@ -14,6 +14,7 @@ pub mod completions;
 pub mod config;
 pub mod doctor;
 pub mod oath;
+pub mod serve;
 mod table;
 
 pub fn run(cli: &Cli, ui: &dyn Ui, out: &mut dyn Write) -> Result<(), Error> {
@@ -36,6 +37,7 @@ pub fn run(cli: &Cli, ui: &dyn Ui, out: &mut dyn Write) -> Result<(), Error> {
             };
             doctor::run(&options, out)
         }
+        Command::Serve(args) => serve::run(cli, args),
         Command::Completions { shell } => completions::run(*shell, out),
     }
 }
