@@ -46,11 +46,13 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Serve a profile's credentials to containers and dev containers: an
-    /// HTTP endpoint for the AWS SDKs' container credential provider, on
-    /// 127.0.0.1, answered from the cache or with a touch, as `assume` does.
-    /// Prints the `export` lines that point a tool at it; with `-- COMMAND`,
-    /// runs COMMAND with them set and exits with its status.
+    /// Serve a profile's credentials to containers and dev containers.
+    ///
+    /// An HTTP endpoint on 127.0.0.1 for the AWS SDKs' container credential
+    /// provider, answered from the cache or with a touch, as `assume` does.
+    /// Prints the `export` lines that point a tool at it; given a command
+    /// after `--`, runs it with them set, stops when it ends and exits with
+    /// its status. Ctrl-C (SIGINT) or SIGTERM stops it.
     Serve(ServeArgs),
     /// Print a shell completion script (e.g. `vegas completions bash >
     /// /etc/bash_completion.d/vegas`).
