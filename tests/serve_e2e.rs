@@ -510,6 +510,41 @@ fn a_command_after_the_double_dash_sees_the_variables_and_its_status_is_returned
 }
 
 #[test]
+fn sigterm_to_vegas_is_passed_on_to_the_command_and_vegas_ends_with_it() {
+    let world = World::new();
+    let dir = tempfile::tempdir().unwrap();
+    let ready = dir.path().join("ready");
+    let script = format!(
+        "trap 'exit 9' TERM; touch '{}'; sleep 30 & wait",
+        ready.display()
+    );
+    let mut vegas = world
+        .vegas(&["serve", "--profile", "admin", "--", "sh", "-c", &script])
+        // (the orphaned `sleep` keeps any pipe open for its 30 s)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while !ready.exists() {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the command did not start"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    unsafe { libc::kill(vegas.id() as i32, libc::SIGTERM) };
+    let stopping = Instant::now();
+    let status = vegas.wait().unwrap();
+    assert_eq!(status.code(), Some(9));
+    assert!(
+        stopping.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        stopping.elapsed()
+    );
+}
+
+#[test]
 fn sigterm_and_sigint_stop_the_server_within_a_second_and_remove_the_token_file() {
     let world = World::new();
     for signal in [libc::SIGTERM, libc::SIGINT] {
@@ -596,4 +631,36 @@ fn no_log_line_shows_the_token_keys_or_code_even_with_verbose() {
             "code {code} in the log:\n{log}"
         );
     }
+}
+
+#[test]
+fn the_vegas_binary_links_neither_hyper_nor_the_tokio_runtime() {
+    // The server lives in vegas-serve so that a cache hit of `vegas assume`
+    // never loads them (issue #14). Proved on vegas-serve first, so the
+    // check is known to see them where they are.
+    let symbols = |binary: &Path| {
+        let out = Command::new("nm")
+            .arg("-C")
+            .arg(binary)
+            .output()
+            .expect("nm runs");
+        assert!(
+            out.status.success(),
+            "nm {}: {}",
+            binary.display(),
+            stderr(&out)
+        );
+        stdout(&out)
+    };
+    let linked = |text: &str| {
+        text.lines()
+            .filter(|l| l.contains("hyper::") || l.contains("tokio::runtime::"))
+            .count()
+    };
+    let server = vegas_bin().with_file_name("vegas-serve");
+    assert!(
+        linked(&symbols(&server)) > 0,
+        "the check sees hyper in vegas-serve"
+    );
+    assert_eq!(linked(&symbols(&vegas_bin())), 0);
 }

@@ -2,22 +2,20 @@
 //! point at the server, and its end is the server's end.
 //!
 //! Its exit status becomes ours (a signal n as 128+n, as a shell reports
-//! it). SIGINT or SIGTERM to vegas is passed on to COMMAND, which gets a
-//! moment to finish before it is killed, so vegas stops within a second.
+//! it). SIGINT or SIGTERM to vegas is passed on to COMMAND, and vegas ends
+//! when COMMAND does: `docker compose up` stops its containers on the first
+//! Ctrl-C and only kills them on the second, so vegas neither kills it nor
+//! sends a Ctrl-C twice (one typed on the terminal reaches COMMAND itself).
 
 use std::ffi::OsString;
 use std::pin::pin;
 use std::process::{ExitCode, ExitStatus};
-use std::time::Duration;
 
 use futures_util::future::{select, Either};
 
 use crate::error::ServeError;
 use crate::signals::Signals;
 use crate::variables::Variables;
-
-/// How long COMMAND has to end after a signal was passed on to it.
-const GRACE: Duration = Duration::from_millis(700);
 
 /// Run `command` with `variables` set and wait for it, or for a signal.
 pub async fn run(
@@ -35,25 +33,11 @@ pub async fn run(
         program: program.to_string_lossy().into_owned(),
         message: e.to_string(),
     })?;
-    let pid = child.id();
-    let first = match select(pin!(child.wait()), pin!(signals.next())).await {
-        Either::Left((status, _)) => Ok(status),
-        Either::Right((signal, _)) => Err(signal),
-    };
-    let status = match first {
-        Ok(status) => status,
-        Err(signal) => {
-            if let Some(pid) = pid.and_then(|pid| libc::pid_t::try_from(pid).ok()) {
-                // SAFETY: kill(2) on the pid of our own child, still unreaped.
-                unsafe { libc::kill(pid, signal) };
-            }
-            match tokio::time::timeout(GRACE, child.wait()).await {
-                Ok(status) => status,
-                Err(_) => {
-                    let _ = child.start_kill();
-                    child.wait().await
-                }
-            }
+    let pid = child.id().and_then(|pid| libc::pid_t::try_from(pid).ok());
+    let status = loop {
+        match select(pin!(child.wait()), pin!(signals.next())).await {
+            Either::Left((status, _)) => break status,
+            Either::Right((signal, _)) => pass_on(signal, pid),
         }
     };
     let status = status.map_err(|e| ServeError::Command {
@@ -61,6 +45,17 @@ pub async fn run(
         message: e.to_string(),
     })?;
     Ok(ExitCode::from(exit_byte(status)))
+}
+
+/// Pass `signal` on to COMMAND, unless it is a Ctrl-C typed on the
+/// terminal whose foreground we share: the terminal sent it to COMMAND too.
+fn pass_on(signal: libc::c_int, pid: Option<libc::pid_t>) {
+    let typed = signal == libc::SIGINT
+        && vegas::platform::open_tty().is_ok_and(|tty| vegas::platform::in_foreground(&tty));
+    if let (false, Some(pid)) = (typed, pid) {
+        // SAFETY: kill(2) on the pid of our own child, not yet reaped.
+        unsafe { libc::kill(pid, signal) };
+    }
 }
 
 /// A child's status as one exit byte: its code, or 128 + the signal.
