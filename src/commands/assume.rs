@@ -14,10 +14,9 @@ use crate::Error;
 
 /// `no_gui`: the global `--no-gui` (never show a dialog to ask for the code).
 pub fn run(args: &AssumeArgs, no_gui: bool, ui: &dyn Ui, out: &mut dyn Write) -> Result<(), Error> {
-    let token_code = token_code(args.token_code.as_deref(), &mut *unbuffered_stdin())?;
     let request = Request {
         profile: &args.profile,
-        token_code,
+        token_code: args.token_code.as_deref(),
         disable_mandatory_refresh: args.disable_mandatory_refresh,
         no_gui,
     };
@@ -31,7 +30,9 @@ pub fn run(args: &AssumeArgs, no_gui: bool, ui: &dyn Ui, out: &mut dyn Write) ->
 /// request it answers.
 pub struct Request<'a> {
     pub profile: &'a str,
-    pub token_code: Option<Zeroizing<String>>,
+    /// `--token-code`: a code, or `-` to read it from stdin (read only
+    /// once the profile resolved, so a typo fails without waiting for it).
+    pub token_code: Option<&'a str>,
     pub disable_mandatory_refresh: bool,
     pub no_gui: bool,
 }
@@ -49,7 +50,7 @@ pub fn credentials(request: Request<'_>, ui: &dyn Ui) -> Result<(Profile, Creden
     );
     let cache_dir = crate::platform::cache_dir().map_err(|e| Error::Cache(e.into()))?;
     let options = Options {
-        token_code: request.token_code,
+        token_code: token_code(request.token_code, &mut *unbuffered_stdin())?,
         disable_mandatory_refresh: request.disable_mandatory_refresh,
         cache_dir,
         prompt: PromptWays {
