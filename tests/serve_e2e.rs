@@ -664,3 +664,29 @@ fn the_vegas_binary_links_neither_hyper_nor_the_tokio_runtime() {
     );
     assert_eq!(linked(&symbols(&vegas_bin())), 0);
 }
+
+#[test]
+fn a_listen_address_beyond_loopback_is_warned_about_and_clients_here_use_loopback() {
+    let world = World::new();
+    let served = Served::start(&world, &["--listen", "0.0.0.0:0"]);
+    assert!(
+        served.url.starts_with("http://127.0.0.1:"),
+        "{}",
+        served.url
+    );
+    assert_eq!(served.credentials()["RoleArn"], ROLE_ARN);
+    let warned = || {
+        served
+            .stderr()
+            .contains("vegas: warning: listening on 0.0.0.0:")
+    };
+    let started = Instant::now();
+    while !warned() && started.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(warned(), "{}", served.stderr());
+
+    let quiet = Served::start(&world, &["--listen", "127.0.0.1:0"]);
+    quiet.credentials();
+    assert!(!quiet.stderr().contains("warning"), "{}", quiet.stderr());
+}
