@@ -4,6 +4,8 @@
 //! are. tests/consumers_e2e.rs runs it in a test world:
 //!
 //! `rust-sdk-consumer PROFILE [ENDPOINT_URL]` prints the caller's ARN.
+//! PROFILE `-` leaves the profile to aws-config's default chain (for
+//! tests/serve_e2e.rs: the container provider, from the environment alone).
 
 use aws_config::{BehaviorVersion, Region};
 
@@ -17,9 +19,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .enable_all()
         .build()?;
     let arn = runtime.block_on(async {
-        let mut loader = aws_config::defaults(BehaviorVersion::latest())
-            .profile_name(&profile)
-            .region(Region::new("eu-west-1"));
+        let mut loader =
+            aws_config::defaults(BehaviorVersion::latest()).region(Region::new("eu-west-1"));
+        if profile != "-" {
+            loader = loader.profile_name(&profile);
+        }
         if let Some(url) = endpoint {
             loader = loader.endpoint_url(url);
         }

@@ -64,6 +64,14 @@ pub enum Command {
     /// arguments or the environment. AWS_ENDPOINT_URL_IAM overrides IAM's
     /// endpoint.
     Setup(SetupArgs),
+    /// Serve a profile's credentials to containers and dev containers.
+    ///
+    /// An HTTP endpoint on 127.0.0.1 for the AWS SDKs' container credential
+    /// provider, answered from the cache or with a touch, as `assume` does.
+    /// Prints the `export` lines that point a tool at it; given a command
+    /// after `--`, runs it with them set, stops when it ends and exits with
+    /// its status. Ctrl-C (SIGINT) or SIGTERM stops it.
+    Serve(ServeArgs),
     /// Print a shell completion script (e.g. `vegas completions bash >
     /// /etc/bash_completion.d/vegas`).
     Completions {
@@ -129,6 +137,32 @@ pub struct SetupArgs {
     /// Read the OATH password from the first line of stdin instead of asking.
     #[arg(long)]
     pub password_stdin: bool,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct ServeArgs {
+    /// The profile whose credentials are served (as for `vegas assume`).
+    #[arg(long, short = 'p')]
+    pub profile: String,
+    /// Listen on this address and port instead of a free port on
+    /// 127.0.0.1. An address other than loopback lets other machines ask
+    /// for the credentials (they still need the token): vegas warns.
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub listen: Option<std::net::SocketAddr>,
+    /// Write the token to this new file (mode 0600; an existing file is an
+    /// error, never overwritten) and export
+    /// AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE instead of the token itself.
+    /// The file is removed when vegas serve ends.
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<std::path::PathBuf>,
+    /// Serve cached credentials until they really expire, instead of
+    /// refreshing them in their last 10 minutes.
+    #[arg(long)]
+    pub disable_mandatory_refresh: bool,
+    /// Run this command with the variables set, stop serving when it ends,
+    /// and exit with its status.
+    #[arg(last = true, value_name = "COMMAND")]
+    pub command: Vec<std::ffi::OsString>,
 }
 
 /// Which YubiKey to talk to.
@@ -202,5 +236,18 @@ mod tests {
             panic!("not assume")
         };
         assert_eq!(args.token_code.as_deref(), Some("-"));
+    }
+
+    #[test]
+    fn serve_takes_everything_after_the_double_dash_as_the_command() {
+        let cli = Cli::try_parse_from([
+            "vegas", "serve", "-p", "x", "--", "docker", "run", "--rm", "-p", "y",
+        ])
+        .unwrap();
+        let Command::Serve(args) = cli.command else {
+            panic!("not serve")
+        };
+        assert_eq!(args.profile, "x");
+        assert_eq!(args.command, ["docker", "run", "--rm", "-p", "y"]);
     }
 }

@@ -29,6 +29,9 @@ pub enum Error {
     /// Writing the command's output failed (other than a closed pipe).
     #[error("cannot write output: {0}")]
     Output(std::io::Error),
+    /// `vegas serve` could not start its server, `vegas-serve`.
+    #[error("the server {path} cannot be run: {message}")]
+    ServerMissing { path: String, message: String },
     /// `vegas doctor` found problems; each was listed with its fix.
     #[error("{failed} of {total} checks failed")]
     ChecksFailed { failed: usize, total: usize },
@@ -60,6 +63,9 @@ impl Hint for Error {
             Error::Output(_) => {
                 Cow::Borrowed("check that the reading end of the pipe is still open")
             }
+            Error::ServerMissing { .. } => Cow::Borrowed(
+                "reinstall vegas: vegas-serve must sit beside the vegas binary (cargo install installs both)",
+            ),
             Error::ChecksFailed { .. } => {
                 Cow::Borrowed("each failed check says how to fix it; then run `vegas doctor` again")
             }

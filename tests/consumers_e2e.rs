@@ -8,17 +8,14 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
+use support::consumers::{example, node, node_consumer};
 use support::sts::Action;
 use support::world::*;
 
 const ADMIN_ARN: &str = "arn:aws:sts::222222222222:assumed-role/Admin/alice-session";
-
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
 
 /// `program ARGS` with exactly the world's environment and no terminal.
 fn in_world(world: &World, program: &Path, args: &[&str]) -> Output {
@@ -57,22 +54,6 @@ fn assume_role_calls(world: &World) -> usize {
         .count()
 }
 
-/// The example built next to the vegas binary (`cargo build --all-targets`,
-/// which scripts/test runs, builds it).
-fn example(name: &str) -> PathBuf {
-    let path = vegas_bin()
-        .parent()
-        .expect("target dir")
-        .join("examples")
-        .join(name);
-    assert!(
-        path.exists(),
-        "{} is missing: run `cargo build --example {name}` (scripts/test does)",
-        path.display()
-    );
-    path
-}
-
 #[test]
 fn rust_sdk_gets_the_assumed_role_then_a_cache_hit() {
     let world = World::new();
@@ -88,24 +69,6 @@ fn rust_sdk_gets_the_assumed_role_then_a_cache_hit() {
         "the second run is a cache hit"
     );
     assert_eq!(world.card_handle().calculations(OATH_LABEL), 1);
-}
-
-fn node_consumer() -> PathBuf {
-    let dir = root().join("tests/js-consumer");
-    assert!(
-        dir.join("node_modules/@aws-sdk/client-sts").exists(),
-        "the JS SDK is not installed: run `npm ci` in {} (scripts/test does)",
-        dir.display()
-    );
-    dir.join("consumer.mjs")
-}
-
-fn node() -> PathBuf {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .map(|dir| dir.join("node"))
-        .find(|p| p.is_file())
-        .expect("node is on PATH")
 }
 
 #[test]

@@ -86,7 +86,8 @@ def verdict(met):
 
 def main():
     p = argparse.ArgumentParser()
-    for name in ("oath-json", "oath-md", "assume-json", "assume-md", "time-v", "apdus",
+    for name in ("oath-json", "oath-md", "assume-json", "assume-md", "serve-json", "serve-md",
+                 "serve-loop", "time-v", "apdus",
                  "root", "work", "findings", "output", "rustc", "load-before"):
         p.add_argument(f"--{name}", required=True)
     for name in ("rss-vegas-kb", "rss-true-kb", "rss-botocore-kb",
@@ -138,6 +139,10 @@ def main():
     if os.path.exists(a.findings):
         with open(a.findings) as f:
             findings = f.read().strip()
+    with open(a.serve_md) as f:
+        serve_table = tidy(f.read().strip())
+    with open(a.serve_loop) as f:
+        loop_median, loop_p90, loop_runs = f.read().split()
     with open(a.time_v) as f:
         time_v = tidy(f.read().strip())
 
@@ -221,7 +226,7 @@ def main():
         "",
         f"During these runs the strict STS received {a.sts_calls_during_hits} AssumeRole",
         f"call(s) and the virtual card {a.apdus_during_hits} APDU(s): every timed",
-        "`vegas assume` was a cache hit.",
+        "`vegas assume` was a cache hit (and, in section 5, every served request).",
         "",
         "## 3. Peak memory of a cache hit",
         "",
@@ -247,6 +252,26 @@ def main():
         "| command | APDUs |",
         "|---|---|",
         *apdu_rows,
+        "",
+        "## 5. A request served by `vegas serve`, against the cache-hit process",
+        "",
+        "`vegas serve --profile admin --token-file …` on the same warm cache; each",
+        "request is answered through the same lookup as `vegas assume`. First a",
+        "whole client process per request (curl), side by side with the cache-hit",
+        "`vegas assume` process and with a request the server refuses before any",
+        "lookup (curl's own cost plus HTTP):",
+        "",
+        median_table(a.serve_json, "vegas assume (cache hit)"),
+        "",
+        "hyperfine's own export (means; its Relative column is a ratio of means):",
+        "",
+        serve_table,
+        "",
+        "Then from inside one client, as an SDK refreshing credentials asks:",
+        f"{loop_runs} GETs back to back on one kept-alive connection",
+        f"(`scripts/bench.d/serve_loop.py`): median {loop_median} ms per served",
+        f"request, 90th percentile {loop_p90} ms, against {ms(vegas_hit)} for a",
+        "cache-hit `vegas assume` process (section 2).",
         "",
         "## Exact commands timed",
         "",

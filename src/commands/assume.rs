@@ -5,7 +5,8 @@ use std::io::{Read, Write};
 use zeroize::Zeroizing;
 
 use crate::cli::AssumeArgs;
-use crate::config::Files;
+use crate::config::{Files, Profile};
+use crate::credentials::Credentials;
 use crate::flow::{self, Options, SourceKeys};
 use crate::totp::{Error as TotpError, PromptWays};
 use crate::ui::Ui;
@@ -13,9 +14,35 @@ use crate::Error;
 
 /// `no_gui`: the global `--no-gui` (never show a dialog to ask for the code).
 pub fn run(args: &AssumeArgs, no_gui: bool, ui: &dyn Ui, out: &mut dyn Write) -> Result<(), Error> {
+    let request = Request {
+        profile: &args.profile,
+        token_code: args.token_code.as_deref(),
+        disable_mandatory_refresh: args.disable_mandatory_refresh,
+        no_gui,
+    };
+    let (_, creds) = credentials(request, ui)?;
+    let mut json = creds.to_process_json();
+    json.push('\n');
+    super::emit(out, &json)
+}
+
+/// What one `vegas assume` asks for; `vegas serve` asks the same for each
+/// request it answers.
+pub struct Request<'a> {
+    pub profile: &'a str,
+    /// `--token-code`: a code, or `-` to read it from stdin (read only
+    /// once the profile resolved, so a typo fails without waiting for it).
+    pub token_code: Option<&'a str>,
+    pub disable_mandatory_refresh: bool,
+    pub no_gui: bool,
+}
+
+/// The credentials of `request.profile` from the cache or fresh, and the
+/// profile as resolved (its role ARN, for those who show it).
+pub fn credentials(request: Request<'_>, ui: &dyn Ui) -> Result<(Profile, Credentials), Error> {
     let started = std::time::Instant::now();
     let files = Files::load()?;
-    let profile = files.resolve(&args.profile)?;
+    let profile = files.resolve(request.profile)?;
     tracing::debug!(
         profile = %profile.name,
         elapsed_us = flow::micros(started),
@@ -23,12 +50,12 @@ pub fn run(args: &AssumeArgs, no_gui: bool, ui: &dyn Ui, out: &mut dyn Write) ->
     );
     let cache_dir = crate::platform::cache_dir().map_err(|e| Error::Cache(e.into()))?;
     let options = Options {
-        token_code: token_code(args.token_code.as_deref(), &mut *unbuffered_stdin())?,
-        disable_mandatory_refresh: args.disable_mandatory_refresh,
+        token_code: token_code(request.token_code, &mut *unbuffered_stdin())?,
+        disable_mandatory_refresh: request.disable_mandatory_refresh,
         cache_dir,
         prompt: PromptWays {
             terminal: true,
-            gui: !no_gui,
+            gui: !request.no_gui,
         },
         source_keys: Some(SourceKeys {
             found: files.source_credentials(&profile.long_term_source().value),
@@ -36,9 +63,7 @@ pub fn run(args: &AssumeArgs, no_gui: bool, ui: &dyn Ui, out: &mut dyn Write) ->
         }),
     };
     let creds = flow::assume(&profile, &options, ui)?;
-    let mut json = creds.to_process_json();
-    json.push('\n');
-    super::emit(out, &json)
+    Ok((profile, creds))
 }
 
 /// Standard input read straight from descriptor 0, byte by byte: std's

@@ -14,6 +14,7 @@ pub mod completions;
 pub mod config;
 pub mod doctor;
 pub mod oath;
+pub mod serve;
 pub mod setup;
 mod table;
 
@@ -44,6 +45,7 @@ pub fn run(cli: &Cli, ui: &dyn Ui, out: &mut dyn Write) -> Result<(), Error> {
             };
             setup::run(args, style, ui, out)
         }
+        Command::Serve(args) => serve::run(cli, args),
         Command::Completions { shell } => completions::run(*shell, out),
     }
 }

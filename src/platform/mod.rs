@@ -63,6 +63,39 @@ fn find_program_in(program: &str, path: Option<&OsStr>) -> Option<PathBuf> {
         .find(|candidate| is_executable(candidate))
 }
 
+/// A program installed beside the running binary (`vegas-sts`,
+/// `vegas-serve`): `cargo install` and the packages put them together, and a
+/// program found there cannot be swapped by one earlier on PATH.
+pub fn beside_current_exe(program: &str) -> Result<PathBuf, SiblingMissing> {
+    let exe = std::env::current_exe().map_err(|e| SiblingMissing {
+        path: program.into(),
+        message: format!("cannot tell where vegas itself is: {e}"),
+    })?;
+    Ok(exe.with_file_name(program))
+}
+
+/// [`beside_current_exe`], checked to be there and executable.
+pub fn locate_beside_current_exe(program: &str) -> Result<PathBuf, SiblingMissing> {
+    let path = beside_current_exe(program)?;
+    if is_executable(&path) {
+        Ok(path)
+    } else {
+        Err(SiblingMissing {
+            message: "missing or not executable".into(),
+            path: path.display().to_string(),
+        })
+    }
+}
+
+/// A program that should sit beside vegas and does not, or cannot be run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SiblingMissing {
+    /// Where it was looked for.
+    pub path: String,
+    /// Why it cannot be run.
+    pub message: String,
+}
+
 /// A regular file with an execute bit (following symlinks).
 pub fn is_executable(path: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;

@@ -34,24 +34,19 @@ pub enum Call {
 
 /// Where the helper is: beside the running binary.
 fn helper_path() -> Result<PathBuf, Error> {
-    let exe = std::env::current_exe().map_err(|e| Error::HelperMissing {
-        path: HELPER_NAME.into(),
-        message: format!("cannot tell where vegas itself is: {e}"),
-    })?;
-    Ok(exe.with_file_name(HELPER_NAME))
+    crate::platform::beside_current_exe(HELPER_NAME).map_err(missing)
 }
 
 /// The helper, if it is there and executable: checked by `vegas assume`
 /// before a code is asked for, and reported by `vegas doctor`.
 pub fn locate() -> Result<PathBuf, Error> {
-    let path = helper_path()?;
-    if crate::platform::is_executable(&path) {
-        Ok(path)
-    } else {
-        Err(Error::HelperMissing {
-            message: "missing or not executable".into(),
-            path: path.display().to_string(),
-        })
+    crate::platform::locate_beside_current_exe(HELPER_NAME).map_err(missing)
+}
+
+fn missing(e: crate::platform::SiblingMissing) -> Error {
+    Error::HelperMissing {
+        path: e.path,
+        message: e.message,
     }
 }
 

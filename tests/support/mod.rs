@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod card;
+pub mod consumers;
 pub mod pcscd;
 pub mod run;
 pub mod seccomp;
