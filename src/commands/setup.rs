@@ -23,7 +23,7 @@ use zeroize::Zeroizing;
 use crate::cli::{OathAccess, SetupArgs};
 use crate::config::Files;
 use crate::oath::manage::{self, NewTotpAccount};
-use crate::oath::{Account, AccountId, OathType, PcscTransport, Session};
+use crate::oath::{Account, AccountId, OathType, PcscTransport, Session, TimeStep};
 use crate::sts::iam::{self, Answer, CreatedDevice, IamRequest, Operation, User};
 use crate::sts::Endpoint;
 use crate::ui::Ui;
@@ -62,15 +62,15 @@ struct Iam<'a> {
 impl<'a> Iam<'a> {
     /// Whose the keys of `source_profile` are (GetUser), at the endpoint the
     /// environment names.
-    fn of(source_profile: &'a str) -> Result<Iam<'a>, Error> {
-        let endpoint = iam::endpoint_from_env();
+    fn of(source_profile: &'a str, files: &Files) -> Result<Iam<'a>, crate::Error> {
+        let endpoint = iam::endpoint_from_env(files.get(source_profile, "region"))?;
         match call_iam(source_profile, &endpoint, Operation::GetUser)? {
             Answer::User(user) => Ok(Iam {
                 source_profile,
                 endpoint,
                 user,
             }),
-            _ => Err(Error::UnexpectedAnswer { action: "GetUser" }),
+            _ => Err(Error::UnexpectedAnswer { action: "GetUser" }.into()),
         }
     }
 
@@ -101,7 +101,10 @@ pub fn run(
     let files = Files::load_allowing_no_config()?;
     check_files(args, &files)?;
     let (mut session, key_name) = open_key(args, ui)?;
-    let iam = Iam::of(&args.source_profile)?;
+    // IAM is asked next, and a person may be: other programs may use the
+    // key meanwhile.
+    session.release();
+    let iam = Iam::of(&args.source_profile, &files)?;
     let plan = plan(args, &files, &iam, &mut session, &key_name, ui)?;
     ui.notice(&plan.edit.diff());
     if !args.yes {
@@ -110,11 +113,26 @@ pub fn run(
     let interrupt = Interrupt::catch()?;
     let mut made = Made::default();
     if let Err(e) = make(args, &plan, &iam, &mut session, &interrupt, &mut made, ui) {
-        if !made.is_empty() {
-            ui.notice("Undoing what setup made…");
-            made.undo(&iam, &mut session, ui);
+        // A call that failed while Ctrl-C was pressed failed because of it,
+        // or would be undone all the same: the person asked to stop.
+        let e = match interrupt.check() {
+            Err(interrupted) => interrupted.into(),
+            Ok(()) => e,
+        };
+        if made.is_empty() {
+            return Err(e);
         }
-        return Err(e);
+        ui.notice("Undoing what setup made…");
+        let left = made.undo(&iam, &mut session, ui);
+        return Err(match e {
+            crate::Error::Setup(Error::Interrupted { .. }) => Error::Interrupted { left }.into(),
+            e if left.is_empty() => e,
+            e => Error::NotUndone {
+                cause: Box::new(e),
+                left,
+            }
+            .into(),
+        });
     }
     drop(interrupt);
     // Doctor opens the key itself.
@@ -210,7 +228,7 @@ fn make(
     )?;
     drop(secret);
     interrupt.check()?;
-    let [first_code, second_code] =
+    let ([first_code, second_code], second_step) =
         two_codes(session, &plan.account, !args.no_touch, interrupt, ui)?;
     // As for the device: enabled unless IAM itself said no.
     made.enabled = true;
@@ -224,6 +242,7 @@ fn make(
         made.enabled = !iam_answered(&e);
         return Err(e.into());
     }
+    record_used_steps(&plan.serial, second_step, ui);
     interrupt.check()?;
     let written = plan.edit.apply()?;
     made.config = Some((plan.edit.clone(), written));
@@ -283,15 +302,37 @@ fn decode_seed(created: &CreatedDevice) -> Result<Zeroizing<Vec<u8>>, Error> {
     Ok(secret)
 }
 
+/// IAM has seen the codes of the two steps up to `second`: `vegas assume`
+/// must not send either to STS (AWS refuses a code used once), so the
+/// device's step record in the cache says they are used. Without a cache
+/// the first assume may be refused once and retried; that is warned about.
+fn record_used_steps(serial: &str, second: TimeStep, ui: &dyn Ui) {
+    let recorded = crate::platform::cache_dir()
+        .map_err(|e| e.to_string())
+        .and_then(|dir| dir.ok_or_else(|| "no cache directory".to_owned()))
+        .and_then(|dir| crate::cache::Cache::open(&dir).map_err(|e| e.to_string()))
+        .and_then(|(cache, _)| {
+            cache
+                .record_used(serial, second, crate::platform::unix_now())
+                .map_err(|e| e.to_string())
+        });
+    if let Err(e) = recorded {
+        ui.warn(&format!(
+            "cannot record the time steps of the two codes in the cache ({e}); \
+             the first `vegas assume` may be refused once"
+        ));
+    }
+}
+
 /// The codes of the current time step and the next, from the key (the key
-/// computes any step it is given: no waiting 30 s).
+/// computes any step it is given: no waiting 30 s), and the second's step.
 fn two_codes(
     session: &mut Session<PcscTransport>,
     id: &AccountId,
     touch: bool,
     interrupt: &Interrupt,
     ui: &dyn Ui,
-) -> Result<[Zeroizing<String>; 2], crate::Error> {
+) -> Result<([Zeroizing<String>; 2], TimeStep), crate::Error> {
     let mut account = Account::new(id.clone(), OathType::Totp);
     account.touch = Some(touch);
     let now = SystemTime::now();
@@ -303,7 +344,7 @@ fn two_codes(
         *code = Zeroizing::new(session.calculate(&account, at)?.expose().to_owned());
         interrupt.check()?;
     }
-    Ok(codes)
+    Ok((codes, TimeStep::at_time(now + PERIOD, crate::totp::STS_PERIOD)))
 }
 
 #[cfg(test)]

@@ -17,18 +17,47 @@ use zeroize::Zeroizing;
 
 use super::Endpoint;
 
-/// IAM is a global service: its endpoint lives in this region.
+/// IAM is a global service: in the `aws` partition its endpoint lives in
+/// this region, the default when the source profile names none.
 pub const IAM_REGION: &str = "us-east-1";
 
-/// Where IAM is: `AWS_ENDPOINT_URL_IAM`, else `AWS_ENDPOINT_URL`, else AWS's.
-pub fn endpoint_from_env() -> Endpoint {
-    let url = ["AWS_ENDPOINT_URL_IAM", "AWS_ENDPOINT_URL"]
-        .into_iter()
-        .find_map(|var| std::env::var(var).ok().filter(|v| !v.trim().is_empty()));
-    Endpoint {
-        region: IAM_REGION.into(),
+/// Where IAM is: `AWS_ENDPOINT_URL_IAM`, else `AWS_ENDPOINT_URL`, else AWS's
+/// for `region` (the source profile's, so that keys of `aws-cn` or
+/// `aws-us-gov` reach their partition's IAM), else [`IAM_REGION`]'s. An
+/// override that is not an http(s) URL is refused as the STS one is.
+pub fn endpoint_from_env(region: Option<&str>) -> Result<Endpoint, crate::config::Error> {
+    endpoint_from(|var| std::env::var(var).ok(), region)
+}
+
+/// [`endpoint_from_env`] with the environment read through `env`.
+fn endpoint_from(
+    env: impl Fn(&str) -> Option<String>,
+    region: Option<&str>,
+) -> Result<Endpoint, crate::config::Error> {
+    let set = |var: &'static str| {
+        env(var)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+            .map(|v| (var, v))
+    };
+    let url = match set("AWS_ENDPOINT_URL_IAM").or_else(|| set("AWS_ENDPOINT_URL")) {
+        Some((_, url)) if crate::config::is_http_url(&url) => Some(url),
+        Some((var, value)) => {
+            return Err(crate::config::Error::InvalidEnv {
+                var,
+                value,
+                why: "not an http(s) URL",
+            })
+        }
+        None => None,
+    };
+    Ok(Endpoint {
+        region: region
+            .filter(|r| !r.trim().is_empty())
+            .unwrap_or(IAM_REGION)
+            .to_owned(),
         url,
-    }
+    })
 }
 
 /// One IAM call, signed by the long-term keys of `source_profile`.
@@ -180,7 +209,8 @@ pub enum Error {
 impl Error {
     /// Whether IAM itself refused the call, so that it changed nothing (as
     /// opposed to a call that failed on the way or whose answer was lost,
-    /// which may have happened).
+    /// which may have happened). [`Error::Service`] is not: a 5xx or a
+    /// `ConcurrentModification` may come after IAM made the change.
     pub fn refused_by_iam(&self) -> bool {
         matches!(
             self,
@@ -190,7 +220,6 @@ impl Error {
                 | Error::LimitExceeded { .. }
                 | Error::NoSuchEntity { .. }
                 | Error::NotAUser { .. }
-                | Error::Service { .. }
         )
     }
 }
@@ -258,6 +287,23 @@ mod tests {
     }
 
     #[test]
+    fn an_iam_endpoint_override_must_be_an_http_url_and_the_region_follows_the_profile() {
+        let env = |value: &'static str| {
+            move |var: &str| (var == "AWS_ENDPOINT_URL_IAM").then(|| value.to_owned())
+        };
+        let refused = endpoint_from(env("ftp://iam?X-Amz-Security-Token=t"), None);
+        assert!(
+            matches!(&refused, Err(crate::config::Error::InvalidEnv { var: "AWS_ENDPOINT_URL_IAM", value, .. }) if value.starts_with("ftp://iam")),
+            "{refused:?}"
+        );
+        let endpoint = endpoint_from(env("http://127.0.0.1:1"), Some("cn-north-1")).unwrap();
+        assert_eq!(endpoint.url.as_deref(), Some("http://127.0.0.1:1"));
+        assert_eq!(endpoint.region, "cn-north-1");
+        let endpoint = endpoint_from(|_: &str| None, None).unwrap();
+        assert_eq!((endpoint.url, endpoint.region.as_str()), (None, IAM_REGION));
+    }
+
+    #[test]
     fn user_arn_gives_account_and_partition() {
         let user = User {
             name: "alice".into(),
@@ -280,7 +326,12 @@ mod tests {
         let helper = Error::Sts(super::super::Error::Helper {
             message: "no answer".into(),
         });
+        let failed = Error::Service {
+            code: "ServiceFailure".into(),
+            message: "m".into(),
+        };
         assert!(refused.refused_by_iam());
+        assert!(!failed.refused_by_iam(), "a 5xx may come after the change");
         assert!(!lost.refused_by_iam());
         assert!(!unreachable.refused_by_iam());
         assert!(!helper.refused_by_iam());

@@ -137,6 +137,10 @@ where
                 request,
             )
         }
+        // Its text may quote the request being built: never shown.
+        SdkError::ConstructionFailure(_) => Error::Answer {
+            message: format!("the {} request could not be built", request.operation.action()),
+        },
         SdkError::TimeoutError(_) => Error::Timeout {
             endpoint,
             seconds: OPERATION_TIMEOUT.as_secs(),

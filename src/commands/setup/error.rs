@@ -4,6 +4,7 @@
 use std::borrow::Cow;
 use std::path::PathBuf;
 
+use super::undo::Leftovers;
 use crate::sts::iam;
 
 #[derive(Debug, thiserror::Error)]
@@ -26,8 +27,15 @@ pub enum Error {
     ConfirmInput { source: std::io::Error },
     #[error("nothing done: the change to {} was not confirmed", path.display())]
     Declined { path: PathBuf },
-    #[error("interrupted; everything setup had made was removed")]
-    Interrupted,
+    /// Ctrl-C; `left` is what the rollback could not remove (set once it ran).
+    #[error("interrupted; {left}")]
+    Interrupted { left: Leftovers },
+    /// A failure after something was made, whose rollback left `left`.
+    #[error("{cause}; {left}")]
+    NotUndone {
+        cause: Box<crate::Error>,
+        left: Leftovers,
+    },
     #[error("IAM answered {action} with something else than expected")]
     UnexpectedAnswer { action: &'static str },
     #[error("the seed IAM gave for {serial} is not base32")]
@@ -59,7 +67,17 @@ impl crate::hint::Hint for Error {
             }
             Error::ConfirmInput { .. } => Cow::Borrowed("pass --yes to write the change unasked"),
             Error::Declined { .. } => Cow::Borrowed("run it again and answer y to go ahead"),
-            Error::Interrupted => Cow::Borrowed("run `vegas setup` again when ready"),
+            Error::Interrupted { left } if left.is_empty() => {
+                Cow::Borrowed("run `vegas setup` again when ready")
+            }
+            Error::Interrupted { left } => {
+                Cow::Owned(format!("to finish by hand: {}", left.remedies()))
+            }
+            Error::NotUndone { cause, left } => Cow::Owned(format!(
+                "{}; to finish by hand: {}",
+                cause.hint(),
+                left.remedies()
+            )),
             Error::UnexpectedAnswer { .. } | Error::MalformedSeed { .. } => {
                 Cow::Borrowed("try again; run with --verbose and report the output if it persists")
             }
