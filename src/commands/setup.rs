@@ -217,7 +217,7 @@ fn make(
     // Recorded before the PUT, which may store it and still fail on the
     // way back; no account of this id was on the key before (see `plan`).
     made.account = Some(plan.account.clone());
-    manage::put(
+    let put = manage::put(
         session,
         &NewTotpAccount {
             id: &plan.account,
@@ -225,7 +225,14 @@ fn make(
             digits: DIGITS,
             touch: !args.no_touch,
         },
-    )?;
+    );
+    if let Err(e) = put {
+        if matches!(e, crate::oath::Error::AccountExists { .. }) {
+            // Made since the plan, by someone else: not ours to delete.
+            made.account = None;
+        }
+        return Err(e.into());
+    }
     drop(secret);
     interrupt.check()?;
     let ([first_code, second_code], second_step) =

@@ -420,13 +420,14 @@ credential_process = something
     fn the_diff_masks_credentials_kept_in_the_config_file() {
         let text = "[profile src]\r\naws_access_key_id = AKIAEXAMPLEKEY\r\n\
                     aws_secret_access_key=wJalrSECRETvalue\r\n\
-                    AWS_SESSION_TOKEN = tokenSECRET\r\nregion = x\r\n";
+                    AWS_SESSION_TOKEN = tokenSECRET\r\n";
         let after = set_in_profile(text, "src", &[("mfa_serial", "m")]);
         let diff = diff(Path::new("config"), text, &after);
         for secret in ["AKIAEXAMPLEKEY", "wJalrSECRETvalue", "tokenSECRET"] {
             assert!(!diff.contains(secret), "{diff}");
         }
         assert!(diff.contains(" aws_secret_access_key= ****\r\n"), "{diff}");
+        assert!(diff.contains(" AWS_SESSION_TOKEN = ****\r\n"), "{diff}");
         assert!(diff.contains("+mfa_serial = m"), "{diff}");
     }
 

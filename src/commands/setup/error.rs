@@ -17,6 +17,8 @@ pub enum Error {
         "--device-name '{value}' is not a valid IAM name (1–226 of letters, digits and +=,.@_-)"
     )]
     InvalidDeviceName { value: String },
+    #[error("--profile '{value}' cannot be written as a profile name (letters, digits and -_.@+:/ only)")]
+    InvalidProfileName { value: String },
     #[error("profile '{profile}' already exists in {}", path.display())]
     ProfileExists { profile: String, path: PathBuf },
     #[error("the MFA device {serial} is already one of {user}'s")]
@@ -55,6 +57,9 @@ impl crate::hint::Hint for Error {
             }
             Error::InvalidDeviceName { .. } => {
                 Cow::Borrowed("choose a name such as vegas-laptop with --device-name")
+            }
+            Error::InvalidProfileName { .. } => {
+                Cow::Borrowed("choose a name such as work-admin with --profile")
             }
             Error::ProfileExists { .. } => {
                 Cow::Borrowed("choose another name with --profile, or remove the old profile first")
