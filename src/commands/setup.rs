@@ -311,8 +311,9 @@ fn decode_seed(created: &CreatedDevice) -> Result<Zeroizing<Vec<u8>>, Error> {
 
 /// IAM has seen the codes of the two steps up to `second`: `vegas assume`
 /// must not send either to STS (AWS refuses a code used once), so the
-/// device's step record in the cache says they are used. Without a cache
-/// the first assume may be refused once and retried; that is warned about.
+/// device's step record in the cache (the one [`crate::flow`] keeps) says
+/// they are used, and the first assume waits for the next step. Without a
+/// cache that assume may be refused; that is warned about.
 fn record_used_steps(serial: &str, second: TimeStep, ui: &dyn Ui) {
     let recorded = crate::platform::cache_dir()
         .map_err(|e| e.to_string())
@@ -331,8 +332,12 @@ fn record_used_steps(serial: &str, second: TimeStep, ui: &dyn Ui) {
     }
 }
 
-/// The codes of the current time step and the next, from the key (the key
-/// computes any step it is given: no waiting 30 s), and the second's step.
+/// The codes of the previous time step and the current one, from the key
+/// (it computes any step it is given: no waiting 30 s), and the second's
+/// step. These are the two codes a person reading an authenticator would
+/// type, and the current one is used up when the step ends, so the first
+/// `vegas assume` waits at most one step for a fresh code
+/// ([`record_used_steps`]).
 fn two_codes(
     session: &mut Session<PcscTransport>,
     id: &AccountId,
@@ -344,14 +349,15 @@ fn two_codes(
     account.touch = Some(touch);
     let now = SystemTime::now();
     let mut codes: [Zeroizing<String>; 2] = Default::default();
-    for ((code, at), notice) in codes.iter_mut().zip([now, now + PERIOD]).zip(TOUCH_NOTICES) {
+    let previous = now.checked_sub(PERIOD).unwrap_or(now);
+    for ((code, at), notice) in codes.iter_mut().zip([previous, now]).zip(TOUCH_NOTICES) {
         if touch {
             ui.notice(notice);
         }
         *code = Zeroizing::new(session.calculate(&account, at)?.expose().to_owned());
         interrupt.check()?;
     }
-    Ok((codes, TimeStep::at_time(now + PERIOD, crate::totp::STS_PERIOD)))
+    Ok((codes, TimeStep::at_time(now, crate::totp::STS_PERIOD)))
 }
 
 #[cfg(test)]
