@@ -515,7 +515,11 @@ fn an_interrupt_while_the_device_is_being_enabled_deactivates_and_deletes_it() {
     );
     assert_eq!(succeeded(&world, Action::EnableMfaDevice), 1, "{err}");
     assert_eq!(succeeded(&world, Action::DeactivateMfaDevice), 1, "{err}");
-    assert_eq!(succeeded(&world, Action::DeleteVirtualMfaDevice), 1, "{err}");
+    assert_eq!(
+        succeeded(&world, Action::DeleteVirtualMfaDevice),
+        1,
+        "{err}"
+    );
     assert_nothing_left(&world);
 }
 
@@ -530,7 +534,9 @@ fn a_refused_deactivation_keeps_the_account_on_the_key_and_says_what_is_left() {
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(130), "{err}");
     assert!(
-        err.contains(&format!("MFA device {DEVICE_SERIAL} stays enabled for vegas-test")),
+        err.contains(&format!(
+            "MFA device {DEVICE_SERIAL} stays enabled for vegas-test"
+        )),
         "{err}"
     );
     assert!(
@@ -543,7 +549,10 @@ fn a_refused_deactivation_keeps_the_account_on_the_key_and_says_what_is_left() {
         err.contains("hint: to finish by hand:") && err.contains("deactivate-mfa-device"),
         "{err}"
     );
-    assert!(!err.contains("everything setup had made was removed"), "{err}");
+    assert!(
+        !err.contains("everything setup had made was removed"),
+        "{err}"
+    );
     // The user can still sign in: the device and its account are both kept.
     assert_eq!(
         world.sts.virtual_devices()[0].enabled_for.as_deref(),
@@ -621,7 +630,10 @@ fn an_iam_endpoint_that_is_not_a_url_is_refused_before_anything_is_made() {
         err.contains("AWS_ENDPOINT_URL_IAM = 'not a url' is not valid"),
         "{err}"
     );
-    assert!(err.contains("hint: fix or unset AWS_ENDPOINT_URL_IAM"), "{err}");
+    assert!(
+        err.contains("hint: fix or unset AWS_ENDPOINT_URL_IAM"),
+        "{err}"
+    );
     assert_eq!(world.sts.calls().len(), 0);
 }
 

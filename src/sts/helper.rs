@@ -182,7 +182,10 @@ mod tests {
         assert_eq!(&read[..], &encoded[..]);
         let long = vec![b' '; MESSAGE_CAPACITY + 10];
         let cut = read_message(&mut &long[..]).unwrap();
-        assert_eq!((cut.len(), cut.capacity()), (MESSAGE_CAPACITY, MESSAGE_CAPACITY));
+        assert_eq!(
+            (cut.len(), cut.capacity()),
+            (MESSAGE_CAPACITY, MESSAGE_CAPACITY)
+        );
     }
 
     #[test]

@@ -139,7 +139,10 @@ where
         }
         // Its text may quote the request being built: never shown.
         SdkError::ConstructionFailure(_) => Error::Answer {
-            message: format!("the {} request could not be built", request.operation.action()),
+            message: format!(
+                "the {} request could not be built",
+                request.operation.action()
+            ),
         },
         SdkError::TimeoutError(_) => Error::Timeout {
             endpoint,

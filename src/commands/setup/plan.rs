@@ -262,7 +262,9 @@ mod tests {
     fn profile_names_that_would_break_the_file_or_the_command_are_refused() {
         assert!(is_profile_name("work-admin"));
         assert!(is_profile_name("team/prod.admin@eu"));
-        for bad in ["", "a b", "a]b", "[x", "a\nb", "a;b", "a#b", "a=b", "a\"b", "a'b"] {
+        for bad in [
+            "", "a b", "a]b", "[x", "a\nb", "a;b", "a#b", "a=b", "a\"b", "a'b",
+        ] {
             assert!(!is_profile_name(bad), "{bad:?}");
         }
         assert!(!is_profile_name(&"p".repeat(129)));

@@ -178,7 +178,12 @@ impl Made {
     /// Undo everything: the config, then the device in IAM, then (only
     /// once no enabled device needs it) the account on the key. Each
     /// failure is warned about as it happens; what is left is returned.
-    pub fn undo(self, iam: &Iam<'_>, session: &mut Session<PcscTransport>, ui: &dyn Ui) -> Leftovers {
+    pub fn undo(
+        self,
+        iam: &Iam<'_>,
+        session: &mut Session<PcscTransport>,
+        ui: &dyn Ui,
+    ) -> Leftovers {
         let mut left = Vec::new();
         if let Some((edit, written)) = &self.config {
             if let Err(e) = edit.undo(written) {
@@ -237,11 +242,17 @@ fn undo_device(
             user_name: iam.user_name().to_owned(),
             serial: serial.to_owned(),
         };
-        if let Err(e) = iam.call(deactivate).map(|_| ()).or_else(|e| match gone(&e) {
-            true => Ok(()),
-            false => Err(e),
-        }) {
-            ui.warn(&format!("could not deactivate the MFA device {serial}: {e}"));
+        if let Err(e) = iam
+            .call(deactivate)
+            .map(|_| ())
+            .or_else(|e| match gone(&e) {
+                true => Ok(()),
+                false => Err(e),
+            })
+        {
+            ui.warn(&format!(
+                "could not deactivate the MFA device {serial}: {e}"
+            ));
             left.push(Leftover::DeviceEnabled {
                 serial: serial.to_owned(),
                 user: iam.user_name().to_owned(),
@@ -305,7 +316,13 @@ mod tests {
         assert!(text.contains("stays enabled for alice"), "{text}");
         assert!(text.contains("stays on the YubiKey"), "{text}");
         let remedies = left.remedies();
-        assert!(remedies.contains("deactivate-mfa-device --user-name alice"), "{remedies}");
-        assert!(remedies.contains("ykman oath accounts delete"), "{remedies}");
+        assert!(
+            remedies.contains("deactivate-mfa-device --user-name alice"),
+            "{remedies}"
+        );
+        assert!(
+            remedies.contains("ykman oath accounts delete"),
+            "{remedies}"
+        );
     }
 }
