@@ -524,12 +524,54 @@ fn an_interrupt_while_the_device_is_being_enabled_deactivates_and_deletes_it() {
 }
 
 #[test]
-fn a_refused_deactivation_keeps_the_account_on_the_key_and_says_what_is_left() {
+fn a_deactivation_refused_to_the_long_term_keys_is_retried_with_an_mfa_session() {
     let world = world_with_config();
     // A force-MFA policy: long-term keys may not deactivate the device.
     world
         .sts
         .fail_next(Action::DeactivateMfaDevice, Fault::AccessDenied);
+    let out = interrupt_during_enable(&world);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    assert!(err.contains("trying again with an MFA session"), "{err}");
+    assert!(
+        err.contains("interrupted; everything setup had made was removed"),
+        "{err}"
+    );
+    assert_eq!(succeeded(&world, Action::GetSessionToken), 1, "{err}");
+    assert_eq!(succeeded(&world, Action::DeactivateMfaDevice), 1, "{err}");
+    assert_eq!(
+        succeeded(&world, Action::DeleteVirtualMfaDevice),
+        1,
+        "{err}"
+    );
+    // Signed by the session GetSessionToken issued, not the long-term keys.
+    let calls = world.sts.calls();
+    let session_key = calls
+        .iter()
+        .find(|c| c.action == Action::GetSessionToken)
+        .and_then(|c| c.issued_access_key_id.clone())
+        .expect("a session was issued");
+    for action in [Action::DeactivateMfaDevice, Action::DeleteVirtualMfaDevice] {
+        let signers: Vec<Option<&str>> = calls
+            .iter()
+            .filter(|c| c.action == action && c.succeeded())
+            .map(|c| c.signer.as_deref())
+            .collect();
+        assert_eq!(signers, [Some(session_key.as_str())], "{action:?}");
+    }
+    assert_nothing_left(&world);
+}
+
+#[test]
+fn a_refused_deactivation_keeps_the_account_on_the_key_and_says_what_is_left() {
+    let world = world_with_config();
+    // Refused to the long-term keys, and to the MFA session too.
+    for _ in 0..2 {
+        world
+            .sts
+            .fail_next(Action::DeactivateMfaDevice, Fault::AccessDenied);
+    }
     let out = interrupt_during_enable(&world);
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(130), "{err}");

@@ -22,10 +22,11 @@ use zeroize::Zeroizing;
 
 use crate::cli::{OathAccess, SetupArgs};
 use crate::config::Files;
+use crate::credentials::Credentials;
 use crate::oath::manage::{self, NewTotpAccount};
 use crate::oath::{Account, AccountId, OathType, PcscTransport, Session, TimeStep};
 use crate::sts::iam::{self, Answer, CreatedDevice, IamRequest, Operation, User};
-use crate::sts::Endpoint;
+use crate::sts::{Endpoint, Mfa, SessionTokenRequest};
 use crate::ui::Ui;
 
 pub mod error;
@@ -56,6 +57,8 @@ pub struct Style {
 struct Iam<'a> {
     source_profile: &'a str,
     endpoint: Endpoint,
+    /// Where STS is, for an MFA session on the way back ([`Iam::mfa_session`]).
+    sts_endpoint: Endpoint,
     user: User,
 }
 
@@ -63,11 +66,14 @@ impl<'a> Iam<'a> {
     /// Whose the keys of `source_profile` are (GetUser), at the endpoint the
     /// environment names.
     fn of(source_profile: &'a str, files: &Files) -> Result<Iam<'a>, crate::Error> {
-        let endpoint = iam::endpoint_from_env(files.get(source_profile, "region"))?;
-        match call_iam(source_profile, &endpoint, Operation::GetUser)? {
+        let region = files.get(source_profile, "region");
+        let endpoint = iam::endpoint_from_env(region)?;
+        let sts_endpoint = iam::sts_endpoint_from_env(region)?;
+        match call_iam(source_profile, &endpoint, None, Operation::GetUser)? {
             Answer::User(user) => Ok(Iam {
                 source_profile,
                 endpoint,
+                sts_endpoint,
                 user,
             }),
             _ => Err(Error::UnexpectedAnswer { action: "GetUser" }.into()),
@@ -75,7 +81,31 @@ impl<'a> Iam<'a> {
     }
 
     fn call(&self, operation: Operation) -> Result<Answer, Error> {
-        call_iam(self.source_profile, &self.endpoint, operation)
+        call_iam(self.source_profile, &self.endpoint, None, operation)
+    }
+
+    /// The call signed by an MFA session (`None`: by the long-term keys).
+    fn call_as(
+        &self,
+        mfa_session: Option<&Credentials>,
+        operation: Operation,
+    ) -> Result<Answer, Error> {
+        call_iam(self.source_profile, &self.endpoint, mfa_session, operation)
+    }
+
+    /// A short MFA session of the user (GetSessionToken with a code of the
+    /// device being undone), for what a policy allows only with MFA.
+    fn mfa_session(&self, serial: &str, code: Zeroizing<String>) -> Result<Credentials, Error> {
+        let request = SessionTokenRequest {
+            source_profile: self.source_profile.to_owned(),
+            duration_seconds: crate::config::MIN_MFA_SESSION_DURATION,
+            mfa: Mfa {
+                serial: serial.to_owned(),
+                token_code: code,
+            },
+            endpoint: self.sts_endpoint.clone(),
+        };
+        crate::sts::get_session_token(&request).map_err(|e| Error::Iam(e.into()))
     }
 
     fn user_name(&self) -> &str {
@@ -83,9 +113,15 @@ impl<'a> Iam<'a> {
     }
 }
 
-fn call_iam(source: &str, endpoint: &Endpoint, operation: Operation) -> Result<Answer, Error> {
+fn call_iam(
+    source: &str,
+    endpoint: &Endpoint,
+    mfa_session: Option<&Credentials>,
+    operation: Operation,
+) -> Result<Answer, Error> {
     Ok(iam::call(&IamRequest {
         source_profile: source.to_owned(),
+        mfa_session: mfa_session.cloned(),
         endpoint: endpoint.clone(),
         operation,
     })?)
@@ -217,6 +253,7 @@ fn make(
     // Recorded before the PUT, which may store it and still fail on the
     // way back; no account of this id was on the key before (see `plan`).
     made.account = Some(plan.account.clone());
+    made.touch = !args.no_touch;
     let put = manage::put(
         session,
         &NewTotpAccount {
@@ -237,6 +274,7 @@ fn make(
     interrupt.check()?;
     let ([first_code, second_code], second_step) =
         two_codes(session, &plan.account, !args.no_touch, interrupt, ui)?;
+    made.codes_used_until = Some(second_step);
     // As for the device: enabled unless IAM itself said no.
     made.enabled = true;
     let enabled = iam.call(Operation::EnableMfaDevice {
@@ -314,7 +352,7 @@ fn decode_seed(created: &CreatedDevice) -> Result<Zeroizing<Vec<u8>>, Error> {
 /// device's step record in the cache (the one [`crate::flow`] keeps) says
 /// they are used, and the first assume waits for the next step. Without a
 /// cache that assume may be refused; that is warned about.
-fn record_used_steps(serial: &str, second: TimeStep, ui: &dyn Ui) {
+pub(super) fn record_used_steps(serial: &str, second: TimeStep, ui: &dyn Ui) {
     let recorded = crate::platform::cache_dir()
         .map_err(|e| e.to_string())
         .and_then(|dir| dir.ok_or_else(|| "no cache directory".to_owned()))

@@ -26,12 +26,23 @@ pub const IAM_REGION: &str = "us-east-1";
 /// `aws-us-gov` reach their partition's IAM), else [`IAM_REGION`]'s. An
 /// override that is not an http(s) URL is refused as the STS one is.
 pub fn endpoint_from_env(region: Option<&str>) -> Result<Endpoint, crate::config::Error> {
-    endpoint_from(|var| std::env::var(var).ok(), region)
+    endpoint_from(|var| std::env::var(var).ok(), IAM_OVERRIDES, region)
 }
 
-/// [`endpoint_from_env`] with the environment read through `env`.
+/// Where STS is for setup's own GetSessionToken (see [`endpoint_from_env`]):
+/// `AWS_ENDPOINT_URL_STS`, else `AWS_ENDPOINT_URL`, else AWS's in `region`.
+pub fn sts_endpoint_from_env(region: Option<&str>) -> Result<Endpoint, crate::config::Error> {
+    endpoint_from(|var| std::env::var(var).ok(), STS_OVERRIDES, region)
+}
+
+const IAM_OVERRIDES: [&str; 2] = ["AWS_ENDPOINT_URL_IAM", "AWS_ENDPOINT_URL"];
+const STS_OVERRIDES: [&str; 2] = ["AWS_ENDPOINT_URL_STS", "AWS_ENDPOINT_URL"];
+
+/// [`endpoint_from_env`] with the environment read through `env`, and
+/// `overrides` the variables that name the URL, first one first.
 fn endpoint_from(
     env: impl Fn(&str) -> Option<String>,
+    overrides: [&'static str; 2],
     region: Option<&str>,
 ) -> Result<Endpoint, crate::config::Error> {
     let set = |var: &'static str| {
@@ -40,7 +51,8 @@ fn endpoint_from(
             .filter(|v| !v.is_empty())
             .map(|v| (var, v))
     };
-    let url = match set("AWS_ENDPOINT_URL_IAM").or_else(|| set("AWS_ENDPOINT_URL")) {
+    let [first, second] = overrides;
+    let url = match set(first).or_else(|| set(second)) {
         Some((_, url)) if crate::config::is_http_url(&url) => Some(url),
         Some((var, value)) => {
             return Err(crate::config::Error::InvalidEnv {
@@ -60,10 +72,14 @@ fn endpoint_from(
     })
 }
 
-/// One IAM call, signed by the long-term keys of `source_profile`.
+/// One IAM call, signed by the long-term keys of `source_profile`, or by
+/// an MFA session of that profile's user.
 #[derive(Clone, Serialize, Deserialize)]
 pub struct IamRequest {
     pub source_profile: String,
+    /// Sign with these instead of the long-term keys: for what a policy
+    /// allows only with MFA (deactivating the device on the way back).
+    pub mfa_session: Option<crate::credentials::Credentials>,
     pub endpoint: Endpoint,
     pub operation: Operation,
 }
@@ -291,15 +307,16 @@ mod tests {
         let env = |value: &'static str| {
             move |var: &str| (var == "AWS_ENDPOINT_URL_IAM").then(|| value.to_owned())
         };
-        let refused = endpoint_from(env("ftp://iam?X-Amz-Security-Token=t"), None);
+        let refused = endpoint_from(env("ftp://iam?X-Amz-Security-Token=t"), IAM_OVERRIDES, None);
         assert!(
             matches!(&refused, Err(crate::config::Error::InvalidEnv { var: "AWS_ENDPOINT_URL_IAM", value, .. }) if value.starts_with("ftp://iam")),
             "{refused:?}"
         );
-        let endpoint = endpoint_from(env("http://127.0.0.1:1"), Some("cn-north-1")).unwrap();
+        let endpoint =
+            endpoint_from(env("http://127.0.0.1:1"), IAM_OVERRIDES, Some("cn-north-1")).unwrap();
         assert_eq!(endpoint.url.as_deref(), Some("http://127.0.0.1:1"));
         assert_eq!(endpoint.region, "cn-north-1");
-        let endpoint = endpoint_from(|_: &str| None, None).unwrap();
+        let endpoint = endpoint_from(|_: &str| None, IAM_OVERRIDES, None).unwrap();
         assert_eq!((endpoint.url, endpoint.region.as_str()), (None, IAM_REGION));
     }
 

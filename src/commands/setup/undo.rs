@@ -12,18 +12,24 @@
 //! MFA everything but a few actions does) still guards the user, and its
 //! account on the YubiKey is then the only way to produce its codes. So the
 //! OATH account is deleted only once the device is gone from IAM (or was
-//! never enabled); otherwise it is kept, and [`Leftovers`] says so.
+//! never enabled). When IAM refuses the long-term keys, setup asks the key
+//! for one more code and tries again signed by an MFA session
+//! (GetSessionToken); if that fails too, the account is kept, and
+//! [`Leftovers`] says so.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use signal_hook::consts::SIGINT;
 use signal_hook::SigId;
+use zeroize::Zeroizing;
 
 use super::error::Error;
 use super::Iam;
 use crate::config::edit::{ConfigEdit, Written};
-use crate::oath::{manage, AccountId, PcscTransport, Session};
+use crate::credentials::Credentials;
+use crate::oath::{manage, Account, AccountId, OathType, PcscTransport, Session, TimeStep};
 use crate::sts::iam::Operation;
 use crate::ui::Ui;
 
@@ -77,6 +83,10 @@ pub struct Made {
     pub enabled: bool,
     /// The OATH account PUT on the key.
     pub account: Option<AccountId>,
+    /// Whether that account needs a touch.
+    pub touch: bool,
+    /// The step of the last code IAM was sent, once the two were computed.
+    pub codes_used_until: Option<TimeStep>,
     /// The config change written, and its backup.
     pub config: Option<(ConfigEdit, Written)>,
 }
@@ -198,7 +208,10 @@ impl Made {
             }
         }
         let device_enabled = match &self.device {
-            Some(serial) => undo_device(serial, self.enabled, iam, ui, &mut left),
+            Some(serial) => {
+                let mut mfa_session = || self.mfa_session(serial, iam, session, ui);
+                undo_device(serial, self.enabled, iam, &mut mfa_session, ui, &mut left)
+            }
             None => false,
         };
         if let Some(id) = &self.account {
@@ -227,29 +240,89 @@ impl Made {
     }
 }
 
-/// Deactivate (when `enabled`) and delete the device; whether it is still
-/// enabled for the user afterwards.
+impl Made {
+    /// An MFA session from one more code of the account on the key (the
+    /// step after those IAM has seen), or `None`, warned about.
+    fn mfa_session(
+        &self,
+        serial: &str,
+        iam: &Iam<'_>,
+        session: &mut Session<PcscTransport>,
+        ui: &dyn Ui,
+    ) -> Option<Credentials> {
+        let (Some(id), Some(used)) = (&self.account, self.codes_used_until) else {
+            return None;
+        };
+        let mut account = Account::new(id.clone(), OathType::Totp);
+        account.touch = Some(self.touch);
+        let next = step_start(used.index.saturating_add(1), used.period);
+        let at = SystemTime::now().max(next);
+        let step = TimeStep::at_time(at, used.period);
+        ui.notice(&format!(
+            "IAM refused to deactivate {serial} with the long-term keys; trying again \
+             with an MFA session{}",
+            if self.touch {
+                ". Touch your YubiKey… (code 3)"
+            } else {
+                ""
+            }
+        ));
+        let code = match session.calculate(&account, at) {
+            Ok(code) => Zeroizing::new(code.expose().to_owned()),
+            Err(e) => {
+                ui.warn(&format!("no code for an MFA session: {e}"));
+                return None;
+            }
+        };
+        let credentials = iam.mfa_session(serial, code);
+        super::record_used_steps(serial, step, ui);
+        credentials
+            .inspect_err(|e| ui.warn(&format!("no MFA session: {e}")))
+            .ok()
+    }
+}
+
+/// When step `index` of `period` seconds starts.
+fn step_start(index: u64, period: u32) -> SystemTime {
+    let seconds = index.saturating_mul(u64::from(period));
+    SystemTime::UNIX_EPOCH
+        .checked_add(Duration::from_secs(seconds))
+        .unwrap_or(SystemTime::UNIX_EPOCH)
+}
+
+/// Deactivate (when `enabled`) and delete the device, by the long-term keys
+/// or, when IAM refuses them, by an MFA session from `mfa_session`;
+/// whether the device is still enabled for the user afterwards.
 fn undo_device(
     serial: &str,
     enabled: bool,
     iam: &Iam<'_>,
+    mfa_session: &mut dyn FnMut() -> Option<Credentials>,
     ui: &dyn Ui,
     left: &mut Vec<Leftover>,
 ) -> bool {
     let gone = |e: &Error| matches!(e, Error::Iam(crate::sts::iam::Error::NoSuchEntity { .. }));
+    let denied = |e: &Error| matches!(e, Error::Iam(crate::sts::iam::Error::AccessDenied { .. }));
+    let mut signer: Option<Credentials> = None;
     if enabled {
-        let deactivate = Operation::DeactivateMfaDevice {
-            user_name: iam.user_name().to_owned(),
-            serial: serial.to_owned(),
+        let deactivate = |signer: Option<&Credentials>| {
+            let operation = Operation::DeactivateMfaDevice {
+                user_name: iam.user_name().to_owned(),
+                serial: serial.to_owned(),
+            };
+            match iam.call_as(signer, operation) {
+                Err(e) if gone(&e) => Ok(()),
+                other => other.map(|_| ()),
+            }
         };
-        if let Err(e) = iam
-            .call(deactivate)
-            .map(|_| ())
-            .or_else(|e| match gone(&e) {
-                true => Ok(()),
-                false => Err(e),
-            })
-        {
+        let mut outcome = deactivate(None);
+        if outcome.as_ref().is_err_and(denied) {
+            signer = mfa_session();
+            if let Some(credentials) = &signer {
+                outcome = deactivate(Some(credentials));
+            }
+        }
+        if let Err(e) = outcome {
             ui.warn(&format!(
                 "could not deactivate the MFA device {serial}: {e}"
             ));
@@ -263,7 +336,7 @@ fn undo_device(
     let delete = Operation::DeleteVirtualMfaDevice {
         serial: serial.to_owned(),
     };
-    match iam.call(delete) {
+    match iam.call_as(signer.as_ref(), delete) {
         Ok(_) => {}
         Err(e) if gone(&e) => {}
         Err(e) => {
