@@ -149,26 +149,7 @@ pub fn run(
     let interrupt = Interrupt::catch()?;
     let mut made = Made::default();
     if let Err(e) = make(args, &plan, &iam, &mut session, &interrupt, &mut made, ui) {
-        // A call that failed while Ctrl-C was pressed failed because of it,
-        // or would be undone all the same: the person asked to stop.
-        let e = match interrupt.check() {
-            Err(interrupted) => interrupted.into(),
-            Ok(()) => e,
-        };
-        if made.is_empty() {
-            return Err(e);
-        }
-        ui.notice("Undoing what setup made…");
-        let left = made.undo(&iam, &mut session, ui);
-        return Err(match e {
-            crate::Error::Setup(Error::Interrupted { .. }) => Error::Interrupted { left }.into(),
-            e if left.is_empty() => e,
-            e => Error::NotUndone {
-                cause: Box::new(e),
-                left,
-            }
-            .into(),
-        });
+        return Err(undo(e, made, &iam, &mut session, &interrupt, ui));
     }
     drop(interrupt);
     // Doctor opens the key itself.
@@ -195,6 +176,38 @@ pub fn run(
             );
             Ok(())
         }
+    }
+}
+
+/// Undo what `made` holds after `error`; the error to report, saying what
+/// the rollback left behind.
+fn undo(
+    error: crate::Error,
+    made: Made,
+    iam: &Iam<'_>,
+    session: &mut Session<PcscTransport>,
+    interrupt: &Interrupt,
+    ui: &dyn Ui,
+) -> crate::Error {
+    // A call that failed while Ctrl-C was pressed failed because of it, or
+    // would be undone all the same: the person asked to stop.
+    let error = match interrupt.check() {
+        Err(interrupted) => interrupted.into(),
+        Ok(()) => error,
+    };
+    if made.is_empty() {
+        return error;
+    }
+    ui.notice("Undoing what setup made…");
+    let left = made.undo(iam, session, ui);
+    match error {
+        crate::Error::Setup(Error::Interrupted { .. }) => Error::Interrupted { left }.into(),
+        e if left.is_empty() => e,
+        e => Error::NotUndone {
+            cause: Box::new(e),
+            left,
+        }
+        .into(),
     }
 }
 

@@ -95,8 +95,12 @@ pub struct Made {
 /// in, would not) remove.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Leftover {
-    /// The config file still has the change; the old bytes are in `backup`.
-    Config { path: String, backup: String },
+    /// The config file still has the change; the old bytes are in `backup`
+    /// (`None`: there was no file before).
+    Config {
+        path: String,
+        backup: Option<String>,
+    },
     /// The device is still enabled for the user.
     DeviceEnabled { serial: String, user: String },
     /// The device, no longer enabled, still exists in IAM.
@@ -109,8 +113,12 @@ pub enum Leftover {
 impl std::fmt::Display for Leftover {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Leftover::Config { path, backup } => {
-                write!(f, "{path} keeps the change (the old file is {backup})")
+            Leftover::Config {
+                path,
+                backup: Some(backup),
+            } => write!(f, "{path} keeps the change (the old file is {backup})"),
+            Leftover::Config { path, backup: None } => {
+                write!(f, "{path}, which setup created, is still there")
             }
             Leftover::DeviceEnabled { serial, user } => write!(
                 f,
@@ -132,7 +140,11 @@ impl Leftover {
     /// The command that removes it by hand.
     pub fn remedy(&self) -> String {
         match self {
-            Leftover::Config { path, backup } => format!("mv {backup} {path}"),
+            Leftover::Config {
+                path,
+                backup: Some(backup),
+            } => format!("mv {backup} {path}"),
+            Leftover::Config { path, backup: None } => format!("rm {path}"),
             Leftover::DeviceEnabled { serial, user } => format!(
                 "with credentials of an MFA session (e.g. `vegas assume` of a profile using \
                  this device, or `aws sts get-session-token`), run `aws iam \
@@ -200,10 +212,7 @@ impl Made {
                 ui.warn(&format!("could not restore {}: {e}", edit.path.display()));
                 left.push(Leftover::Config {
                     path: edit.path.display().to_string(),
-                    backup: written
-                        .backup
-                        .as_ref()
-                        .map_or_else(|| "not kept".into(), |b| b.display().to_string()),
+                    backup: written.backup.as_ref().map(|b| b.display().to_string()),
                 });
             }
         }
