@@ -58,11 +58,18 @@ pub enum Command {
     /// new profile.
     ///
     /// If a step fails after the device was created, or Ctrl-C is pressed
-    /// (exit 130), the account is deleted from the key, the device
-    /// deactivated and deleted in IAM, and the config file put back. The
-    /// seed is never printed, logged, written to a file, or passed in
+    /// (exit 130), the config file is put back, the device deactivated and
+    /// deleted in IAM, and then the account deleted from the key. When IAM
+    /// refuses the long-term keys (a policy that requires MFA), the device
+    /// is deactivated with an MFA session from a third code; failing that,
+    /// it stays enabled and its account stays on the key, so the user can
+    /// still sign in; the error says what is left and how to remove it.
+    /// If only the closing doctor checks fail, the device and the config are
+    /// kept (exit 1): the device works, and the doctor says what to fix.
+    /// The seed is never printed, logged, written to a file, or passed in
     /// arguments or the environment. AWS_ENDPOINT_URL_IAM overrides IAM's
-    /// endpoint.
+    /// endpoint; IAM is reached in the source profile's region (else
+    /// us-east-1).
     Setup(SetupArgs),
     /// Serve a profile's credentials to containers and dev containers.
     ///

@@ -45,7 +45,7 @@ impl Error {
     /// else [`EXIT_ERROR`].
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::Setup(crate::commands::setup::Error::Interrupted) => EXIT_INTERRUPTED,
+            Error::Setup(crate::commands::setup::Error::Interrupted { .. }) => EXIT_INTERRUPTED,
             _ => EXIT_ERROR,
         }
     }

@@ -231,7 +231,29 @@ fn the_seed_appears_in_no_output_no_file_and_no_process_argument_or_environment(
         std::thread::sleep(Duration::from_millis(20));
     };
     let unpadded = base32.trim_end_matches('=').to_owned();
-    for (argv, environ) in processes() {
+    let processes = processes();
+    // A process whose environment could not be read would pass unseen:
+    // vegas's and its helper's must have been read.
+    let vegas_pid = child.id().to_string();
+    let assert_read = |what: &str, found: Vec<&Process>| {
+        assert!(!found.is_empty(), "{what} is not running");
+        assert!(
+            found
+                .iter()
+                .all(|p| p.environ.as_ref().is_some_and(|e| e.contains("HOME="))),
+            "the environment of {what} was not read"
+        );
+    };
+    assert_read(
+        "vegas",
+        processes.iter().filter(|p| p.pid == vegas_pid).collect(),
+    );
+    assert_read(
+        "its helper",
+        processes.iter().filter(|p| p.ppid == vegas_pid).collect(),
+    );
+    for Process { argv, environ, .. } in &processes {
+        let environ = environ.as_deref().unwrap_or_default();
         for seed in [&base32, &base64, &unpadded] {
             assert!(
                 !argv.contains(seed.as_str()),
@@ -252,12 +274,21 @@ fn the_seed_appears_in_no_output_no_file_and_no_process_argument_or_environment(
     }
 }
 
-/// The argv and environment of every process that can be read.
-fn processes() -> Vec<(String, String)> {
+/// A running process: its argv, and its environment when it could be read.
+struct Process {
+    pid: String,
+    /// The parent's pid.
+    ppid: String,
+    argv: String,
+    environ: Option<String>,
+}
+
+/// Every process in /proc.
+fn processes() -> Vec<Process> {
     let read = |path: std::path::PathBuf| {
         std::fs::read(path)
+            .ok()
             .map(|b| String::from_utf8_lossy(&b).replace('\0', " "))
-            .unwrap_or_default()
     };
     std::fs::read_dir("/proc")
         .expect("/proc")
@@ -268,11 +299,17 @@ fn processes() -> Vec<(String, String)> {
                 .bytes()
                 .all(|b| b.is_ascii_digit())
         })
-        .map(|e| {
-            (
-                read(e.path().join("cmdline")),
-                read(e.path().join("environ")),
-            )
+        .map(|e| Process {
+            pid: e.file_name().to_string_lossy().into_owned(),
+            // `PID (COMM) STATE PPID …`; COMM may hold spaces and parentheses.
+            ppid: read(e.path().join("stat"))
+                .and_then(|stat| {
+                    let (_, after) = stat.rsplit_once(')')?;
+                    after.split_whitespace().nth(1).map(str::to_owned)
+                })
+                .unwrap_or_default(),
+            argv: read(e.path().join("cmdline")).unwrap_or_default(),
+            environ: read(e.path().join("environ")),
         })
         .collect()
 }
@@ -425,42 +462,221 @@ fn a_missing_config_file_is_created_private() {
     );
 }
 
-#[test]
-fn an_interrupt_while_the_device_is_being_enabled_deactivates_and_deletes_it() {
-    let world = world_with_config();
+/// Ctrl-C as a terminal sends it, to vegas's whole process group, while
+/// the (slow) EnableMFADevice is in flight; what setup printed, and how it
+/// ended.
+fn interrupt_during_enable(world: &World) -> Output {
+    use std::os::unix::process::CommandExt;
     world
         .sts
         .fail_next(Action::EnableMfaDevice, Fault::Slow(Duration::from_secs(2)));
-    let mut cmd = setup_command(&world, &[]);
-    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let faults_before = world.sts.pending_faults();
+    let mut cmd = setup_command(world, &[]);
+    // Its own group, as a shell gives a foreground job.
+    cmd.process_group(0)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     let child = cmd.spawn().expect("setup starts");
     let started = std::time::Instant::now();
     // The slow EnableMFADevice has reached the server: it answers in 2 s.
-    while world.sts.pending_faults() > 0 {
+    while world.sts.pending_faults() == faults_before {
         assert!(
             started.elapsed() < Duration::from_secs(20),
             "EnableMFADevice never came"
         );
         std::thread::sleep(Duration::from_millis(20));
     }
-    let pid = i32::try_from(child.id()).expect("pid");
-    // SAFETY: a plain kill(2) of our own child.
-    assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
-    let out = child.wait_with_output().expect("setup ends");
+    let pgid = i32::try_from(child.id()).expect("pid");
+    // SAFETY: kill(2) of the process group of our own child.
+    assert_eq!(unsafe { libc::kill(-pgid, libc::SIGINT) }, 0);
+    child.wait_with_output().expect("setup ends")
+}
+
+fn succeeded(world: &World, action: Action) -> usize {
+    world
+        .sts
+        .calls()
+        .iter()
+        .filter(|c| c.action == action && c.succeeded())
+        .count()
+}
+
+#[test]
+fn an_interrupt_while_the_device_is_being_enabled_deactivates_and_deletes_it() {
+    let world = world_with_config();
+    let out = interrupt_during_enable(&world);
+    let err = stderr(&out);
+    // The helper, in its own process group, finished the call: exit 130,
+    // not "the STS helper failed … SIGINT".
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    assert!(
+        err.contains("interrupted; everything setup had made was removed"),
+        "{err}"
+    );
+    assert_eq!(succeeded(&world, Action::EnableMfaDevice), 1, "{err}");
+    assert_eq!(succeeded(&world, Action::DeactivateMfaDevice), 1, "{err}");
+    assert_eq!(
+        succeeded(&world, Action::DeleteVirtualMfaDevice),
+        1,
+        "{err}"
+    );
+    assert_nothing_left(&world);
+}
+
+#[test]
+fn a_deactivation_refused_to_the_long_term_keys_is_retried_with_an_mfa_session() {
+    let world = world_with_config();
+    // A force-MFA policy: long-term keys may not deactivate the device.
+    world
+        .sts
+        .fail_next(Action::DeactivateMfaDevice, Fault::AccessDenied);
+    let out = interrupt_during_enable(&world);
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(130), "{err}");
-    let succeeded = |action: Action| {
-        world
-            .sts
-            .calls()
+    assert!(err.contains("trying again with an MFA session"), "{err}");
+    assert!(
+        err.contains("interrupted; everything setup had made was removed"),
+        "{err}"
+    );
+    assert_eq!(succeeded(&world, Action::GetSessionToken), 1, "{err}");
+    assert_eq!(succeeded(&world, Action::DeactivateMfaDevice), 1, "{err}");
+    assert_eq!(
+        succeeded(&world, Action::DeleteVirtualMfaDevice),
+        1,
+        "{err}"
+    );
+    // Signed by the session GetSessionToken issued, not the long-term keys.
+    let calls = world.sts.calls();
+    let session_key = calls
+        .iter()
+        .find(|c| c.action == Action::GetSessionToken)
+        .and_then(|c| c.issued_access_key_id.clone())
+        .expect("a session was issued");
+    for action in [Action::DeactivateMfaDevice, Action::DeleteVirtualMfaDevice] {
+        let signers: Vec<Option<&str>> = calls
             .iter()
             .filter(|c| c.action == action && c.succeeded())
-            .count()
-    };
-    assert_eq!(succeeded(Action::EnableMfaDevice), 1, "{err}");
-    assert_eq!(succeeded(Action::DeactivateMfaDevice), 1, "{err}");
-    assert_eq!(succeeded(Action::DeleteVirtualMfaDevice), 1, "{err}");
+            .map(|c| c.signer.as_deref())
+            .collect();
+        assert_eq!(signers, [Some(session_key.as_str())], "{action:?}");
+    }
     assert_nothing_left(&world);
+}
+
+#[test]
+fn a_refused_deactivation_keeps_the_account_on_the_key_and_says_what_is_left() {
+    let world = world_with_config();
+    // Refused to the long-term keys, and to the MFA session too.
+    for _ in 0..2 {
+        world
+            .sts
+            .fail_next(Action::DeactivateMfaDevice, Fault::AccessDenied);
+    }
+    let out = interrupt_during_enable(&world);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    assert!(
+        err.contains(&format!(
+            "MFA device {DEVICE_SERIAL} stays enabled for vegas-test"
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!(
+            "the OATH account \"{DEVICE_SERIAL}\" stays on the YubiKey, since its device is enabled"
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains("hint: to finish by hand:") && err.contains("deactivate-mfa-device"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("everything setup had made was removed"),
+        "{err}"
+    );
+    // The user can still sign in: the device and its account are both kept.
+    assert_eq!(
+        world.sts.virtual_devices()[0].enabled_for.as_deref(),
+        Some("vegas-test")
+    );
+    assert!(
+        card_accounts(&world).iter().any(|id| id == DEVICE_SERIAL),
+        "the account stays on the key"
+    );
+    assert_eq!(world.sts.count(&Action::DeleteVirtualMfaDevice), 0);
+    assert_eq!(
+        std::fs::read_to_string(world.config_path()).unwrap(),
+        CONFIG,
+        "the config is put back"
+    );
+}
+
+#[test]
+fn keys_in_the_config_file_are_masked_in_the_diff() {
+    let world = World::new();
+    world.write_credentials("");
+    let config = format!(
+        "[profile src]\nregion = eu-west-1\naws_access_key_id = {SOURCE_KEY_ID}\n\
+         aws_secret_access_key = {SOURCE_SECRET}\n"
+    );
+    world.write_config(&config);
+    let out = run(setup_command(&world, &[]));
+    assert!(out.status.success(), "setup failed:\n{}", stderr(&out));
+    let shown = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(
+        shown.contains("aws_secret_access_key = ****"),
+        "the diff shows the key's line, masked:\n{shown}"
+    );
+    assert!(!shown.contains(SOURCE_SECRET), "{shown}");
+    assert!(!shown.contains(SOURCE_KEY_ID), "{shown}");
+}
+
+#[test]
+fn a_profile_name_that_breaks_the_file_or_has_keys_in_credentials_is_refused() {
+    let world = world_with_config();
+    let setup_with_profile = |profile: &str| {
+        let mut cmd = world.vegas(&[
+            "setup",
+            "--source-profile",
+            "src",
+            "--role-arn",
+            ROLE_ARN,
+            "--profile",
+            profile,
+            "--yes",
+        ]);
+        cmd.env("AWS_ENDPOINT_URL_IAM", world.sts.url());
+        run(cmd)
+    };
+    let err = assert_clean_failure(&setup_with_profile("bad] name"));
+    assert!(err.contains("cannot be written as a profile name"), "{err}");
+    world.write_credentials(&format!(
+        "[src]\naws_access_key_id = {SOURCE_KEY_ID}\naws_secret_access_key = {SOURCE_SECRET}\n\
+         [keyed]\naws_access_key_id = AKIAOTHER\n"
+    ));
+    let err = assert_clean_failure(&setup_with_profile("keyed"));
+    assert!(err.contains("profile 'keyed' already exists in"), "{err}");
+    assert!(err.contains("credentials"), "{err}");
+    assert_eq!(world.sts.count(&Action::CreateVirtualMfaDevice), 0);
+    assert_nothing_left(&world);
+}
+
+#[test]
+fn an_iam_endpoint_that_is_not_a_url_is_refused_before_anything_is_made() {
+    let world = world_with_config();
+    let mut cmd = setup_command(&world, &[]);
+    cmd.env("AWS_ENDPOINT_URL_IAM", "not a url");
+    let err = assert_clean_failure(&run(cmd));
+    assert!(
+        err.contains("AWS_ENDPOINT_URL_IAM = 'not a url' is not valid"),
+        "{err}"
+    );
+    assert!(
+        err.contains("hint: fix or unset AWS_ENDPOINT_URL_IAM"),
+        "{err}"
+    );
+    assert_eq!(world.sts.calls().len(), 0);
 }
 
 #[test]

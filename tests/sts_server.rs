@@ -854,10 +854,12 @@ step("enable_same_step_twice", lambda: enable(totp(key, now), totp(key, now)))
 step("enable_two_steps_apart", lambda: enable(totp(key, now - 1), totp(key, now + 1)))
 step("enable_reversed", lambda: enable(totp(key, now + 1), totp(key, now)))
 step("listed_before", lambda: str(len(iam.list_mfa_devices(UserName="alice")["MFADevices"])))
-step("enable_consecutive", lambda: enable(totp(key, now), totp(key, now + 1)) and None)
+step("enable_consecutive", lambda: enable(totp(key, now - 1), totp(key, now)) and None)
 step("listed_after", lambda: iam.list_mfa_devices(UserName="alice")["MFADevices"][0]["SerialNumber"])
-step("assume_with_device", lambda: sts.assume_role(RoleArn=spec["role"], RoleSessionName="setup",
-     SerialNumber=serial, TokenCode=totp(key, now)) and None)
+assume = lambda step: sts.assume_role(RoleArn=spec["role"], RoleSessionName="setup",
+                                      SerialNumber=serial, TokenCode=totp(key, step))
+step("assume_with_an_enable_code", lambda: assume(now) and None)
+step("assume_with_device", lambda: assume(now + 1) and None)
 step("delete_while_enabled", lambda: iam.delete_virtual_mfa_device(SerialNumber=serial) and None)
 step("deactivate", lambda: iam.deactivate_mfa_device(UserName="alice", SerialNumber=serial) and None)
 step("delete", lambda: iam.delete_virtual_mfa_device(SerialNumber=serial) and None)
@@ -912,6 +914,10 @@ fn boto3_iam_makes_enables_and_deletes_a_virtual_mfa_device_as_aws_does() {
     assert_eq!(out["listed_before"], "0", "{out}");
     assert_eq!(out["enable_consecutive"], "OK", "{out}");
     assert_eq!(out["listed_after"], serial, "{out}");
+    assert_eq!(
+        out["assume_with_an_enable_code"], "AccessDenied",
+        "the codes EnableMFADevice saw are used up: {out}"
+    );
     assert_eq!(
         out["assume_with_device"], "OK",
         "an enabled device is valid for AssumeRole: {out}"

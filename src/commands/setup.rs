@@ -22,10 +22,11 @@ use zeroize::Zeroizing;
 
 use crate::cli::{OathAccess, SetupArgs};
 use crate::config::Files;
+use crate::credentials::Credentials;
 use crate::oath::manage::{self, NewTotpAccount};
-use crate::oath::{Account, AccountId, OathType, PcscTransport, Session};
+use crate::oath::{Account, AccountId, OathType, PcscTransport, Session, TimeStep};
 use crate::sts::iam::{self, Answer, CreatedDevice, IamRequest, Operation, User};
-use crate::sts::Endpoint;
+use crate::sts::{Endpoint, Mfa, SessionTokenRequest};
 use crate::ui::Ui;
 
 pub mod error;
@@ -56,26 +57,55 @@ pub struct Style {
 struct Iam<'a> {
     source_profile: &'a str,
     endpoint: Endpoint,
+    /// Where STS is, for an MFA session on the way back ([`Iam::mfa_session`]).
+    sts_endpoint: Endpoint,
     user: User,
 }
 
 impl<'a> Iam<'a> {
     /// Whose the keys of `source_profile` are (GetUser), at the endpoint the
     /// environment names.
-    fn of(source_profile: &'a str) -> Result<Iam<'a>, Error> {
-        let endpoint = iam::endpoint_from_env();
-        match call_iam(source_profile, &endpoint, Operation::GetUser)? {
+    fn of(source_profile: &'a str, files: &Files) -> Result<Iam<'a>, crate::Error> {
+        let region = files.get(source_profile, "region");
+        let endpoint = iam::endpoint_from_env(region)?;
+        let sts_endpoint = iam::sts_endpoint_from_env(region)?;
+        match call_iam(source_profile, &endpoint, None, Operation::GetUser)? {
             Answer::User(user) => Ok(Iam {
                 source_profile,
                 endpoint,
+                sts_endpoint,
                 user,
             }),
-            _ => Err(Error::UnexpectedAnswer { action: "GetUser" }),
+            _ => Err(Error::UnexpectedAnswer { action: "GetUser" }.into()),
         }
     }
 
     fn call(&self, operation: Operation) -> Result<Answer, Error> {
-        call_iam(self.source_profile, &self.endpoint, operation)
+        call_iam(self.source_profile, &self.endpoint, None, operation)
+    }
+
+    /// The call signed by an MFA session (`None`: by the long-term keys).
+    fn call_as(
+        &self,
+        mfa_session: Option<&Credentials>,
+        operation: Operation,
+    ) -> Result<Answer, Error> {
+        call_iam(self.source_profile, &self.endpoint, mfa_session, operation)
+    }
+
+    /// A short MFA session of the user (GetSessionToken with a code of the
+    /// device being undone), for what a policy allows only with MFA.
+    fn mfa_session(&self, serial: &str, code: Zeroizing<String>) -> Result<Credentials, Error> {
+        let request = SessionTokenRequest {
+            source_profile: self.source_profile.to_owned(),
+            duration_seconds: crate::config::MIN_MFA_SESSION_DURATION,
+            mfa: Mfa {
+                serial: serial.to_owned(),
+                token_code: code,
+            },
+            endpoint: self.sts_endpoint.clone(),
+        };
+        crate::sts::get_session_token(&request).map_err(|e| Error::Iam(e.into()))
     }
 
     fn user_name(&self) -> &str {
@@ -83,9 +113,15 @@ impl<'a> Iam<'a> {
     }
 }
 
-fn call_iam(source: &str, endpoint: &Endpoint, operation: Operation) -> Result<Answer, Error> {
+fn call_iam(
+    source: &str,
+    endpoint: &Endpoint,
+    mfa_session: Option<&Credentials>,
+    operation: Operation,
+) -> Result<Answer, Error> {
     Ok(iam::call(&IamRequest {
         source_profile: source.to_owned(),
+        mfa_session: mfa_session.cloned(),
         endpoint: endpoint.clone(),
         operation,
     })?)
@@ -101,7 +137,10 @@ pub fn run(
     let files = Files::load_allowing_no_config()?;
     check_files(args, &files)?;
     let (mut session, key_name) = open_key(args, ui)?;
-    let iam = Iam::of(&args.source_profile)?;
+    // IAM is asked next, and a person may be: other programs may use the
+    // key meanwhile.
+    session.release();
+    let iam = Iam::of(&args.source_profile, &files)?;
     let plan = plan(args, &files, &iam, &mut session, &key_name, ui)?;
     ui.notice(&plan.edit.diff());
     if !args.yes {
@@ -110,11 +149,7 @@ pub fn run(
     let interrupt = Interrupt::catch()?;
     let mut made = Made::default();
     if let Err(e) = make(args, &plan, &iam, &mut session, &interrupt, &mut made, ui) {
-        if !made.is_empty() {
-            ui.notice("Undoing what setup made…");
-            made.undo(&iam, &mut session, ui);
-        }
-        return Err(e);
+        return Err(undo(e, made, &iam, &mut session, &interrupt, ui));
     }
     drop(interrupt);
     // Doctor opens the key itself.
@@ -141,6 +176,38 @@ pub fn run(
             );
             Ok(())
         }
+    }
+}
+
+/// Undo what `made` holds after `error`; the error to report, saying what
+/// the rollback left behind.
+fn undo(
+    error: crate::Error,
+    made: Made,
+    iam: &Iam<'_>,
+    session: &mut Session<PcscTransport>,
+    interrupt: &Interrupt,
+    ui: &dyn Ui,
+) -> crate::Error {
+    // A call that failed while Ctrl-C was pressed failed because of it, or
+    // would be undone all the same: the person asked to stop.
+    let error = match interrupt.check() {
+        Err(interrupted) => interrupted.into(),
+        Ok(()) => error,
+    };
+    if made.is_empty() {
+        return error;
+    }
+    ui.notice("Undoing what setup made…");
+    let left = made.undo(iam, session, ui);
+    match error {
+        crate::Error::Setup(Error::Interrupted { .. }) => Error::Interrupted { left }.into(),
+        e if left.is_empty() => e,
+        e => Error::NotUndone {
+            cause: Box::new(e),
+            left,
+        }
+        .into(),
     }
 }
 
@@ -199,7 +266,8 @@ fn make(
     // Recorded before the PUT, which may store it and still fail on the
     // way back; no account of this id was on the key before (see `plan`).
     made.account = Some(plan.account.clone());
-    manage::put(
+    made.touch = !args.no_touch;
+    let put = manage::put(
         session,
         &NewTotpAccount {
             id: &plan.account,
@@ -207,11 +275,19 @@ fn make(
             digits: DIGITS,
             touch: !args.no_touch,
         },
-    )?;
+    );
+    if let Err(e) = put {
+        if matches!(e, crate::oath::Error::AccountExists { .. }) {
+            // Made since the plan, by someone else: not ours to delete.
+            made.account = None;
+        }
+        return Err(e.into());
+    }
     drop(secret);
     interrupt.check()?;
-    let [first_code, second_code] =
+    let ([first_code, second_code], second_step) =
         two_codes(session, &plan.account, !args.no_touch, interrupt, ui)?;
+    made.codes_used_until = Some(second_step);
     // As for the device: enabled unless IAM itself said no.
     made.enabled = true;
     let enabled = iam.call(Operation::EnableMfaDevice {
@@ -224,6 +300,7 @@ fn make(
         made.enabled = !iam_answered(&e);
         return Err(e.into());
     }
+    record_used_steps(&plan.serial, second_step, ui);
     interrupt.check()?;
     let written = plan.edit.apply()?;
     made.config = Some((plan.edit.clone(), written));
@@ -283,27 +360,55 @@ fn decode_seed(created: &CreatedDevice) -> Result<Zeroizing<Vec<u8>>, Error> {
     Ok(secret)
 }
 
-/// The codes of the current time step and the next, from the key (the key
-/// computes any step it is given: no waiting 30 s).
+/// IAM has seen the codes of the two steps up to `second`: `vegas assume`
+/// must not send either to STS (AWS refuses a code used once), so the
+/// device's step record in the cache (the one [`crate::flow`] keeps) says
+/// they are used, and the first assume waits for the next step. Without a
+/// cache that assume may be refused; that is warned about.
+pub(super) fn record_used_steps(serial: &str, second: TimeStep, ui: &dyn Ui) {
+    let recorded = crate::platform::cache_dir()
+        .map_err(|e| e.to_string())
+        .and_then(|dir| dir.ok_or_else(|| "no cache directory".to_owned()))
+        .and_then(|dir| crate::cache::Cache::open(&dir).map_err(|e| e.to_string()))
+        .and_then(|(cache, _)| {
+            cache
+                .record_used(serial, second, crate::platform::unix_now())
+                .map_err(|e| e.to_string())
+        });
+    if let Err(e) = recorded {
+        ui.warn(&format!(
+            "cannot record the time steps of the two codes in the cache ({e}); \
+             the first `vegas assume` may be refused once"
+        ));
+    }
+}
+
+/// The codes of the previous time step and the current one, from the key
+/// (it computes any step it is given: no waiting 30 s), and the second's
+/// step. These are the two codes a person reading an authenticator would
+/// type, and the current one is used up when the step ends, so the first
+/// `vegas assume` waits at most one step for a fresh code
+/// ([`record_used_steps`]).
 fn two_codes(
     session: &mut Session<PcscTransport>,
     id: &AccountId,
     touch: bool,
     interrupt: &Interrupt,
     ui: &dyn Ui,
-) -> Result<[Zeroizing<String>; 2], crate::Error> {
+) -> Result<([Zeroizing<String>; 2], TimeStep), crate::Error> {
     let mut account = Account::new(id.clone(), OathType::Totp);
     account.touch = Some(touch);
     let now = SystemTime::now();
     let mut codes: [Zeroizing<String>; 2] = Default::default();
-    for ((code, at), notice) in codes.iter_mut().zip([now, now + PERIOD]).zip(TOUCH_NOTICES) {
+    let previous = now.checked_sub(PERIOD).unwrap_or(now);
+    for ((code, at), notice) in codes.iter_mut().zip([previous, now]).zip(TOUCH_NOTICES) {
         if touch {
             ui.notice(notice);
         }
         *code = Zeroizing::new(session.calculate(&account, at)?.expose().to_owned());
         interrupt.check()?;
     }
-    Ok(codes)
+    Ok((codes, TimeStep::at_time(now, crate::totp::STS_PERIOD)))
 }
 
 #[cfg(test)]

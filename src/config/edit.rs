@@ -81,14 +81,48 @@ pub fn has_profile_section(text: &str, profile: &str) -> bool {
     section_range(&split_lines(text), profile).is_some()
 }
 
-/// A unified diff of `before` → `after`, labelled with `path`.
+/// Keys whose values are credentials: a diff shows them as [`MASK`].
+const SECRET_KEYS: [&str; 3] = [
+    "aws_access_key_id",
+    "aws_secret_access_key",
+    "aws_session_token",
+];
+/// What a diff shows in place of a credential's value.
+pub const MASK: &str = "****";
+
+/// A unified diff of `before` → `after`, labelled with `path`. The values
+/// of credential keys (long-term keys kept in the config file show up as
+/// context lines) are masked on both sides, so the diff never prints them.
 pub fn diff(path: &Path, before: &str, after: &str) -> String {
     let label = path.display().to_string();
-    similar::TextDiff::from_lines(before, after)
+    let (before, after) = (mask_credentials(before), mask_credentials(after));
+    similar::TextDiff::from_lines(before.as_str(), after.as_str())
         .unified_diff()
         .context_radius(2)
         .header(&label, &label)
         .to_string()
+}
+
+/// `text` with the value of every credential line replaced by [`MASK`]
+/// (its key, spacing and line ending kept).
+fn mask_credentials(text: &str) -> String {
+    split_lines(text)
+        .into_iter()
+        .map(|line| {
+            let is_secret = setting_key(&line)
+                .is_some_and(|k| SECRET_KEYS.iter().any(|s| s.eq_ignore_ascii_case(k)));
+            match line.split_once('=').filter(|_| is_secret) {
+                Some((key, rest)) => {
+                    let ending = ["\r\n", "\n"]
+                        .into_iter()
+                        .find(|e| rest.ends_with(e))
+                        .unwrap_or("");
+                    format!("{key}= {MASK}{ending}")
+                }
+                None => line,
+            }
+        })
+        .collect()
 }
 
 /// A planned change of one file: its bytes before (`None`: no file) and after.
@@ -380,6 +414,21 @@ credential_process = something
             })
             .collect();
         assert_eq!(changed, ["+mfa_serial = m"]);
+    }
+
+    #[test]
+    fn the_diff_masks_credentials_kept_in_the_config_file() {
+        let text = "[profile src]\r\naws_access_key_id = AKIAEXAMPLEKEY\r\n\
+                    aws_secret_access_key=wJalrSECRETvalue\r\n\
+                    AWS_SESSION_TOKEN = tokenSECRET\r\n";
+        let after = set_in_profile(text, "src", &[("mfa_serial", "m")]);
+        let diff = diff(Path::new("config"), text, &after);
+        for secret in ["AKIAEXAMPLEKEY", "wJalrSECRETvalue", "tokenSECRET"] {
+            assert!(!diff.contains(secret), "{diff}");
+        }
+        assert!(diff.contains(" aws_secret_access_key= ****\r\n"), "{diff}");
+        assert!(diff.contains(" AWS_SESSION_TOKEN = ****\r\n"), "{diff}");
+        assert!(diff.contains("+mfa_serial = m"), "{diff}");
     }
 
     #[test]

@@ -35,7 +35,7 @@ pub use error::Error;
 pub use ini::{Files, SourceCredentials};
 pub use profile::{Origin, Profile, Sourced};
 pub use rules::{
-    default_session_name, is_mfa_serial, is_role_arn, Backend, DEFAULT_DURATION,
+    default_session_name, is_http_url, is_mfa_serial, is_role_arn, Backend, DEFAULT_DURATION,
     DEFAULT_MFA_SESSION_DURATION, DEFAULT_MFA_TIMEOUT, DEFAULT_REGION, MAX_DURATION,
     MAX_MFA_SESSION_DURATION, MAX_MFA_TIMEOUT, MIN_DURATION, MIN_MFA_SESSION_DURATION,
 };

@@ -61,7 +61,7 @@ pub(super) fn number_in<T: FromStr + PartialOrd>(
 }
 
 /// An `http://` or `https://` URL (an STS endpoint).
-pub(super) fn is_http_url(text: &str) -> bool {
+pub fn is_http_url(text: &str) -> bool {
     text.starts_with("https://") || text.starts_with("http://")
 }
 

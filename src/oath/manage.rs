@@ -2,8 +2,9 @@
 //! device, for `vegas setup`) and DELETE it again (its rollback).
 //!
 //! Everything else in `oath` only reads; this module is the one place that
-//! changes what is on a key, built on [`Session`]'s transactions so a PUT is
-//! one transaction with its SELECT and VALIDATE like any other operation.
+//! changes what is on a key, built on [`Session`]'s transactions: a PUT is
+//! one transaction with a SELECT, VALIDATE and the LIST that checks its name
+//! is free, so no account is ever overwritten.
 //! The encoding is YKOATH's as yubikit writes it (`yubikit/oath.py`,
 //! `put_credential`): `71` name, `73` key (type|algorithm byte, digits, the
 //! HMAC key padded to 14 bytes or, past the hash's block size, hashed), and
@@ -12,8 +13,8 @@
 use sha1::{Digest, Sha1};
 use zeroize::Zeroizing;
 
-use super::apdu::{send, Apdu};
-use super::session::tag;
+use super::apdu::{self, send, Apdu};
+use super::session::{parse_list, tag};
 use super::{tlv, AccountId, Error, Session, StatusWord, Transport};
 
 /// YKOATH instruction bytes of the commands that write.
@@ -46,15 +47,24 @@ pub struct NewTotpAccount<'a> {
     pub touch: bool,
 }
 
-/// PUT the account. The caller has made sure no account of that id is on
-/// the key: PUT would replace it.
+/// PUT the account, unless one of that id is on the key
+/// ([`Error::AccountExists`]: PUT would replace it). SELECT, VALIDATE,
+/// LIST and PUT are one transaction, so the check holds when PUT runs.
 pub fn put<T: Transport>(
     session: &mut Session<T>,
     account: &NewTotpAccount<'_>,
 ) -> Result<(), Error> {
     let apdu = put_command(account)?;
     session
-        .run_unlocked(|card| send(card, &apdu).map(|_| ()))
+        .run_unlocked_selected(|card| {
+            let listed = parse_list(&send(card, &Apdu::new(apdu::ins::LIST))?)?;
+            if listed.iter().any(|a| a.id == *account.id) {
+                return Err(Error::AccountExists {
+                    id: account.id.text(),
+                });
+            }
+            send(card, &apdu).map(|_| ())
+        })
         .map_err(|e| match e {
             Error::Card {
                 status: StatusWord::NoSpace,
@@ -196,11 +206,37 @@ mod tests {
         );
         let card = ScriptedCard::new()
             .expect(SELECT, SELECT_OPEN)
+            .expect(SELECT, SELECT_OPEN)
+            .expect("00A10000", "9000")
             .expect(&put_apdu, "6A84");
         let mut session = Session::open(card).unwrap();
         assert!(matches!(
             put(&mut session, &account),
             Err(Error::StorageFull)
+        ));
+    }
+
+    #[test]
+    fn put_selects_and_lists_in_its_transaction_and_never_overwrites() {
+        let id = AccountId::new("alice");
+        let account = NewTotpAccount {
+            id: &id,
+            secret: b"0123456789abcdef",
+            digits: 6,
+            touch: false,
+        };
+        let mut list = Vec::new();
+        tlv::push(&mut list, tag::NAME_LIST, b"\x21alice");
+        list.extend([0x90, 0x00]);
+        // No PUT is scripted: sending one fails the test.
+        let card = ScriptedCard::new()
+            .expect(SELECT, SELECT_OPEN)
+            .expect(SELECT, SELECT_OPEN)
+            .expect("00A10000", &to_hex(&list));
+        let mut session = Session::open(card).unwrap();
+        assert!(matches!(
+            put(&mut session, &account),
+            Err(Error::AccountExists { ref id }) if id == "alice"
         ));
     }
 

@@ -315,6 +315,20 @@ impl<T: Transport> Session<T> {
         self.run(operation)
     }
 
+    /// Run a command of [`super::manage`] that must see the applet as it
+    /// is at that moment (a PUT and the LIST that checks its name is free):
+    /// SELECT, VALIDATE and `operation` as one transaction, whatever
+    /// another program did since the last operation.
+    pub(crate) fn run_unlocked_selected<R>(
+        &mut self,
+        operation: impl Fn(&mut dyn Transport) -> Result<R, Error>,
+    ) -> Result<R, Error> {
+        self.require_unlocked()?;
+        let outcome = self.attempt(&operation, true);
+        self.transport.release();
+        outcome
+    }
+
     fn require_unlocked(&self) -> Result<(), Error> {
         if self.is_unlocked() {
             Ok(())

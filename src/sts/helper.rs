@@ -8,6 +8,7 @@
 //! diagnostics reach the same place as vegas's.
 
 use std::io::{Read, Write};
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
@@ -22,6 +23,33 @@ use crate::credentials::Credentials;
 
 /// The helper's file name, beside the `vegas` binary.
 pub const HELPER_NAME: &str = "vegas-sts";
+
+/// Room for one request or answer (a few KiB in practice): the buffers
+/// that hold them are allocated at this size once, so no reallocation
+/// leaves an unwiped copy of a secret behind. A longer message is cut here
+/// (and then is no valid JSON).
+const MESSAGE_CAPACITY: usize = 64 * 1024;
+
+/// A zeroizing buffer of [`MESSAGE_CAPACITY`].
+fn message_buffer() -> Zeroizing<Vec<u8>> {
+    Zeroizing::new(Vec::with_capacity(MESSAGE_CAPACITY))
+}
+
+/// `value` as JSON in a [`message_buffer`].
+fn encode(value: &impl Serialize) -> serde_json::Result<Zeroizing<Vec<u8>>> {
+    let mut buffer = message_buffer();
+    serde_json::to_writer(&mut *buffer, value)?;
+    Ok(buffer)
+}
+
+/// All of `input`, up to [`MESSAGE_CAPACITY`], in a [`message_buffer`].
+fn read_message(input: &mut dyn Read) -> std::io::Result<Zeroizing<Vec<u8>>> {
+    let mut buffer = message_buffer();
+    input
+        .take(MESSAGE_CAPACITY as u64)
+        .read_to_end(&mut buffer)?;
+    Ok(buffer)
+}
 
 /// One STS call, as sent to the helper.
 #[derive(Serialize, Deserialize)]
@@ -66,6 +94,12 @@ pub fn exchange<T: DeserializeOwned, E: DeserializeOwned + From<Error>>(
     if tracing::enabled!(tracing::Level::DEBUG) {
         command.arg("--verbose");
     }
+    if matches!(call, Call::Iam(_)) {
+        // Its own process group: Ctrl-C at the terminal reaches `vegas
+        // setup`, which lets the call under way finish so that its answer
+        // (was the device made? enabled?) is known before it undoes.
+        command.process_group(0);
+    }
     let mut child = command
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -75,20 +109,19 @@ pub fn exchange<T: DeserializeOwned, E: DeserializeOwned + From<Error>>(
             path: path.display().to_string(),
             message: e.to_string(),
         })?;
-    let request = Zeroizing::new(serde_json::to_vec(call).map_err(|e| Error::Helper {
+    let request = encode(call).map_err(|e| Error::Helper {
         message: format!("cannot encode the request: {e}"),
-    })?);
+    })?;
     let written = child
         .stdin
         .take()
         .map(|mut stdin| stdin.write_all(&request))
         .unwrap_or(Ok(()));
-    let mut answer = Zeroizing::new(Vec::new());
-    let read = child
-        .stdout
-        .take()
-        .map(|mut stdout| stdout.read_to_end(&mut answer).map(|_| ()))
-        .unwrap_or(Ok(()));
+    let (answer, read) = match child.stdout.take().map(|mut out| read_message(&mut out)) {
+        Some(Ok(answer)) => (answer, Ok(())),
+        Some(Err(e)) => (message_buffer(), Err(e)),
+        None => (message_buffer(), Ok(())),
+    };
     let status = child.wait().map_err(|e| Error::Helper {
         message: e.to_string(),
     })?;
@@ -106,15 +139,14 @@ pub fn exchange<T: DeserializeOwned, E: DeserializeOwned + From<Error>>(
 /// What `vegas-sts` does: read one call from `input`, make it, and write the
 /// result to `output`.
 pub fn serve(input: &mut dyn Read, output: &mut dyn Write) -> std::io::Result<()> {
-    let mut request = Zeroizing::new(Vec::new());
-    input.read_to_end(&mut request)?;
+    let request = read_message(input)?;
     let answer = match serde_json::from_slice::<Call>(&request) {
-        Ok(Call::AssumeRole(r)) => serde_json::to_vec(&sdk::assume_role(&r)),
-        Ok(Call::GetSessionToken(r)) => serde_json::to_vec(&sdk::get_session_token(&r)),
-        Ok(Call::Iam(r)) => serde_json::to_vec(&iam_sdk::call(&r)),
+        Ok(Call::AssumeRole(r)) => encode(&sdk::assume_role(&r)),
+        Ok(Call::GetSessionToken(r)) => encode(&sdk::get_session_token(&r)),
+        Ok(Call::Iam(r)) => encode(&iam_sdk::call(&r)),
         // Where and what kind of fault, never the text around it: the
         // request carries the MFA code and the source keys.
-        Err(e) => serde_json::to_vec(&Err::<Credentials, _>(Error::Helper {
+        Err(e) => encode(&Err::<Credentials, _>(Error::Helper {
             message: format!(
                 "unreadable request ({:?} error at line {}, column {})",
                 e.classify(),
@@ -123,7 +155,7 @@ pub fn serve(input: &mut dyn Read, output: &mut dyn Write) -> std::io::Result<()
             ),
         })),
     };
-    let answer = Zeroizing::new(answer.map_err(std::io::Error::other)?);
+    let answer = answer.map_err(std::io::Error::other)?;
     output.write_all(&answer)?;
     output.flush()
 }
@@ -138,6 +170,22 @@ mod tests {
         serve(&mut &b"not json"[..], &mut out).unwrap();
         let answer: Result<Credentials, Error> = serde_json::from_slice(&out).unwrap();
         assert!(matches!(answer, Err(Error::Helper { .. })));
+    }
+
+    #[test]
+    fn messages_are_built_and_read_in_buffers_that_never_grow() {
+        let call = Call::AssumeRole(crate::sts::tests::request());
+        let encoded = encode(&call).unwrap();
+        assert_eq!(encoded.capacity(), MESSAGE_CAPACITY);
+        let read = read_message(&mut &encoded[..]).unwrap();
+        assert_eq!(read.capacity(), MESSAGE_CAPACITY);
+        assert_eq!(&read[..], &encoded[..]);
+        let long = vec![b' '; MESSAGE_CAPACITY + 10];
+        let cut = read_message(&mut &long[..]).unwrap();
+        assert_eq!(
+            (cut.len(), cut.capacity()),
+            (MESSAGE_CAPACITY, MESSAGE_CAPACITY)
+        );
     }
 
     #[test]

@@ -17,24 +17,69 @@ use zeroize::Zeroizing;
 
 use super::Endpoint;
 
-/// IAM is a global service: its endpoint lives in this region.
+/// IAM is a global service: in the `aws` partition its endpoint lives in
+/// this region, the default when the source profile names none.
 pub const IAM_REGION: &str = "us-east-1";
 
-/// Where IAM is: `AWS_ENDPOINT_URL_IAM`, else `AWS_ENDPOINT_URL`, else AWS's.
-pub fn endpoint_from_env() -> Endpoint {
-    let url = ["AWS_ENDPOINT_URL_IAM", "AWS_ENDPOINT_URL"]
-        .into_iter()
-        .find_map(|var| std::env::var(var).ok().filter(|v| !v.trim().is_empty()));
-    Endpoint {
-        region: IAM_REGION.into(),
-        url,
-    }
+/// Where IAM is: `AWS_ENDPOINT_URL_IAM`, else `AWS_ENDPOINT_URL`, else AWS's
+/// for `region` (the source profile's, so that keys of `aws-cn` or
+/// `aws-us-gov` reach their partition's IAM), else [`IAM_REGION`]'s. An
+/// override that is not an http(s) URL is refused as the STS one is.
+pub fn endpoint_from_env(region: Option<&str>) -> Result<Endpoint, crate::config::Error> {
+    endpoint_from(|var| std::env::var(var).ok(), IAM_OVERRIDES, region)
 }
 
-/// One IAM call, signed by the long-term keys of `source_profile`.
+/// Where STS is for setup's own GetSessionToken (see [`endpoint_from_env`]):
+/// `AWS_ENDPOINT_URL_STS`, else `AWS_ENDPOINT_URL`, else AWS's in `region`.
+pub fn sts_endpoint_from_env(region: Option<&str>) -> Result<Endpoint, crate::config::Error> {
+    endpoint_from(|var| std::env::var(var).ok(), STS_OVERRIDES, region)
+}
+
+const IAM_OVERRIDES: [&str; 2] = ["AWS_ENDPOINT_URL_IAM", "AWS_ENDPOINT_URL"];
+const STS_OVERRIDES: [&str; 2] = ["AWS_ENDPOINT_URL_STS", "AWS_ENDPOINT_URL"];
+
+/// [`endpoint_from_env`] with the environment read through `env`, and
+/// `overrides` the variables that name the URL, first one first.
+fn endpoint_from(
+    env: impl Fn(&str) -> Option<String>,
+    overrides: [&'static str; 2],
+    region: Option<&str>,
+) -> Result<Endpoint, crate::config::Error> {
+    let set = |var: &'static str| {
+        env(var)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+            .map(|v| (var, v))
+    };
+    let [first, second] = overrides;
+    let url = match set(first).or_else(|| set(second)) {
+        Some((_, url)) if crate::config::is_http_url(&url) => Some(url),
+        Some((var, value)) => {
+            return Err(crate::config::Error::InvalidEnv {
+                var,
+                value,
+                why: "not an http(s) URL",
+            })
+        }
+        None => None,
+    };
+    Ok(Endpoint {
+        region: region
+            .filter(|r| !r.trim().is_empty())
+            .unwrap_or(IAM_REGION)
+            .to_owned(),
+        url,
+    })
+}
+
+/// One IAM call, signed by the long-term keys of `source_profile`, or by
+/// an MFA session of that profile's user.
 #[derive(Clone, Serialize, Deserialize)]
 pub struct IamRequest {
     pub source_profile: String,
+    /// Sign with these instead of the long-term keys: for what a policy
+    /// allows only with MFA (deactivating the device on the way back).
+    pub mfa_session: Option<crate::credentials::Credentials>,
     pub endpoint: Endpoint,
     pub operation: Operation,
 }
@@ -180,7 +225,8 @@ pub enum Error {
 impl Error {
     /// Whether IAM itself refused the call, so that it changed nothing (as
     /// opposed to a call that failed on the way or whose answer was lost,
-    /// which may have happened).
+    /// which may have happened). [`Error::Service`] is not: a 5xx or a
+    /// `ConcurrentModification` may come after IAM made the change.
     pub fn refused_by_iam(&self) -> bool {
         matches!(
             self,
@@ -190,7 +236,6 @@ impl Error {
                 | Error::LimitExceeded { .. }
                 | Error::NoSuchEntity { .. }
                 | Error::NotAUser { .. }
-                | Error::Service { .. }
         )
     }
 }
@@ -258,6 +303,24 @@ mod tests {
     }
 
     #[test]
+    fn an_iam_endpoint_override_must_be_an_http_url_and_the_region_follows_the_profile() {
+        let env = |value: &'static str| {
+            move |var: &str| (var == "AWS_ENDPOINT_URL_IAM").then(|| value.to_owned())
+        };
+        let refused = endpoint_from(env("ftp://iam?X-Amz-Security-Token=t"), IAM_OVERRIDES, None);
+        assert!(
+            matches!(&refused, Err(crate::config::Error::InvalidEnv { var: "AWS_ENDPOINT_URL_IAM", value, .. }) if value.starts_with("ftp://iam")),
+            "{refused:?}"
+        );
+        let endpoint =
+            endpoint_from(env("http://127.0.0.1:1"), IAM_OVERRIDES, Some("cn-north-1")).unwrap();
+        assert_eq!(endpoint.url.as_deref(), Some("http://127.0.0.1:1"));
+        assert_eq!(endpoint.region, "cn-north-1");
+        let endpoint = endpoint_from(|_: &str| None, IAM_OVERRIDES, None).unwrap();
+        assert_eq!((endpoint.url, endpoint.region.as_str()), (None, IAM_REGION));
+    }
+
+    #[test]
     fn user_arn_gives_account_and_partition() {
         let user = User {
             name: "alice".into(),
@@ -280,7 +343,12 @@ mod tests {
         let helper = Error::Sts(super::super::Error::Helper {
             message: "no answer".into(),
         });
+        let failed = Error::Service {
+            code: "ServiceFailure".into(),
+            message: "m".into(),
+        };
         assert!(refused.refused_by_iam());
+        assert!(!failed.refused_by_iam(), "a 5xx may come after the change");
         assert!(!lost.refused_by_iam());
         assert!(!unreachable.refused_by_iam());
         assert!(!helper.refused_by_iam());

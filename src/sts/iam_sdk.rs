@@ -19,7 +19,14 @@ pub fn call(request: &IamRequest) -> Result<Answer, Error> {
 }
 
 async fn call_async(request: &IamRequest) -> Result<Answer, Error> {
-    let signer = Signer::SourceProfile(request.source_profile.clone());
+    let signer = match &request.mfa_session {
+        Some(credentials) => Signer::Session {
+            credentials: credentials.clone(),
+            origin: format!("an MFA session of '{}'", request.source_profile),
+            config_profile: request.source_profile.clone(),
+        },
+        None => Signer::SourceProfile(request.source_profile.clone()),
+    };
     let client = aws_sdk_iam::Client::new(&config_for(&signer, &request.endpoint).await);
     match &request.operation {
         Operation::GetUser => {
@@ -137,6 +144,13 @@ where
                 request,
             )
         }
+        // Its text may quote the request being built: never shown.
+        SdkError::ConstructionFailure(_) => Error::Answer {
+            message: format!(
+                "the {} request could not be built",
+                request.operation.action()
+            ),
+        },
         SdkError::TimeoutError(_) => Error::Timeout {
             endpoint,
             seconds: OPERATION_TIMEOUT.as_secs(),
@@ -216,6 +230,7 @@ mod tests {
     fn request(operation: Operation) -> IamRequest {
         IamRequest {
             source_profile: "src".into(),
+            mfa_session: None,
             endpoint: Endpoint {
                 region: "us-east-1".into(),
                 url: None,

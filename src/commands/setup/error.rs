@@ -4,6 +4,7 @@
 use std::borrow::Cow;
 use std::path::PathBuf;
 
+use super::undo::Leftovers;
 use crate::sts::iam;
 
 #[derive(Debug, thiserror::Error)]
@@ -16,6 +17,8 @@ pub enum Error {
         "--device-name '{value}' is not a valid IAM name (1–226 of letters, digits and +=,.@_-)"
     )]
     InvalidDeviceName { value: String },
+    #[error("--profile '{value}' cannot be written as a profile name (letters, digits and -_.@+:/ only)")]
+    InvalidProfileName { value: String },
     #[error("profile '{profile}' already exists in {}", path.display())]
     ProfileExists { profile: String, path: PathBuf },
     #[error("the MFA device {serial} is already one of {user}'s")]
@@ -26,8 +29,15 @@ pub enum Error {
     ConfirmInput { source: std::io::Error },
     #[error("nothing done: the change to {} was not confirmed", path.display())]
     Declined { path: PathBuf },
-    #[error("interrupted; everything setup had made was removed")]
-    Interrupted,
+    /// Ctrl-C; `left` is what the rollback could not remove (set once it ran).
+    #[error("interrupted; {left}")]
+    Interrupted { left: Leftovers },
+    /// A failure after something was made, whose rollback left `left`.
+    #[error("{cause}; {left}")]
+    NotUndone {
+        cause: Box<crate::Error>,
+        left: Leftovers,
+    },
     #[error("IAM answered {action} with something else than expected")]
     UnexpectedAnswer { action: &'static str },
     #[error("the seed IAM gave for {serial} is not base32")]
@@ -48,6 +58,9 @@ impl crate::hint::Hint for Error {
             Error::InvalidDeviceName { .. } => {
                 Cow::Borrowed("choose a name such as vegas-laptop with --device-name")
             }
+            Error::InvalidProfileName { .. } => {
+                Cow::Borrowed("choose a name such as work-admin with --profile")
+            }
             Error::ProfileExists { .. } => {
                 Cow::Borrowed("choose another name with --profile, or remove the old profile first")
             }
@@ -59,7 +72,17 @@ impl crate::hint::Hint for Error {
             }
             Error::ConfirmInput { .. } => Cow::Borrowed("pass --yes to write the change unasked"),
             Error::Declined { .. } => Cow::Borrowed("run it again and answer y to go ahead"),
-            Error::Interrupted => Cow::Borrowed("run `vegas setup` again when ready"),
+            Error::Interrupted { left } if left.is_empty() => {
+                Cow::Borrowed("run `vegas setup` again when ready")
+            }
+            Error::Interrupted { left } => {
+                Cow::Owned(format!("to finish by hand: {}", left.remedies()))
+            }
+            Error::NotUndone { cause, left } => Cow::Owned(format!(
+                "{}; to finish by hand: {}",
+                cause.hint(),
+                left.remedies()
+            )),
             Error::UnexpectedAnswer { .. } | Error::MalformedSeed { .. } => {
                 Cow::Borrowed("try again; run with --verbose and report the output if it persists")
             }

@@ -30,6 +30,13 @@ pub(super) fn check_arguments(args: &SetupArgs) -> Result<(), Error> {
             });
         }
     }
+    if let Some(profile) = &args.profile {
+        if !is_profile_name(profile) {
+            return Err(Error::InvalidProfileName {
+                value: profile.clone(),
+            });
+        }
+    }
     if let Some(name) = &args.device_name {
         if !is_device_name(name) {
             return Err(Error::InvalidDeviceName {
@@ -47,6 +54,14 @@ pub(super) fn check_files(args: &SetupArgs, files: &Files) -> Result<(), crate::
             return Err(Error::ProfileExists {
                 profile: profile.clone(),
                 path: files.config_path.clone(),
+            }
+            .into());
+        }
+        // Keys there would be used instead of credential_process.
+        if files.has_credentials(profile) {
+            return Err(Error::ProfileExists {
+                profile: profile.clone(),
+                path: files.credentials_path.clone(),
             }
             .into());
         }
@@ -75,6 +90,17 @@ pub(super) fn check_files(args: &SetupArgs, files: &Files) -> Result<(), crate::
         message,
     }
     .into())
+}
+
+/// A profile name setup writes: it becomes a section header
+/// (`[profile NAME]`) and a word of the `credential_process` command line,
+/// so only characters that can break neither: letters, digits and
+/// `-_.@+:/`, at most 128.
+fn is_profile_name(name: &str) -> bool {
+    (1..=128).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.@+:/".contains(c))
 }
 
 /// IAM's rule for a virtual MFA device name: 1–226 of `[\w+=,.@-]`.
@@ -201,11 +227,16 @@ fn plan_config(
 }
 
 /// The full path of this vegas, quoted when it has a space (the SDKs split
-/// `credential_process` as a shell would).
+/// `credential_process` as a shell would): the `vegas` found on PATH when
+/// it is this very file (a symlinked install keeps working after an
+/// upgrade moves the target), else the running binary's own path.
 fn own_path() -> Result<String, Error> {
     let exe = std::env::current_exe().map_err(|e| Error::NoOwnPath {
         message: e.to_string(),
     })?;
+    let exe = crate::platform::find_program("vegas")
+        .filter(|on_path| same_file(on_path, &exe))
+        .unwrap_or(exe);
     let text = exe.display().to_string();
     Ok(if text.contains(char::is_whitespace) {
         format!("\"{text}\"")
@@ -214,9 +245,44 @@ fn own_path() -> Result<String, Error> {
     })
 }
 
+/// Whether both paths lead to the same file (symlinks followed).
+fn same_file(a: &std::path::Path, b: &std::path::Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(a), Ok(b)) => (a.dev(), a.ino()) == (b.dev(), b.ino()),
+        _ => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn profile_names_that_would_break_the_file_or_the_command_are_refused() {
+        assert!(is_profile_name("work-admin"));
+        assert!(is_profile_name("team/prod.admin@eu"));
+        for bad in [
+            "", "a b", "a]b", "[x", "a\nb", "a;b", "a#b", "a=b", "a\"b", "a'b",
+        ] {
+            assert!(!is_profile_name(bad), "{bad:?}");
+        }
+        assert!(!is_profile_name(&"p".repeat(129)));
+    }
+
+    #[test]
+    fn a_symlink_is_the_same_file_as_its_target() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("vegas");
+        std::fs::write(&target, "x").unwrap();
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        let other = dir.path().join("other");
+        std::fs::write(&other, "x").unwrap();
+        assert!(same_file(&link, &target));
+        assert!(!same_file(&other, &target));
+        assert!(!same_file(&dir.path().join("missing"), &target));
+    }
 
     #[test]
     fn device_names_follow_iams_rule() {

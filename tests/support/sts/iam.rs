@@ -6,7 +6,8 @@
 //! DeleteVirtualMFADevice (refused while the device is still enabled).
 //!
 //! A device enabled here is a valid MFA device for AssumeRole and
-//! GetSessionToken from then on ([`State::device_secret`]).
+//! GetSessionToken from then on ([`State::device_secret`]), its two enable
+//! codes used up.
 
 use std::collections::HashMap;
 use std::time::SystemTime;
@@ -214,15 +215,18 @@ impl State {
             )
         };
         let consecutive = (current.saturating_sub(2)..=current)
-            .any(|step| matches(step, first) && matches(step + 1, second));
-        if !consecutive {
+            .find(|&step| matches(step, first) && matches(step + 1, second));
+        let Some(step) = consecutive else {
             return Err(StsError::new(
                 400,
                 "InvalidAuthenticationCode",
                 "Authentication code for device is not valid.".into(),
             ));
-        }
+        };
         device.user = Some(user.to_owned());
+        // Both codes are used up, as AWS (likely) treats them: AssumeRole
+        // refuses them from now on.
+        live.last_step.insert(serial.to_owned(), step + 1);
         Ok(xml::iam_response_empty("EnableMFADevice"))
     }
 

@@ -40,7 +40,7 @@ pub(super) struct Live {
     pub(super) virtual_devices: HashMap<String, VirtualDevice>,
     issued: HashMap<String, Issued>,
     /// Per MFA serial, the last TOTP step accepted.
-    last_step: HashMap<String, u64>,
+    pub(super) last_step: HashMap<String, u64>,
 }
 
 /// Credentials this server handed out, by access key id.
