@@ -15,6 +15,8 @@
 //! inside the transaction, and APDUs reach it over a channel.
 
 use std::ffi::{CStr, CString};
+use std::mem::ManuallyDrop;
+use std::ops::{Deref, DerefMut};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -27,7 +29,7 @@ use super::Error;
 pub struct PcscTransport {
     /// `Some` until dropped (taken out to disconnect politely), and while
     /// not held: then the card is with the [`Hold`].
-    card: Option<pcsc::Card>,
+    card: Option<Card>,
     /// The card on its thread, inside a transaction.
     hold: Option<Hold>,
     reader: String,
@@ -44,6 +46,50 @@ pub const BUSY_PATIENCE: Duration = Duration::from_secs(4);
 /// How long a card pulled out is waited for before it counts as removed.
 const REINSERT_PATIENCE: Duration = Duration::from_secs(3);
 const RETRY_PAUSE: Duration = Duration::from_millis(100);
+/// A hold that sees no APDU for this long ends itself: an operation that
+/// failed before the one that would have released it must not keep every
+/// other program off the card (SELECT, VALIDATE and CALCULATE follow one
+/// another within milliseconds).
+const HOLD_IDLE_LIMIT: Duration = Duration::from_secs(1);
+
+/// A card handle that lets go of the card with `LeaveCard` when dropped:
+/// `pcsc::Card`'s own drop disconnects with `ResetCard`, which resets the
+/// card under every other program using it (gpg-agent, ykman, a browser).
+/// Every card vegas owns is one of these.
+struct Card(ManuallyDrop<pcsc::Card>);
+
+impl Card {
+    fn new(card: pcsc::Card) -> Self {
+        Card(ManuallyDrop::new(card))
+    }
+}
+
+impl Deref for Card {
+    type Target = pcsc::Card;
+    fn deref(&self) -> &pcsc::Card {
+        &self.0
+    }
+}
+
+impl DerefMut for Card {
+    fn deref_mut(&mut self) -> &mut pcsc::Card {
+        &mut self.0
+    }
+}
+
+impl Drop for Card {
+    fn drop(&mut self) {
+        // SAFETY: the card is taken out once, here, and `self` is never
+        // used again.
+        let card = unsafe { ManuallyDrop::take(&mut self.0) };
+        if let Err((card, e)) = card.disconnect(pcsc::Disposition::LeaveCard) {
+            tracing::debug!("letting go of the card: {e}");
+            // Dropping it now would reset the card: leak the handle
+            // instead (pcscd frees it with our context).
+            std::mem::forget(card);
+        }
+    }
+}
 
 impl std::fmt::Debug for PcscTransport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -63,7 +109,7 @@ impl PcscTransport {
         })
         .map_err(|e| pcsc_error(e, &name, "connecting to the card"))?;
         Ok(PcscTransport {
-            card: Some(card),
+            card: Some(Card::new(card)),
             hold: None,
             reader: name,
             reader_name: reader.to_owned(),
@@ -76,26 +122,44 @@ impl PcscTransport {
         &self.reader
     }
 
-    fn card(&mut self) -> Result<&mut pcsc::Card, Error> {
+    fn card(&mut self) -> Result<&mut Card, Error> {
         self.card.as_mut().ok_or_else(|| Error::CardRemoved {
             reader: self.reader.clone(),
         })
+    }
+
+    /// Take the card back from a hold that ended itself (see
+    /// [`HOLD_IDLE_LIMIT`]).
+    fn reclaim_expired_hold(&mut self) {
+        if self.hold.as_ref().is_some_and(Hold::is_over) {
+            tracing::debug!("the hold on {} had ended itself", self.reader);
+            self.release();
+        }
     }
 }
 
 impl Transport for PcscTransport {
     fn transmit(&mut self, apdu: &[u8]) -> Result<Vec<u8>, Error> {
         if let Some(hold) = &self.hold {
-            return hold.transmit(apdu, &self.reader);
+            match hold.transmit(apdu) {
+                Some(answer) => return answer,
+                // It ended itself before taking this APDU: send it here.
+                None => self.release(),
+            }
         }
         let reader = self.reader.clone();
-        transmit(self.card()?, &reader, apdu)
+        let card = self.card()?;
+        // Outside a transaction (a CALCULATE waiting for a touch), another
+        // program's transaction refuses us for a moment: wait it out.
+        patiently(&reader, || transmit_raw(card, apdu))
+            .map_err(|e| pcsc_error(e, &reader, "talking to the card"))
     }
 
     fn transaction<R>(
         &mut self,
         work: impl FnOnce(&mut dyn Transport) -> Result<R, Error>,
     ) -> Result<R, Error> {
+        self.reclaim_expired_hold();
         if self.hold.is_some() {
             return work(self);
         }
@@ -114,22 +178,47 @@ impl Transport for PcscTransport {
     /// Begin a transaction on a thread that keeps the card until
     /// [`Transport::release`] (waiting out another program's exclusive
     /// hold for [`BUSY_PATIENCE`], as [`Transport::transaction`] does).
+    /// pcsc-lite's SCardBeginTransaction waits without limit while another
+    /// program holds a transaction; after [`BUSY_PATIENCE`] the key is
+    /// reported busy and the thread left to let go of its handle by itself.
     fn hold(&mut self) -> Result<(), Error> {
+        self.reclaim_expired_hold();
         if self.hold.is_some() {
             return Ok(());
         }
         let card = self.card.take().ok_or_else(|| Error::CardRemoved {
             reader: self.reader.clone(),
         })?;
-        let (hold, begun) = Hold::begin(card, self.reader.clone());
-        match begun {
-            Ok(()) => {
+        let (hold, begun) = Hold::begin(card, self.reader.clone())?;
+        match begun.recv_timeout(BUSY_PATIENCE + RETRY_PAUSE) {
+            Ok(Ok(())) => {
                 self.hold = Some(hold);
                 Ok(())
             }
-            Err(e) => {
+            Ok(Err(e)) => {
                 self.card = hold.end(&self.reader);
                 Err(e)
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                tracing::debug!(
+                    "no transaction on {} within {} ms: busy",
+                    self.reader,
+                    BUSY_PATIENCE.as_millis()
+                );
+                // Not joined: the thread may wait in pcsc-lite for good.
+                // Once its transaction begins, if ever, it finds no one
+                // listening, ends it and lets go of the card.
+                drop(hold);
+                Err(Error::KeyBusy {
+                    reader: format!("reader \"{}\"", self.reader),
+                })
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                self.card = hold.end(&self.reader);
+                Err(Error::Pcsc {
+                    action: "reserving the card",
+                    source: pcsc::Error::InternalError,
+                })
             }
         }
     }
@@ -166,14 +255,8 @@ impl Transport for PcscTransport {
                         pcsc::Protocols::ANY,
                     )
                     .map(|card| {
-                        // Dropping a `pcsc::Card` resets the card (and every
-                        // other program's state on it): let go of the old
-                        // handle the way Drop below does.
-                        if let Some(old) = self.card.replace(card) {
-                            if let Err((_, e)) = old.disconnect(pcsc::Disposition::LeaveCard) {
-                                tracing::debug!("letting go of the old handle: {e}");
-                            }
-                        }
+                        // The old handle, if any, lets go with LeaveCard.
+                        self.card = Some(Card::new(card));
                     }),
             };
             match outcome {
@@ -228,15 +311,9 @@ fn patiently_for<R>(
 }
 
 impl Drop for PcscTransport {
-    /// `pcsc::Card`'s own drop resets the card, which would disturb other
-    /// programs using it; leave it as it is instead.
+    /// End the hold, if any; the card lets go with `LeaveCard` ([`Card`]).
     fn drop(&mut self) {
         self.release();
-        if let Some(card) = self.card.take() {
-            if let Err((_, e)) = card.disconnect(pcsc::Disposition::LeaveCard) {
-                tracing::debug!("disconnecting from {}: {e}", self.reader);
-            }
-        }
     }
 }
 
@@ -261,74 +338,112 @@ fn begin<'card>(
 
 /// A card held inside one transaction across calls: the card is on the
 /// thread, which sends each APDU it is given and answers, and ends the
-/// transaction and hands the card back when the sender is dropped.
+/// transaction and hands the card back when the sender is dropped, or
+/// after [`HOLD_IDLE_LIMIT`] without an APDU.
 struct Hold {
     apdus: mpsc::Sender<Zeroizing<Vec<u8>>>,
     answers: mpsc::Receiver<Result<Zeroizing<Vec<u8>>, Error>>,
-    thread: std::thread::JoinHandle<pcsc::Card>,
+    thread: std::thread::JoinHandle<Option<Card>>,
 }
 
+/// Whether the hold's transaction began (sent once by its thread).
+type Begun = mpsc::Receiver<Result<(), Error>>;
+
 impl Hold {
-    /// Start the thread; the second value says whether the transaction
-    /// began (when not, [`Hold::end`] gives the card back at once).
-    fn begin(card: pcsc::Card, reader: String) -> (Hold, Result<(), Error>) {
+    /// Start the thread, named after the reader; the receiver hears
+    /// whether the transaction began (when not, [`Hold::end`] gives the
+    /// card back).
+    fn begin(card: Card, reader: String) -> Result<(Hold, Begun), Error> {
         let (apdus, apdus_in) = mpsc::channel::<Zeroizing<Vec<u8>>>();
         let (answers_out, answers) = mpsc::channel();
         let (begun_out, begun) = mpsc::channel();
-        let thread = std::thread::spawn(move || {
-            let mut card = card;
-            match begin(&mut card, &reader) {
-                Err(e) => {
-                    let _ = begun_out.send(Err(e));
-                }
-                Ok(transaction) => {
-                    let _ = begun_out.send(Ok(()));
-                    for apdu in apdus_in {
-                        let answer = transmit(&transaction, &reader, &apdu).map(Zeroizing::new);
-                        if answers_out.send(answer).is_err() {
-                            break;
+        let thread = std::thread::Builder::new()
+            .name(format!("vegas-hold {reader}"))
+            .spawn(move || {
+                let mut card = card;
+                match begin(&mut card, &reader) {
+                    Err(e) => {
+                        let _ = begun_out.send(Err(e));
+                    }
+                    Ok(transaction) => {
+                        if begun_out.send(Ok(())).is_ok() {
+                            serve(&transaction, &reader, &apdus_in, &answers_out);
+                        } else {
+                            tracing::debug!("the hold on {reader} began too late; letting go");
+                        }
+                        if let Err((_, e)) = transaction.end(pcsc::Disposition::LeaveCard) {
+                            tracing::debug!("ending the PC/SC transaction on {reader}: {e}");
                         }
                     }
-                    if let Err((_, e)) = transaction.end(pcsc::Disposition::LeaveCard) {
-                        tracing::debug!("ending the PC/SC transaction on {reader}: {e}");
-                    }
                 }
-            }
-            card
-        });
-        // No word: the thread died before beginning.
-        let begun = begun.recv().unwrap_or(Err(Error::Pcsc {
-            action: "reserving the card",
-            source: pcsc::Error::InternalError,
-        }));
+                Some(card)
+            })
+            .map_err(|e| {
+                tracing::debug!("no thread to hold the card: {e}");
+                Error::Pcsc {
+                    action: "starting a thread to reserve the card",
+                    source: pcsc::Error::NoMemory,
+                }
+            })?;
         let hold = Hold {
             apdus,
             answers,
             thread,
         };
-        (hold, begun)
+        Ok((hold, begun))
     }
 
-    fn transmit(&self, apdu: &[u8], reader: &str) -> Result<Vec<u8>, Error> {
-        let lost = || Error::CardRemoved {
-            reader: reader.to_owned(),
-        };
-        self.apdus
-            .send(Zeroizing::new(apdu.to_vec()))
-            .map_err(|_| lost())?;
-        let answer = self.answers.recv().map_err(|_| lost())??;
-        Ok(answer.to_vec())
+    /// Send `apdu` through the hold; `None` when the hold has ended
+    /// itself and the APDU was not sent.
+    fn transmit(&self, apdu: &[u8]) -> Option<Result<Vec<u8>, Error>> {
+        self.apdus.send(Zeroizing::new(apdu.to_vec())).ok()?;
+        // The thread answers every APDU it takes: no answer, not sent.
+        let answer = self.answers.recv().ok()?;
+        Some(answer.map(|answer| answer.to_vec()))
+    }
+
+    /// Whether the thread ended the transaction by itself.
+    fn is_over(&self) -> bool {
+        self.thread.is_finished()
     }
 
     /// End the transaction; the card back (`None` if its thread died).
-    fn end(self, reader: &str) -> Option<pcsc::Card> {
+    fn end(self, reader: &str) -> Option<Card> {
         drop(self.apdus);
         match self.thread.join() {
-            Ok(card) => Some(card),
+            Ok(card) => card,
             Err(_) => {
                 tracing::debug!("the thread holding the card in {reader} died");
                 None
             }
+        }
+    }
+}
+
+/// The hold's thread at work: answer each APDU until the sender is gone
+/// or none has come for [`HOLD_IDLE_LIMIT`].
+fn serve(
+    card: &pcsc::Card,
+    reader: &str,
+    apdus: &mpsc::Receiver<Zeroizing<Vec<u8>>>,
+    answers: &mpsc::Sender<Result<Zeroizing<Vec<u8>>, Error>>,
+) {
+    loop {
+        match apdus.recv_timeout(HOLD_IDLE_LIMIT) {
+            Ok(apdu) => {
+                let answer = transmit(card, reader, &apdu).map(Zeroizing::new);
+                if answers.send(answer).is_err() {
+                    return;
+                }
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                tracing::debug!(
+                    "no APDU for {} ms: ending the hold on {reader}",
+                    HOLD_IDLE_LIMIT.as_millis()
+                );
+                return;
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => return,
         }
     }
 }
@@ -346,11 +461,13 @@ impl Transport for InTransaction<'_> {
 }
 
 fn transmit(card: &pcsc::Card, reader: &str, apdu: &[u8]) -> Result<Vec<u8>, Error> {
+    transmit_raw(card, apdu).map_err(|e| pcsc_error(e, reader, "talking to the card"))
+}
+
+fn transmit_raw(card: &pcsc::Card, apdu: &[u8]) -> Result<Vec<u8>, pcsc::Error> {
     // The answer may hold codes: wipe the receive buffer once copied out.
     let mut buffer = Zeroizing::new(vec![0u8; pcsc::MAX_BUFFER_SIZE_EXTENDED]);
-    let response = card
-        .transmit(apdu, &mut buffer)
-        .map_err(|e| pcsc_error(e, reader, "talking to the card"))?;
+    let response = card.transmit(apdu, &mut buffer)?;
     Ok(response.to_vec())
 }
 
