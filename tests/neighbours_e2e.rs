@@ -128,8 +128,8 @@ fn neighbour(world: &World, action: &[&str]) -> std::process::Child {
     child
 }
 
-fn one_accepted_code(world: &World) {
-    let accepted = world
+fn accepted_codes(world: &World) -> usize {
+    world
         .sts
         .calls()
         .iter()
@@ -139,8 +139,11 @@ fn one_accepted_code(world: &World) {
                 Some(support::sts::TokenCheck::Accepted { .. })
             )
         })
-        .count();
-    assert_eq!(accepted, 1, "{:?}", world.sts.calls());
+        .count()
+}
+
+fn one_accepted_code(world: &World) {
+    assert_eq!(accepted_codes(world), 1, "{:?}", world.sts.calls());
     assert_eq!(world.card_handle().total_calculations(), 1, "one CALCULATE");
 }
 
@@ -265,6 +268,46 @@ fn a_long_exclusive_hold_is_a_busy_key_with_the_usual_holders_named_within_ten_s
     assert_eq!(world.card_handle().total_calculations(), 0);
     let _ = holder.kill();
     let _ = holder.wait();
+}
+
+#[test]
+fn a_long_shared_transaction_is_a_busy_key_with_its_hint_within_ten_seconds() {
+    let world = World::new();
+    let mut holder = neighbour(&world, &["transaction", "30"]);
+    let started = std::time::Instant::now();
+    let out = run(world
+        .vegas(&["assume", "--profile", "admin", "--no-gui"])
+        .env("VEGAS_YUBIKEY_BACKEND", "pcsc"));
+    let elapsed = started.elapsed();
+    let _ = holder.kill();
+    let _ = holder.wait();
+    let err = assert_clean_failure(&out);
+    assert!(elapsed < 10 * SECOND, "{elapsed:?}: {err}");
+    assert!(err.contains("is in use by another program"), "{err}");
+    assert!(err.contains("gpgconf --kill scdaemon"), "{err}");
+    assert!(!err.to_lowercase().contains("no yubikey"), "{err}");
+    assert_eq!(world.card_handle().total_calculations(), 0);
+}
+
+#[test]
+fn a_long_shared_transaction_under_auto_tries_ykman_which_gets_the_code_once_it_ends() {
+    let world = World::new();
+    let mut holder = neighbour(&world, &["transaction", "8"]);
+    let out = run(world
+        .vegas(&["--verbose", "assume", "--profile", "admin", "--no-gui"])
+        .env("PATH", path_with_ykman())
+        .env("VEGAS_READER", world.pcscd.reader_name(0))
+        .env("VEGAS_YUBIKEY_BACKEND", "auto"));
+    let _ = holder.kill();
+    let _ = holder.wait();
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("is in use by another program; trying ykman instead"),
+        "{err}"
+    );
+    // ykman's own CALCULATE ALL: one code, at STS.
+    assert_eq!(accepted_codes(&world), 1, "{:?}", world.sts.calls());
 }
 
 /// This process's PATH with the test virtualenv's ykman first.

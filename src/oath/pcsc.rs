@@ -11,8 +11,18 @@
 //! A transaction that outlasts one call ([`Transport::hold`]: from the
 //! SELECT made while the key is found to the CALCULATE made later) cannot
 //! live beside its card in one struct (`pcsc::Transaction` borrows the
-//! `pcsc::Card`), so while held the card lives on a thread of its own,
-//! inside the transaction, and APDUs reach it over a channel.
+//! `pcsc::Card`), so every transaction is on a thread of its own, with a
+//! handle and a PC/SC context of its own, and APDUs reach it over a
+//! channel. pcsc-lite waits without limit for a transaction another program
+//! holds, blocking the whole context: on the thread, that wait is given up
+//! after [`BUSY_PATIENCE`] as a busy key. The thread ends the transaction
+//! by itself after [`HOLD_IDLE_LIMIT`] without an APDU, so a hold an error
+//! path forgot cannot keep other programs off the card.
+//!
+//! A CALCULATE that may wait for a touch is sent outside any transaction
+//! (see docs/protocol.md, "Transactions"), and no handle is ever dropped
+//! with a reset ([`Card`]): vegas never resets the card under another
+//! program, even when killed.
 
 use std::ffi::{CStr, CString};
 use std::mem::ManuallyDrop;
@@ -27,10 +37,11 @@ use super::Error;
 
 /// A connection to the card in one reader.
 pub struct PcscTransport {
-    /// `Some` until dropped (taken out to disconnect politely), and while
-    /// not held: then the card is with the [`Hold`].
+    /// This client's handle, for what is sent outside a transaction (a
+    /// CALCULATE that may wait for a touch) and to reconnect; `None` once
+    /// the card is gone.
     card: Option<Card>,
-    /// The card on its thread, inside a transaction.
+    /// A second handle on its thread, inside a transaction.
     hold: Option<Hold>,
     reader: String,
     /// The reader's name as PC/SC takes it, to connect again.
@@ -43,6 +54,10 @@ pub struct PcscTransport {
 /// ykman or an authenticator's single command, short enough that a card held
 /// for good (scdaemon) is reported well within ten seconds.
 pub const BUSY_PATIENCE: Duration = Duration::from_secs(4);
+/// How long a connect or a transaction begun on a thread is waited for:
+/// the thread waits out an exclusive hold for [`BUSY_PATIENCE`] itself;
+/// pcscd makes it wait without limit for another program's transaction.
+const GIVE_UP_AFTER: Duration = Duration::from_secs(5);
 /// How long a card pulled out is waited for before it counts as removed.
 const REINSERT_PATIENCE: Duration = Duration::from_secs(3);
 const RETRY_PAUSE: Duration = Duration::from_millis(100);
@@ -101,15 +116,33 @@ impl std::fmt::Debug for PcscTransport {
 
 impl PcscTransport {
     /// Connect (shared) to the card in `reader`, waiting out another
-    /// program's exclusive hold for [`BUSY_PATIENCE`].
+    /// program's exclusive hold for [`BUSY_PATIENCE`]. pcscd makes a
+    /// connect wait without limit while another program holds a
+    /// transaction, blocking the whole context: the connect is made on a
+    /// thread, in a context of its own, and given up as a busy key after
+    /// [`GIVE_UP_AFTER`] (the thread, left behind, lets go by itself).
     pub fn connect(context: &pcsc::Context, reader: &CStr) -> Result<Self, Error> {
         let name = reader.to_string_lossy().into_owned();
-        let card = patiently(&name, || {
-            context.connect(reader, pcsc::ShareMode::Shared, pcsc::Protocols::ANY)
-        })
-        .map_err(|e| pcsc_error(e, &name, "connecting to the card"))?;
+        let (sender, connected) = mpsc::channel();
+        let (reader_name, thread_name) = (reader.to_owned(), name.clone());
+        std::thread::Builder::new()
+            .name(format!("vegas-connect {name}"))
+            .spawn(move || {
+                let _ = sender.send(connect_alone(&reader_name, &thread_name));
+            })
+            .map_err(|e| no_thread(&e))?;
+        let card = match connected.recv_timeout(GIVE_UP_AFTER) {
+            Ok(card) => card?,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                tracing::debug!("no connection to {name} within the patience: busy");
+                return Err(Error::KeyBusy {
+                    reader: format!("reader \"{name}\""),
+                });
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => return Err(no_thread(&"it died")),
+        };
         Ok(PcscTransport {
-            card: Some(Card::new(card)),
+            card: Some(card),
             hold: None,
             reader: name,
             reader_name: reader.to_owned(),
@@ -163,40 +196,34 @@ impl Transport for PcscTransport {
         if self.hold.is_some() {
             return work(self);
         }
-        let reader = self.reader.clone();
-        let transaction = begin(self.card()?, &reader)?;
-        let result = work(&mut InTransaction {
-            card: &transaction,
-            reader: &reader,
-        });
-        if let Err((_, e)) = transaction.end(pcsc::Disposition::LeaveCard) {
-            tracing::debug!("ending the PC/SC transaction on {reader}: {e}");
-        }
+        // On the hold's thread, so that beginning it gives up in time.
+        self.hold()?;
+        let result = work(self);
+        self.release();
         result
     }
 
     /// Begin a transaction on a thread that keeps the card until
-    /// [`Transport::release`] (waiting out another program's exclusive
-    /// hold for [`BUSY_PATIENCE`], as [`Transport::transaction`] does).
+    /// [`Transport::release`], through a handle of its own in a PC/SC
+    /// context of its own.
+    ///
     /// pcsc-lite's SCardBeginTransaction waits without limit while another
-    /// program holds a transaction; after [`BUSY_PATIENCE`] the key is
-    /// reported busy and the thread left to let go of its handle by itself.
+    /// program holds a transaction, and blocks every other call on its
+    /// context meanwhile: after [`GIVE_UP_AFTER`] the key is reported busy, and the
+    /// thread left behind lets go of its handle and context by itself.
     fn hold(&mut self) -> Result<(), Error> {
         self.reclaim_expired_hold();
         if self.hold.is_some() {
             return Ok(());
         }
-        let card = self.card.take().ok_or_else(|| Error::CardRemoved {
-            reader: self.reader.clone(),
-        })?;
-        let (hold, begun) = Hold::begin(card, self.reader.clone())?;
-        match begun.recv_timeout(BUSY_PATIENCE + RETRY_PAUSE) {
+        let (hold, begun) = Hold::begin(self.reader_name.clone(), self.reader.clone())?;
+        match begun.recv_timeout(GIVE_UP_AFTER) {
             Ok(Ok(())) => {
                 self.hold = Some(hold);
                 Ok(())
             }
             Ok(Err(e)) => {
-                self.card = hold.end(&self.reader);
+                hold.end(&self.reader);
                 Err(e)
             }
             Err(mpsc::RecvTimeoutError::Timeout) => {
@@ -214,7 +241,7 @@ impl Transport for PcscTransport {
                 })
             }
             Err(mpsc::RecvTimeoutError::Disconnected) => {
-                self.card = hold.end(&self.reader);
+                hold.end(&self.reader);
                 Err(Error::Pcsc {
                     action: "reserving the card",
                     source: pcsc::Error::InternalError,
@@ -225,7 +252,7 @@ impl Transport for PcscTransport {
 
     fn release(&mut self) {
         if let Some(hold) = self.hold.take() {
-            self.card = hold.end(&self.reader);
+            hold.end(&self.reader);
         }
     }
 
@@ -343,48 +370,24 @@ fn begin<'card>(
 struct Hold {
     apdus: mpsc::Sender<Zeroizing<Vec<u8>>>,
     answers: mpsc::Receiver<Result<Zeroizing<Vec<u8>>, Error>>,
-    thread: std::thread::JoinHandle<Option<Card>>,
+    thread: std::thread::JoinHandle<()>,
 }
 
 /// Whether the hold's transaction began (sent once by its thread).
 type Begun = mpsc::Receiver<Result<(), Error>>;
 
 impl Hold {
-    /// Start the thread, named after the reader; the receiver hears
-    /// whether the transaction began (when not, [`Hold::end`] gives the
-    /// card back).
-    fn begin(card: Card, reader: String) -> Result<(Hold, Begun), Error> {
+    /// Start the thread, named after the reader: it connects to the card
+    /// in a context of its own and begins a transaction; the receiver
+    /// hears whether it did.
+    fn begin(reader_name: CString, reader: String) -> Result<(Hold, Begun), Error> {
         let (apdus, apdus_in) = mpsc::channel::<Zeroizing<Vec<u8>>>();
         let (answers_out, answers) = mpsc::channel();
         let (begun_out, begun) = mpsc::channel();
         let thread = std::thread::Builder::new()
             .name(format!("vegas-hold {reader}"))
-            .spawn(move || {
-                let mut card = card;
-                match begin(&mut card, &reader) {
-                    Err(e) => {
-                        let _ = begun_out.send(Err(e));
-                    }
-                    Ok(transaction) => {
-                        if begun_out.send(Ok(())).is_ok() {
-                            serve(&transaction, &reader, &apdus_in, &answers_out);
-                        } else {
-                            tracing::debug!("the hold on {reader} began too late; letting go");
-                        }
-                        if let Err((_, e)) = transaction.end(pcsc::Disposition::LeaveCard) {
-                            tracing::debug!("ending the PC/SC transaction on {reader}: {e}");
-                        }
-                    }
-                }
-                Some(card)
-            })
-            .map_err(|e| {
-                tracing::debug!("no thread to hold the card: {e}");
-                Error::Pcsc {
-                    action: "starting a thread to reserve the card",
-                    source: pcsc::Error::NoMemory,
-                }
-            })?;
+            .spawn(move || hold_on(&reader_name, &reader, &begun_out, &apdus_in, &answers_out))
+            .map_err(|e| no_thread(&e))?;
         let hold = Hold {
             apdus,
             answers,
@@ -407,17 +410,69 @@ impl Hold {
         self.thread.is_finished()
     }
 
-    /// End the transaction; the card back (`None` if its thread died).
-    fn end(self, reader: &str) -> Option<Card> {
+    /// End the transaction and let go of the hold's handle.
+    fn end(self, reader: &str) {
         drop(self.apdus);
-        match self.thread.join() {
-            Ok(card) => card,
-            Err(_) => {
-                tracing::debug!("the thread holding the card in {reader} died");
-                None
-            }
+        if self.thread.join().is_err() {
+            tracing::debug!("the thread holding the card in {reader} died");
         }
     }
+}
+
+/// A thread to talk to the card could not be started (or died).
+fn no_thread(e: &dyn std::fmt::Display) -> Error {
+    tracing::debug!("no thread to talk to the card: {e}");
+    Error::Pcsc {
+        action: "starting a thread to talk to the card",
+        source: pcsc::Error::NoMemory,
+    }
+}
+
+/// A shared handle on the card in `reader_name`, in a PC/SC context of its
+/// own (see [`PcscTransport::hold`]).
+fn connect_alone(reader_name: &CStr, reader: &str) -> Result<Card, Error> {
+    let context = pcsc::Context::establish(pcsc::Scope::User)
+        .map_err(|e| pcsc_error(e, reader, "connecting to pcscd"))?;
+    patiently(reader, || {
+        context.connect(reader_name, pcsc::ShareMode::Shared, pcsc::Protocols::ANY)
+    })
+    .map(Card::new)
+    .map_err(|e| pcsc_error(e, reader, "connecting to the card"))
+}
+
+/// The hold's thread: connect, begin the transaction, say so, then answer
+/// APDUs ([`serve`]) and end it. Told too late (the caller gave up on a
+/// busy key), it ends the transaction at once; the handle lets go with
+/// `LeaveCard` ([`Card`]) either way.
+fn hold_on(
+    reader_name: &CStr,
+    reader: &str,
+    begun: &mpsc::Sender<Result<(), Error>>,
+    apdus: &mpsc::Receiver<Zeroizing<Vec<u8>>>,
+    answers: &mpsc::Sender<Result<Zeroizing<Vec<u8>>, Error>>,
+) {
+    let mut card = match connect_alone(reader_name, reader) {
+        Ok(card) => card,
+        Err(e) => {
+            let _ = begun.send(Err(e));
+            return;
+        }
+    };
+    let transaction = match begin(&mut card, reader) {
+        Ok(transaction) => transaction,
+        Err(e) => {
+            let _ = begun.send(Err(e));
+            return;
+        }
+    };
+    if begun.send(Ok(())).is_ok() {
+        serve(&transaction, reader, apdus, answers);
+    } else {
+        tracing::debug!("the hold on {reader} began too late; letting go");
+    }
+    if let Err((_, e)) = transaction.end(pcsc::Disposition::LeaveCard) {
+        tracing::debug!("ending the PC/SC transaction on {reader}: {e}");
+    };
 }
 
 /// The hold's thread at work: answer each APDU until the sender is gone
@@ -445,18 +500,6 @@ fn serve(
             }
             Err(mpsc::RecvTimeoutError::Disconnected) => return,
         }
-    }
-}
-
-/// The card seen from inside a transaction.
-struct InTransaction<'a> {
-    card: &'a pcsc::Card,
-    reader: &'a str,
-}
-
-impl Transport for InTransaction<'_> {
-    fn transmit(&mut self, apdu: &[u8]) -> Result<Vec<u8>, Error> {
-        transmit(self.card, self.reader, apdu)
     }
 }
 
