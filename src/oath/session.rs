@@ -1,6 +1,7 @@
 //! A conversation with the YKOATH applet: SELECT, VALIDATE, LIST, CALCULATE,
 //! CALCULATE ALL. Knows the protocol and nothing of readers; every operation
-//! runs inside one [`Transport::transaction`].
+//! runs inside one [`Transport::transaction`], but for a CALCULATE that may
+//! wait for a touch (see [`Session::calculate`]).
 //!
 //! This file holds [`Session`] and when it sends what; `wire` parses the
 //! answers, `commands` sends single commands, `quirk` is the YubiKey 4.2
@@ -215,6 +216,10 @@ impl<T: Transport> Session<T> {
     /// HOTP: the next counter value). Blocks until touched for a touch account, and whether
     /// an account needs a touch may be unknown (`account.touch` `None`):
     /// show "Touch your YubiKey…" before calling, or after a short wait.
+    /// Unless the account is known to need no touch, the CALCULATE goes
+    /// outside any transaction: pcscd resets the card under every other
+    /// program when a client dies holding one, and a person may well stop
+    /// vegas while the key blinks (docs/protocol.md).
     pub fn calculate(&mut self, account: &Account, now: SystemTime) -> Result<Code, Error> {
         self.require_unlocked()?;
         let step = match account.oath_type {
