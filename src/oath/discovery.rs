@@ -271,11 +271,15 @@ fn probe(
     with_serial: bool,
 ) -> Result<Option<OpenKey>, Error> {
     let name = reader.to_string_lossy().into_owned();
-    let open = || {
+    probe_with(&name, || {
         PcscTransport::connect(context, reader)
             .and_then(|transport| open_on(transport, &name, with_serial))
-    };
-    match once_more_after_reset(&name, open) {
+    })
+}
+
+/// [`probe`]'s judgement of what `open` gives, once more after a reset.
+fn probe_with<R>(name: &str, open: impl FnMut() -> Result<R, Error>) -> Result<Option<R>, Error> {
+    match once_more_after_reset(name, open) {
         Ok(key) => Ok(Some(key)),
         // A card held by another program is there: say so, never "missing".
         Err(e @ (Error::PcscdNotRunning | Error::KeyBusy { .. })) => Err(e),
@@ -468,6 +472,29 @@ mod tests {
             _ => Ok(None),
         });
         assert!(matches!(found, Err(Error::KeyBusy { reader }) if reader == "A"));
+    }
+
+    #[test]
+    fn a_probe_opens_a_key_reset_under_it_once_more_and_finds_it() {
+        let mut calls = 0;
+        let found = probe_with("R", || {
+            calls += 1;
+            match calls {
+                1 => Err(Error::CardReset { reader: "R".into() }),
+                _ => Ok("opened"),
+            }
+        });
+        assert_eq!((found.unwrap(), calls), (Some("opened"), 2));
+    }
+
+    #[test]
+    fn a_probe_passes_over_a_reader_without_a_key_but_reports_a_busy_one() {
+        let nothing: Result<Option<()>, _> =
+            probe_with("R", || Err(Error::NoYubiKey { readers: 1 }));
+        assert_eq!(nothing.unwrap(), None);
+        let busy: Result<Option<()>, _> =
+            probe_with("R", || Err(Error::KeyBusy { reader: "R".into() }));
+        assert!(matches!(busy, Err(Error::KeyBusy { .. })));
     }
 
     #[test]
