@@ -151,7 +151,7 @@ fn keys_where(selector: &KeySelector, serial: Serial) -> Result<Vec<OpenKey>, Er
     search(
         &wanted_readers,
         selector,
-        |reader| probe(&context, reader, read_serial),
+        |reader| probe(reader, read_serial),
         Session::release,
     )
 }
@@ -264,16 +264,12 @@ fn describe(selector: &KeySelector) -> String {
 
 /// Connect to `reader` and open its OATH applet (reading the serial first
 /// when `with_serial`); `None` when there is no card, or the card is not an
-/// OATH key. Only pcscd going away is an error.
-fn probe(
-    context: &pcsc::Context,
-    reader: &CString,
-    with_serial: bool,
-) -> Result<Option<OpenKey>, Error> {
+/// OATH key. Only pcscd going away and a busy key are errors. (Each
+/// connection has a PC/SC context of its own: see [`PcscTransport::connect`].)
+fn probe(reader: &CString, with_serial: bool) -> Result<Option<OpenKey>, Error> {
     let name = reader.to_string_lossy().into_owned();
     probe_with(&name, || {
-        PcscTransport::connect(context, reader)
-            .and_then(|transport| open_on(transport, &name, with_serial))
+        PcscTransport::connect(reader).and_then(|transport| open_on(transport, &name, with_serial))
     })
 }
 

@@ -46,8 +46,6 @@ pub struct PcscTransport {
     reader: String,
     /// The reader's name as PC/SC takes it, to connect again.
     reader_name: CString,
-    /// A context of its own, so that reconnecting needs nothing else.
-    context: pcsc::Context,
 }
 
 /// How long a card held by another program is waited for: long enough for
@@ -115,38 +113,17 @@ impl std::fmt::Debug for PcscTransport {
 }
 
 impl PcscTransport {
-    /// Connect (shared) to the card in `reader`, waiting out another
-    /// program's exclusive hold for [`BUSY_PATIENCE`]. pcscd makes a
-    /// connect wait without limit while another program holds a
-    /// transaction, blocking the whole context: the connect is made on a
-    /// thread, in a context of its own, and given up as a busy key after
-    /// [`GIVE_UP_AFTER`] (the thread, left behind, lets go by itself).
-    pub fn connect(context: &pcsc::Context, reader: &CStr) -> Result<Self, Error> {
+    /// Connect (shared) to the card in `reader`, in a PC/SC context of its
+    /// own; a key held by another program is reported busy within
+    /// [`GIVE_UP_AFTER`] ([`connect_in_time`]).
+    pub fn connect(reader: &CStr) -> Result<Self, Error> {
         let name = reader.to_string_lossy().into_owned();
-        let (sender, connected) = mpsc::channel();
-        let (reader_name, thread_name) = (reader.to_owned(), name.clone());
-        std::thread::Builder::new()
-            .name(format!("vegas-connect {name}"))
-            .spawn(move || {
-                let _ = sender.send(connect_alone(&reader_name, &thread_name));
-            })
-            .map_err(|e| no_thread(&e))?;
-        let card = match connected.recv_timeout(GIVE_UP_AFTER) {
-            Ok(card) => card?,
-            Err(mpsc::RecvTimeoutError::Timeout) => {
-                tracing::debug!("no connection to {name} within the patience: busy");
-                return Err(Error::KeyBusy {
-                    reader: format!("reader \"{name}\""),
-                });
-            }
-            Err(mpsc::RecvTimeoutError::Disconnected) => return Err(no_thread(&"it died")),
-        };
+        let card = connect_in_time(reader, &name)?;
         Ok(PcscTransport {
             card: Some(card),
             hold: None,
             reader: name,
             reader_name: reader.to_owned(),
-            context: context.clone(),
         })
     }
 
@@ -271,34 +248,29 @@ impl Transport for PcscTransport {
                 ),
                 None => Err(pcsc::Error::InvalidHandle),
             };
-            let outcome = match attempt {
+            let error = match attempt {
                 Ok(()) => return Ok(()),
-                // The old handle may be gone with the card: a new one.
-                Err(_) => self
-                    .context
-                    .connect(
-                        &self.reader_name,
-                        pcsc::ShareMode::Shared,
-                        pcsc::Protocols::ANY,
-                    )
-                    .map(|card| {
-                        // The old handle, if any, lets go with LeaveCard.
-                        self.card = Some(Card::new(card));
-                    }),
+                Err(e) => e,
             };
-            match outcome {
-                Ok(()) => return Ok(()),
+            // The old handle may be gone with the card: a new one (the old
+            // one lets go with LeaveCard).
+            tracing::debug!("reconnecting to {reader}: {error}; connecting anew");
+            match connect_in_time(&self.reader_name, &reader) {
+                Ok(card) => {
+                    self.card = Some(card);
+                    return Ok(());
+                }
                 Err(
-                    e @ (pcsc::Error::NoSmartcard
-                    | pcsc::Error::RemovedCard
-                    | pcsc::Error::UnknownReader
-                    | pcsc::Error::ReaderUnavailable
-                    | pcsc::Error::SharingViolation),
-                ) if started.elapsed() < REINSERT_PATIENCE.max(BUSY_PATIENCE) => {
-                    tracing::debug!("reconnecting to {reader}: {e}; trying again");
+                    e @ (Error::CardRemoved { .. }
+                    | Error::Pcsc {
+                        source: pcsc::Error::UnknownReader | pcsc::Error::ReaderUnavailable,
+                        ..
+                    }),
+                ) if started.elapsed() < REINSERT_PATIENCE => {
+                    tracing::debug!("connecting to {reader} again: {e}; trying again");
                     std::thread::sleep(RETRY_PAUSE);
                 }
-                Err(e) => return Err(pcsc_error(e, &reader, "connecting to the card again")),
+                Err(e) => return Err(e),
             }
         }
     }
@@ -416,6 +388,33 @@ impl Hold {
         if self.thread.join().is_err() {
             tracing::debug!("the thread holding the card in {reader} died");
         }
+    }
+}
+
+/// Connect (shared) to the card in `reader_name`, waiting out another
+/// program's exclusive hold for [`BUSY_PATIENCE`]. pcscd makes a connect
+/// wait without limit while another program holds a transaction, blocking
+/// the whole context: the connect is made on a thread, in a context of its
+/// own, and given up as a busy key after [`GIVE_UP_AFTER`] (the thread,
+/// left behind, lets go by itself).
+fn connect_in_time(reader_name: &CStr, reader: &str) -> Result<Card, Error> {
+    let (sender, connected) = mpsc::channel();
+    let (thread_reader_name, thread_reader) = (reader_name.to_owned(), reader.to_owned());
+    std::thread::Builder::new()
+        .name(format!("vegas-connect {reader}"))
+        .spawn(move || {
+            let _ = sender.send(connect_alone(&thread_reader_name, &thread_reader));
+        })
+        .map_err(|e| no_thread(&e))?;
+    match connected.recv_timeout(GIVE_UP_AFTER) {
+        Ok(card) => card,
+        Err(mpsc::RecvTimeoutError::Timeout) => {
+            tracing::debug!("no connection to {reader} within the patience: busy");
+            Err(Error::KeyBusy {
+                reader: format!("reader \"{reader}\""),
+            })
+        }
+        Err(mpsc::RecvTimeoutError::Disconnected) => Err(no_thread(&"it died")),
     }
 }
 
