@@ -31,6 +31,8 @@ fn a_cold_assume_sends_select_oath_and_calculate_and_nothing_else() {
     let out = run(&mut world.vegas(&["assume", "--profile", "admin"]));
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(log_of(&world), ["SELECT OATH", "CALCULATE"]);
+    // Every handle let go with "leave card": nothing reset under others.
+    assert_eq!(world.card_handle().resets(), 0);
 }
 
 #[test]
