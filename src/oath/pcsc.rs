@@ -465,7 +465,12 @@ fn hold_on(
         }
     };
     if begun.send(Ok(())).is_ok() {
-        serve(&transaction, reader, apdus, answers);
+        serve(
+            HOLD_IDLE_LIMIT,
+            |apdu| transmit(&transaction, reader, apdu),
+            apdus,
+            answers,
+        );
     } else {
         tracing::debug!("the hold on {reader} began too late; letting go");
     }
@@ -474,27 +479,24 @@ fn hold_on(
     };
 }
 
-/// The hold's thread at work: answer each APDU until the sender is gone
-/// or none has come for [`HOLD_IDLE_LIMIT`].
+/// The hold's thread at work: answer each APDU (`transmit`) until the
+/// sender is gone or none has come for `idle_limit` ([`HOLD_IDLE_LIMIT`]).
 fn serve(
-    card: &pcsc::Card,
-    reader: &str,
+    idle_limit: Duration,
+    transmit: impl Fn(&[u8]) -> Result<Vec<u8>, Error>,
     apdus: &mpsc::Receiver<Zeroizing<Vec<u8>>>,
     answers: &mpsc::Sender<Result<Zeroizing<Vec<u8>>, Error>>,
 ) {
     loop {
-        match apdus.recv_timeout(HOLD_IDLE_LIMIT) {
+        match apdus.recv_timeout(idle_limit) {
             Ok(apdu) => {
-                let answer = transmit(card, reader, &apdu).map(Zeroizing::new);
+                let answer = transmit(&apdu).map(Zeroizing::new);
                 if answers.send(answer).is_err() {
                     return;
                 }
             }
             Err(mpsc::RecvTimeoutError::Timeout) => {
-                tracing::debug!(
-                    "no APDU for {} ms: ending the hold on {reader}",
-                    HOLD_IDLE_LIMIT.as_millis()
-                );
+                tracing::debug!("no APDU for {} ms: ending the hold", idle_limit.as_millis());
                 return;
             }
             Err(mpsc::RecvTimeoutError::Disconnected) => return,
@@ -562,6 +564,24 @@ mod tests {
         );
         use crate::hint::Hint;
         assert!(error.hint().contains("gpgconf --kill scdaemon"));
+    }
+
+    #[test]
+    fn a_hold_answers_each_apdu_then_ends_itself_when_none_comes() {
+        let (apdus_out, apdus) = mpsc::channel();
+        let (answers, answers_in) = mpsc::channel();
+        let serving = std::thread::spawn(move || {
+            let echo = |apdu: &[u8]| Ok(apdu.to_vec());
+            serve(Duration::from_millis(100), echo, &apdus, &answers);
+        });
+        apdus_out.send(Zeroizing::new(vec![1, 2])).unwrap();
+        let answer = answers_in.recv().unwrap().unwrap();
+        assert_eq!(answer.as_slice(), [1, 2]);
+        // No APDU within the limit: the hold ends, its sender still alive.
+        let started = Instant::now();
+        serving.join().unwrap();
+        assert!(started.elapsed() < Duration::from_secs(2));
+        assert!(apdus_out.send(Zeroizing::new(vec![3])).is_err());
     }
 
     #[test]
