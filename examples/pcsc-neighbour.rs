@@ -5,6 +5,10 @@
 //!
 //! ```text
 //! pcsc-neighbour --reader NAME hold SECONDS    connect exclusively, hold, let go
+//! pcsc-neighbour --reader NAME transaction SECONDS
+//!                                              connect shared, hold a PC/SC transaction
+//!                                              for SECONDS (as OpenSC or a PIV
+//!                                              middleware does), let go
 //! pcsc-neighbour --reader NAME select-piv      SELECT the PIV applet (A0 00 00 03 08)
 //! pcsc-neighbour --reader NAME select-piv-for SECONDS
 //!                                              SELECT PIV again and again, as soon as
@@ -12,8 +16,8 @@
 //! pcsc-neighbour --reader NAME reset           reset the card
 //! ```
 //!
-//! Prints "ready" on stdout once it has done its part (for `hold`: once it
-//! holds the card), so a test knows when vegas meets it.
+//! Prints "ready" on stdout once it has done its part (for `hold` and
+//! `transaction`: once it holds the card), so a test knows when vegas meets it.
 
 use std::ffi::CString;
 use std::io::Write;
@@ -38,7 +42,7 @@ fn run() -> Result<(), String> {
     let (reader, action) = match args.as_slice() {
         [flag, reader, action @ ..] if flag == "--reader" => (reader, action),
         _ => {
-            return Err("usage: pcsc-neighbour --reader NAME hold SECONDS|select-piv|select-piv-for SECONDS|reset".into())
+            return Err("usage: pcsc-neighbour --reader NAME hold SECONDS|transaction SECONDS|select-piv|select-piv-for SECONDS|reset".into())
         }
     };
     let reader = CString::new(reader.as_str()).map_err(|e| e.to_string())?;
@@ -54,6 +58,20 @@ fn run() -> Result<(), String> {
             let card = connect(pcsc::ShareMode::Exclusive)?;
             ready();
             std::thread::sleep(Duration::from_secs_f64(seconds));
+            card.disconnect(pcsc::Disposition::LeaveCard)
+                .map_err(|(_, e)| e.to_string())
+        }
+        [verb, seconds] if verb == "transaction" => {
+            let seconds: f64 = seconds.parse().map_err(|_| "SECONDS is a number")?;
+            let mut card = connect(pcsc::ShareMode::Shared)?;
+            let transaction = card
+                .transaction()
+                .map_err(|e| format!("beginning a transaction: {e}"))?;
+            ready();
+            std::thread::sleep(Duration::from_secs_f64(seconds));
+            transaction
+                .end(pcsc::Disposition::LeaveCard)
+                .map_err(|(_, e)| e.to_string())?;
             card.disconnect(pcsc::Disposition::LeaveCard)
                 .map_err(|(_, e)| e.to_string())
         }
@@ -97,7 +115,7 @@ fn run() -> Result<(), String> {
             Ok(())
         }
         _ => {
-            Err("unknown action: hold SECONDS, select-piv, select-piv-for SECONDS or reset".into())
+            Err("unknown action: hold SECONDS, transaction SECONDS, select-piv, select-piv-for SECONDS or reset".into())
         }
     }
 }

@@ -31,6 +31,8 @@ fn a_cold_assume_sends_select_oath_and_calculate_and_nothing_else() {
     let out = run(&mut world.vegas(&["assume", "--profile", "admin"]));
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(log_of(&world), ["SELECT OATH", "CALCULATE"]);
+    // Every handle let go with "leave card": nothing reset under others.
+    assert_eq!(world.card_handle().resets(), 0);
 }
 
 #[test]
@@ -128,8 +130,8 @@ fn neighbour(world: &World, action: &[&str]) -> std::process::Child {
     child
 }
 
-fn one_accepted_code(world: &World) {
-    let accepted = world
+fn accepted_codes(world: &World) -> usize {
+    world
         .sts
         .calls()
         .iter()
@@ -139,8 +141,11 @@ fn one_accepted_code(world: &World) {
                 Some(support::sts::TokenCheck::Accepted { .. })
             )
         })
-        .count();
-    assert_eq!(accepted, 1, "{:?}", world.sts.calls());
+        .count()
+}
+
+fn one_accepted_code(world: &World) {
+    assert_eq!(accepted_codes(world), 1, "{:?}", world.sts.calls());
     assert_eq!(world.card_handle().total_calculations(), 1, "one CALCULATE");
 }
 
@@ -173,6 +178,12 @@ fn a_neighbour_selecting_piv_all_the_time_never_comes_between_select_validate_an
         std::thread::sleep(Duration::from_millis(10));
     }
     std::thread::sleep(Duration::from_millis(300));
+    // The password is read before the key is opened: nothing held meanwhile.
+    assert!(
+        !log_of(&world).iter().any(|name| name == "SELECT OATH"),
+        "the key was opened before the password came: {:?}",
+        log_of(&world)
+    );
     vegas
         .stdin
         .take()
@@ -196,6 +207,31 @@ fn a_neighbour_selecting_piv_all_the_time_never_comes_between_select_validate_an
         ["SELECT OATH", "VALIDATE", "CALCULATE ALL"],
         "nothing between them: {log:?}"
     );
+}
+
+#[test]
+fn a_neighbour_selecting_piv_all_the_time_costs_a_touch_assume_at_most_one_more_calculate() {
+    let world = World::with(
+        CardSetup {
+            touch: Some(TouchResponse::TouchedAfter(Duration::from_millis(300))),
+            ..Default::default()
+        },
+        sts_config(),
+    );
+    let mut selector = neighbour(&world, &["select-piv-for", "20"]);
+    world.card_handle().clear_log();
+    let out = run(&mut world.vegas(&["assume", "--profile", "admin", "--no-gui"]));
+    let _ = selector.kill();
+    let _ = selector.wait();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let log = log_of(&world);
+    let ours: Vec<&String> = log.iter().filter(|name| *name != "SELECT PIV").collect();
+    assert!(
+        ours.iter().filter(|name| **name == "CALCULATE").count() <= 2,
+        "{log:?}"
+    );
+    one_accepted_code(&world);
+    assert_eq!(world.card_handle().touches(), 1);
 }
 
 #[test]
@@ -234,6 +270,46 @@ fn a_long_exclusive_hold_is_a_busy_key_with_the_usual_holders_named_within_ten_s
     assert_eq!(world.card_handle().total_calculations(), 0);
     let _ = holder.kill();
     let _ = holder.wait();
+}
+
+#[test]
+fn a_long_shared_transaction_is_a_busy_key_with_its_hint_within_ten_seconds() {
+    let world = World::new();
+    let mut holder = neighbour(&world, &["transaction", "30"]);
+    let started = std::time::Instant::now();
+    let out = run(world
+        .vegas(&["assume", "--profile", "admin", "--no-gui"])
+        .env("VEGAS_YUBIKEY_BACKEND", "pcsc"));
+    let elapsed = started.elapsed();
+    let _ = holder.kill();
+    let _ = holder.wait();
+    let err = assert_clean_failure(&out);
+    assert!(elapsed < 10 * SECOND, "{elapsed:?}: {err}");
+    assert!(err.contains("is in use by another program"), "{err}");
+    assert!(err.contains("gpgconf --kill scdaemon"), "{err}");
+    assert!(!err.to_lowercase().contains("no yubikey"), "{err}");
+    assert_eq!(world.card_handle().total_calculations(), 0);
+}
+
+#[test]
+fn a_long_shared_transaction_under_auto_tries_ykman_which_gets_the_code_once_it_ends() {
+    let world = World::new();
+    let mut holder = neighbour(&world, &["transaction", "8"]);
+    let out = run(world
+        .vegas(&["--verbose", "assume", "--profile", "admin", "--no-gui"])
+        .env("PATH", path_with_ykman())
+        .env("VEGAS_READER", world.pcscd.reader_name(0))
+        .env("VEGAS_YUBIKEY_BACKEND", "auto"));
+    let _ = holder.kill();
+    let _ = holder.wait();
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("is in use by another program; trying ykman instead"),
+        "{err}"
+    );
+    // ykman's own CALCULATE ALL: one code, at STS.
+    assert_eq!(accepted_codes(&world), 1, "{:?}", world.sts.calls());
 }
 
 /// This process's PATH with the test virtualenv's ykman first.
@@ -316,7 +392,7 @@ fn with_a_terminal_a_long_hold_offers_the_typed_code_once_ykman_failed_too() {
 
 /// `vegas assume` on a password-protected key, with the neighbour doing
 /// `action` while the password is being typed: vegas succeeds, one code.
-fn survives_while_the_password_is_typed(action: &str) -> TerminalOutcome {
+fn survives_while_the_password_is_typed(action: &str) -> Survived {
     let world = World::with(
         CardSetup {
             password: Some("typed slowly".into()),
@@ -332,18 +408,74 @@ fn survives_while_the_password_is_typed(action: &str) -> TerminalOutcome {
     let outcome = tty.wait(10 * SECOND);
     assert_eq!(outcome.code, 0, "{outcome:?}");
     one_accepted_code(&world);
-    outcome
+    Survived {
+        outcome,
+        resets: world.card_handle().resets(),
+    }
+}
+
+/// What [`survives_while_the_password_is_typed`] saw.
+struct Survived {
+    outcome: TerminalOutcome,
+    resets: u32,
 }
 
 #[test]
 fn an_applet_switch_while_the_password_is_typed_is_survived() {
-    let outcome = survives_while_the_password_is_typed("select-piv");
+    let outcome = survives_while_the_password_is_typed("select-piv").outcome;
     assert!(!outcome.screen.contains("wrong"), "{}", outcome.screen);
 }
 
 #[test]
 fn a_reset_while_the_password_is_typed_is_survived() {
-    survives_while_the_password_is_typed("reset");
+    let world_resets = survives_while_the_password_is_typed("reset").resets;
+    // The card saw the neighbour's reset: the counter the tests below
+    // rely on counts what pcscd does.
+    assert!(world_resets >= 1, "{world_resets}");
+}
+
+/// vegas killed with `signal` while the key waits for a touch: pcscd
+/// resets the card under every other program when a client dies inside a
+/// PC/SC transaction, so the touch CALCULATE must be outside one.
+fn killed_during_a_touch_leaves_the_card_as_it_was(signal: libc::c_int) {
+    let world = World::with(
+        CardSetup {
+            touch: Some(TouchResponse::TouchedAfter(2 * SECOND)),
+            ..Default::default()
+        },
+        sts_config(),
+    );
+    world.card_handle().clear_log();
+    let mut vegas = world
+        .vegas(&["assume", "--profile", "admin", "--no-gui"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("vegas starts");
+    let waited = std::time::Instant::now();
+    while !log_of(&world).iter().any(|name| name == "CALCULATE") {
+        assert!(waited.elapsed() < 10 * SECOND, "{:?}", log_of(&world));
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let pid = libc::pid_t::try_from(vegas.id()).expect("a pid");
+    // SAFETY: a child of ours, not yet waited for.
+    assert_eq!(unsafe { libc::kill(pid, signal) }, 0);
+    let status = vegas.wait().expect("vegas ends");
+    assert!(!status.success(), "{status:?}");
+    // The card answers the CALCULATE once touched; pcscd cleans up after
+    // the dead client then.
+    std::thread::sleep(3 * SECOND);
+    assert_eq!(world.card_handle().resets(), 0, "{:?}", log_of(&world));
+}
+
+#[test]
+fn ctrl_c_at_touch_your_yubikey_leaves_the_card_unreset_for_other_programs() {
+    killed_during_a_touch_leaves_the_card_as_it_was(libc::SIGINT);
+}
+
+#[test]
+fn a_credential_process_killed_while_the_key_waits_for_a_touch_leaves_the_card_unreset() {
+    killed_during_a_touch_leaves_the_card_as_it_was(libc::SIGKILL);
 }
 
 #[test]

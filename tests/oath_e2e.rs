@@ -351,6 +351,11 @@ fn a_corrupted_account_is_a_memory_failure_whose_hint_names_the_repair() {
         hint.contains("assign a new MFA device in AWS IAM"),
         "{hint}"
     );
+    assert!(
+        hint.contains("deactivate that old MFA device in AWS IAM first")
+            && hint.contains("administrator"),
+        "{hint}"
+    );
 }
 
 /// Issue #12 item 4: YubiKey 4.2.0–4.2.6 hang on a touch CALCULATE sent

@@ -148,11 +148,40 @@ fn keys_where(selector: &KeySelector, serial: Serial) -> Result<Vec<OpenKey>, Er
         });
     }
     let read_serial = serial == Serial::Read || selector.serial.is_some();
-    let mut keys = Vec::new();
+    search(
+        &wanted_readers,
+        selector,
+        |reader| probe(reader, read_serial),
+        Session::release,
+    )
+}
+
+/// The keys in `readers` that `selector` wants, each opened by `probe`.
+/// Keys found are let go (`let_go`) before the next reader is probed: no
+/// key stays reserved while others are looked at. A busy reader is passed
+/// over, and its error given only when no key was found at all.
+fn search<S>(
+    readers: &[&CString],
+    selector: &KeySelector,
+    mut probe: impl FnMut(&CString) -> Result<Option<(KeyInfo, S)>, Error>,
+    let_go: impl Fn(&mut S),
+) -> Result<Vec<(KeyInfo, S)>, Error> {
+    let mut keys: Vec<(KeyInfo, S)> = Vec::new();
     let mut others = Vec::new();
-    for reader in &wanted_readers {
-        let Some((info, session)) = probe(&context, reader, read_serial)? else {
-            continue;
+    let mut busy = None;
+    for reader in readers {
+        for (_, session) in &mut keys {
+            let_go(session);
+        }
+        let (info, session) = match probe(reader) {
+            Ok(Some(found)) => found,
+            Ok(None) => continue,
+            Err(e @ Error::KeyBusy { .. }) => {
+                tracing::debug!("{e}; looking on");
+                busy.get_or_insert(e);
+                continue;
+            }
+            Err(e) => return Err(e),
         };
         if selector.serial.is_none_or(|s| info.serial == Some(s)) {
             keys.push((info, session));
@@ -164,9 +193,12 @@ fn keys_where(selector: &KeySelector, serial: Serial) -> Result<Vec<OpenKey>, Er
         }
     }
     if keys.is_empty() {
+        if let Some(busy) = busy {
+            return Err(busy);
+        }
         if others.is_empty() {
             return Err(Error::NoYubiKey {
-                readers: wanted_readers.len(),
+                readers: readers.len(),
             });
         }
         return Err(Error::NoMatchingKey {
@@ -232,18 +264,18 @@ fn describe(selector: &KeySelector) -> String {
 
 /// Connect to `reader` and open its OATH applet (reading the serial first
 /// when `with_serial`); `None` when there is no card, or the card is not an
-/// OATH key. Only pcscd going away is an error.
-fn probe(
-    context: &pcsc::Context,
-    reader: &CString,
-    with_serial: bool,
-) -> Result<Option<OpenKey>, Error> {
+/// OATH key. Only pcscd going away and a busy key are errors. (Each
+/// connection has a PC/SC context of its own: see [`PcscTransport::connect`].)
+fn probe(reader: &CString, with_serial: bool) -> Result<Option<OpenKey>, Error> {
     let name = reader.to_string_lossy().into_owned();
-    let open = || {
-        PcscTransport::connect(context, reader)
-            .and_then(|transport| open_on(transport, &name, with_serial))
-    };
-    match once_more_after_reset(&name, open) {
+    probe_with(&name, || {
+        PcscTransport::connect(reader).and_then(|transport| open_on(transport, &name, with_serial))
+    })
+}
+
+/// [`probe`]'s judgement of what `open` gives, once more after a reset.
+fn probe_with<R>(name: &str, open: impl FnMut() -> Result<R, Error>) -> Result<Option<R>, Error> {
+    match once_more_after_reset(name, open) {
         Ok(key) => Ok(Some(key)),
         // A card held by another program is there: say so, never "missing".
         Err(e @ (Error::PcscdNotRunning | Error::KeyBusy { .. })) => Err(e),
@@ -359,6 +391,106 @@ mod tests {
         });
         assert!(outcome.is_err());
         assert_eq!(calls, 1, "other failures are not retried");
+    }
+
+    fn key(reader: &str) -> KeyInfo {
+        KeyInfo {
+            reader: reader.into(),
+            serial: None,
+            version: Version(5, 4, 3),
+            firmware: None,
+            device_id: String::new(),
+            locked: false,
+        }
+    }
+
+    fn busy(reader: &str) -> Error {
+        Error::KeyBusy {
+            reader: reader.into(),
+        }
+    }
+
+    /// `search` over readers A and B; a key is a flag that says it is held.
+    fn search_ab(
+        mut probe: impl FnMut(&str) -> Result<Option<KeyInfo>, Error>,
+    ) -> Result<Vec<String>, Error> {
+        use std::cell::Cell;
+        use std::rc::Rc;
+        let (a, b) = (CString::new("A").unwrap(), CString::new("B").unwrap());
+        let held: Rc<Cell<bool>> = Rc::default();
+        let keys = search(
+            &[&a, &b],
+            &KeySelector::default(),
+            |reader| {
+                let name = reader.to_str().unwrap();
+                assert!(
+                    !held.get(),
+                    "a key found is still held while {name} is probed"
+                );
+                Ok(probe(name)?.map(|info| {
+                    held.set(true);
+                    (info, Rc::clone(&held))
+                }))
+            },
+            |held| held.set(false),
+        )?;
+        Ok(keys.into_iter().map(|(info, _)| info.reader).collect())
+    }
+
+    #[test]
+    fn the_key_found_is_let_go_before_the_next_reader_is_probed() {
+        let found = search_ab(|name| Ok((name == "A").then(|| key(name))));
+        assert_eq!(found.unwrap(), ["A"]);
+    }
+
+    #[test]
+    fn a_busy_reader_after_a_key_was_found_does_not_fail_the_search() {
+        let found = search_ab(|name| match name {
+            "A" => Ok(Some(key(name))),
+            _ => Err(busy(name)),
+        });
+        assert_eq!(found.unwrap(), ["A"]);
+    }
+
+    #[test]
+    fn a_busy_reader_before_a_key_is_found_does_not_fail_the_search() {
+        let found = search_ab(|name| match name {
+            "A" => Err(busy(name)),
+            _ => Ok(Some(key(name))),
+        });
+        assert_eq!(found.unwrap(), ["B"]);
+    }
+
+    #[test]
+    fn a_busy_reader_and_no_key_elsewhere_is_the_busy_error_never_a_missing_key() {
+        let found = search_ab(|name| match name {
+            "A" => Err(busy(name)),
+            _ => Ok(None),
+        });
+        assert!(matches!(found, Err(Error::KeyBusy { reader }) if reader == "A"));
+    }
+
+    #[test]
+    fn a_probe_opens_a_key_reset_under_it_once_more_and_finds_it() {
+        let mut calls = 0;
+        let found = probe_with("R", || {
+            calls += 1;
+            match calls {
+                1 => Err(Error::CardReset { reader: "R".into() }),
+                _ => Ok("opened"),
+            }
+        });
+        assert_eq!((found.unwrap(), calls), (Some("opened"), 2));
+    }
+
+    #[test]
+    fn a_probe_passes_over_a_reader_without_a_key_but_reports_a_busy_one() {
+        let nothing: Result<Option<()>, _> =
+            probe_with("R", || Err(Error::NoYubiKey { readers: 1 }));
+        assert_eq!(nothing.unwrap(), None);
+        let busy: Result<Option<()>, _> =
+            probe_with("R", || Err(Error::KeyBusy { reader: "R".into() }));
+        assert!(matches!(busy, Err(Error::KeyBusy { .. })));
     }
 
     #[test]

@@ -155,8 +155,9 @@ impl crate::hint::Hint for Error {
             } => {
                 "an OATH account on the key is corrupted (memory failure); `ykman oath accounts code` \
                  repairs the key by deleting the broken account, which may be the AWS MFA one: \
-                 then assign a new MFA device in AWS IAM and add its account to the key again \
-                 (`ykman oath accounts add`)"
+                 then deactivate that old MFA device in AWS IAM first (its codes are gone, so an \
+                 administrator may have to), assign a new MFA device in AWS IAM and add its \
+                 account to the key again (`ykman oath accounts add`)"
                     .into()
             }
             Error::Card { .. } | Error::Malformed(_) | Error::CommandTooLong { .. } => {

@@ -67,6 +67,8 @@ pub fn account_on<T: Transport>(
 ) -> Result<AccountProbe<T>, Error> {
     if session.has_password() {
         let Some(access_key) = access_key(&key) else {
+            // A password is asked for next: let other programs in meanwhile.
+            session.release();
             return Ok(AccountProbe::Locked {
                 key,
                 refused: false,
@@ -76,7 +78,8 @@ pub fn account_on<T: Transport>(
         match session.unlock_with_key(&access_key) {
             Ok(()) => {}
             Err(Error::WrongPassword) => {
-                let session = Session::open(session.into_transport())?;
+                let mut session = Session::open(session.into_transport())?;
+                session.release();
                 return Ok(AccountProbe::Locked {
                     key,
                     refused: true,

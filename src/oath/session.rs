@@ -1,6 +1,7 @@
 //! A conversation with the YKOATH applet: SELECT, VALIDATE, LIST, CALCULATE,
 //! CALCULATE ALL. Knows the protocol and nothing of readers; every operation
-//! runs inside one [`Transport::transaction`].
+//! runs inside one [`Transport::transaction`], but for a CALCULATE that may
+//! wait for a touch (see [`Session::calculate`]).
 //!
 //! This file holds [`Session`] and when it sends what; `wire` parses the
 //! answers, `commands` sends single commands, `quirk` is the YubiKey 4.2
@@ -215,6 +216,10 @@ impl<T: Transport> Session<T> {
     /// HOTP: the next counter value). Blocks until touched for a touch account, and whether
     /// an account needs a touch may be unknown (`account.touch` `None`):
     /// show "Touch your YubiKey…" before calling, or after a short wait.
+    /// Unless the account is known to need no touch, the CALCULATE goes
+    /// outside any transaction: pcscd resets the card under every other
+    /// program when a client dies holding one, and a person may well stop
+    /// vegas while the key blinks (docs/protocol.md).
     pub fn calculate(&mut self, account: &Account, now: SystemTime) -> Result<Code, Error> {
         self.require_unlocked()?;
         let step = match account.oath_type {
@@ -231,7 +236,13 @@ impl<T: Transport> Session<T> {
                 .map_or(&[][..], |c| &c[..]),
         );
         let apdu = Apdu::new(ins::CALCULATE).p2(P2_TRUNCATE).data(data);
-        let answer = self.run(|card| send(card, &apdu)).map_err(|e| match e {
+        let calculate = |card: &mut dyn Transport| send(card, &apdu);
+        let outcome = if account.touch == Some(false) {
+            self.run(calculate)
+        } else {
+            self.run_outside_transaction(calculate)
+        };
+        let answer = outcome.map_err(|e| match e {
             Error::Card {
                 status: StatusWord::NoSuchObject,
                 ..
@@ -329,10 +340,13 @@ impl<T: Transport> Session<T> {
         outcome
     }
 
-    fn require_unlocked(&self) -> Result<(), Error> {
+    /// Refuse an operation on a locked applet, letting go of the card:
+    /// the operation that would have ended the hold will not run.
+    fn require_unlocked(&mut self) -> Result<(), Error> {
         if self.is_unlocked() {
             Ok(())
         } else {
+            self.transport.release();
             Err(Error::PasswordRequired)
         }
     }
@@ -350,13 +364,18 @@ impl<T: Transport> Session<T> {
             long_answer_at,
             ..
         } = self;
-        transport.transaction(|card| {
+        let outcome = transport.transaction(|card| {
             if quirky {
                 work(&mut TouchQuirk::new(card, long_answer_at))
             } else {
                 work(card)
             }
-        })
+        });
+        if outcome.is_err() {
+            // The operation the hold was kept for will not come.
+            transport.release();
+        }
+        outcome
     }
 
     /// Run `operation` as one transaction (see [`Session`]; it ends the hold
@@ -419,6 +438,64 @@ impl<T: Transport> Session<T> {
                 other => other,
             }
         })
+    }
+
+    /// Run `operation`, a CALCULATE that may wait for a touch, outside
+    /// any transaction (see docs/protocol.md, "Transactions"): pcscd resets
+    /// the card under every other program when a client dies holding a
+    /// transaction, and a person may well interrupt vegas while the key
+    /// blinks. SELECT and VALIDATE before it are still one transaction
+    /// (ending the hold of [`Session::open`]); another program slipping in
+    /// between is seen in the answer, as in [`Session::run`]: SELECT and
+    /// VALIDATE again and once more, or after a reset reconnect and redo.
+    fn run_outside_transaction<R>(
+        &mut self,
+        operation: impl Fn(&mut dyn Transport) -> Result<R, Error>,
+    ) -> Result<R, Error> {
+        self.transport.release();
+        let started = Instant::now();
+        match self.outside_transaction(&operation) {
+            Err(e) if applet_lost(&e, self.has_password(), started.elapsed()) => {
+                tracing::debug!("the OATH applet was lost ({e}); selecting it again");
+                self.reselect_then_outside(&operation)
+            }
+            Err(e @ (Error::CardReset { .. } | Error::CardRemoved { .. })) => {
+                tracing::debug!("{e}; reconnecting to redo the operation once");
+                self.transport.reconnect()?;
+                self.reselect_then_outside(&operation)
+            }
+            other => other,
+        }
+    }
+
+    /// SELECT and VALIDATE in one transaction, then `operation` outside it.
+    fn reselect_then_outside<R>(
+        &mut self,
+        operation: &impl Fn(&mut dyn Transport) -> Result<R, Error>,
+    ) -> Result<R, Error> {
+        let key = self.access_key.clone();
+        self.select = self.transaction(|card| reselect(card, key.as_ref()))?;
+        self.transport.release();
+        self.outside_transaction(operation)
+    }
+
+    /// `operation` straight on the transport, through the 4.2 touch
+    /// workaround on a key that needs it.
+    fn outside_transaction<R>(
+        &mut self,
+        operation: &impl Fn(&mut dyn Transport) -> Result<R, Error>,
+    ) -> Result<R, Error> {
+        let quirky = has_touch_quirk(self.select.version);
+        let Session {
+            transport,
+            long_answer_at,
+            ..
+        } = self;
+        if quirky {
+            operation(&mut TouchQuirk::new(transport, long_answer_at))
+        } else {
+            operation(transport)
+        }
     }
 
     /// Give the transport back (e.g. to read the serial afterwards).

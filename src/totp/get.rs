@@ -319,7 +319,8 @@ fn reach_key<T>(
 /// ykman tried because the key was busy over PC/SC: when ykman cannot
 /// reach the key either (it fails to connect, or, with other readers about,
 /// cannot tell which key is meant), the key is still the busy one, never a
-/// missing one. What ykman says of a key it reached stands.
+/// missing one. Any other ykman failure stands as it is: ykman reached the
+/// key, or failed for a reason of its own, and saying "busy" would hide it.
 struct AfterBusy {
     ykman: Arc<dyn Source>,
     reader: String,
@@ -328,10 +329,7 @@ struct AfterBusy {
 impl Source for AfterBusy {
     fn code(&self, waiting_for_touch: &(dyn Fn() + Sync)) -> Outcome {
         match self.ykman.code(waiting_for_touch) {
-            Outcome::Failed(e)
-                if e.means_no_key()
-                    || matches!(e, Error::YkmanSeveralKeys(_) | Error::YkmanFailed(_)) =>
-            {
+            Outcome::Failed(e) if e.means_no_key() || matches!(e, Error::YkmanSeveralKeys(_)) => {
                 tracing::info!("ykman could not reach the busy key either: {e}");
                 Outcome::Failed(key_busy(self.reader.clone()))
             }
@@ -502,6 +500,18 @@ mod tests {
             );
             assert!(crate::hint::Hint::hint(&error).contains("gpgconf --kill scdaemon"));
         }
+    }
+
+    #[test]
+    fn a_ykman_failure_after_a_busy_key_stands_as_ykman_said_it() {
+        const YKMAN_BREAKS: Option<MakeKey> =
+            Some(|| FakeKey::untouched(Duration::ZERO, Behaviour::YkmanFails("KeyError: 'x'")));
+        let keys = FakeKeys::new(BUSY, YKMAN_BREAKS);
+        let error = get_code_from(&keys, &request(Backend::Auto), &Scripted::new()).unwrap_err();
+        assert!(
+            matches!(&error, Error::YkmanFailed(m) if m == "KeyError: 'x'"),
+            "{error:?}"
+        );
     }
 
     #[test]

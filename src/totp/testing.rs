@@ -45,6 +45,9 @@ pub enum Behaviour {
     WantsPassword(&'static str),
     /// Never answers; only a cancel ends the wait.
     Never,
+    /// Fails after the delay as ykman does when it reached the key and
+    /// something else went wrong (a traceback, an applet error).
+    YkmanFails(&'static str),
 }
 
 /// An in-memory key (or ykman): answers `after` a delay, as told.
@@ -121,6 +124,9 @@ impl Source for FakeKey {
             }
             Behaviour::Removed => {
                 Outcome::Failed(Error::YubiKey(crate::oath::Error::NoYubiKey { readers: 1 }))
+            }
+            Behaviour::YkmanFails(message) => {
+                Outcome::Failed(Error::YkmanFailed(message.to_owned()))
             }
             Behaviour::WantsPassword(_) | Behaviour::Never => Outcome::Cancelled,
         }

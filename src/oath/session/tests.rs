@@ -117,6 +117,13 @@ fn a_second_operation_after_another_program_selected_validates_again_with_the_ke
     card.assert_done();
 }
 
+/// An account that CALCULATE ALL showed needs no touch.
+fn totp_without_touch(id: &str) -> Account {
+    let mut account = totp(id);
+    account.touch = Some(false);
+    account
+}
+
 #[test]
 fn the_cold_path_select_validate_calculate_is_one_reservation_of_the_card() {
     const SELECT_LOCKED: &str = "7903050403 71080102030405060708 74080909090909090909 9000";
@@ -131,13 +138,96 @@ fn the_cold_path_select_validate_calculate_is_one_reservation_of_the_card() {
     );
     let mut session = Session::open(&mut card).unwrap();
     session.unlock_with_key(&key).unwrap();
-    session.calculate(&totp("AWS:alice"), at(59)).unwrap();
+    session
+        .calculate(&totp_without_touch("AWS:alice"), at(59))
+        .unwrap();
     // The hold ends with the first operation: a second one is its own.
-    session.calculate(&totp("AWS:alice"), at(59)).unwrap();
+    session
+        .calculate(&totp_without_touch("AWS:alice"), at(59))
+        .unwrap();
     drop(session);
     assert_eq!(card.sent_in, [Some(1), Some(1), Some(1), Some(2)]);
     assert!(!card.is_held());
     card.card.assert_done();
+}
+
+#[test]
+fn a_calculate_that_may_wait_for_a_touch_is_sent_outside_any_transaction() {
+    const SELECT_LOCKED: &str = "7903050403 71080102030405060708 74080909090909090909 9000";
+    let key = AccessKey::derive("hunter2", &[1, 2, 3, 4, 5, 6, 7, 8]);
+    let calculate = "00A20001 15 7109 4157533A616C696365 7408 0000000000000001";
+    let mut card = ReservedCard::new(
+        ScriptedCard::new()
+            .expect(SELECT, SELECT_LOCKED)
+            .respond(validating_card(key.clone()))
+            .expect(calculate, "7605 06 00000102 9000")
+            .expect(calculate, "7605 06 00000102 9000"),
+    );
+    let mut session = Session::open(&mut card).unwrap();
+    session.unlock_with_key(&key).unwrap();
+    // Touch unknown, then known to be needed: a person may be waited
+    // for, and vegas killed meanwhile must not hold a transaction.
+    session.calculate(&totp("AWS:alice"), at(59)).unwrap();
+    let mut touch = totp("AWS:alice");
+    touch.touch = Some(true);
+    session.calculate(&touch, at(59)).unwrap();
+    drop(session);
+    assert_eq!(card.sent_in, [Some(1), Some(1), None, None]);
+    assert!(!card.is_held());
+    card.card.assert_done();
+}
+
+#[test]
+fn another_program_selecting_before_a_touch_calculate_is_met_with_select_validate_and_the_calculate_again(
+) {
+    const SELECT_LOCKED: &str = "7903050403 71080102030405060708 74080909090909090909 9000";
+    let key = AccessKey::derive("hunter2", &[1, 2, 3, 4, 5, 6, 7, 8]);
+    let calculate = "00A20001 15 7109 4157533A616C696365 7408 0000000000000001";
+    let mut card = ReservedCard::new(
+        ScriptedCard::new()
+            .expect(SELECT, SELECT_LOCKED)
+            .respond(validating_card(key.clone()))
+            // PIV was selected in the gap: it knows no CALCULATE.
+            .expect(calculate, "6D00")
+            .expect(SELECT, SELECT_LOCKED)
+            .respond(validating_card(key.clone()))
+            .expect(calculate, "7605 06 00000102 9000"),
+    );
+    let mut session = Session::open(&mut card).unwrap();
+    session.unlock_with_key(&key).unwrap();
+    let code = session.calculate(&totp("AWS:alice"), at(59)).unwrap();
+    assert_eq!(code.expose(), "000258");
+    drop(session);
+    assert_eq!(
+        card.sent_in,
+        [Some(1), Some(1), None, Some(2), Some(2), None]
+    );
+    assert!(!card.is_held());
+    card.card.assert_done();
+}
+
+#[test]
+fn an_early_error_lets_go_of_the_card() {
+    const SELECT_LOCKED: &str = "7903050403 71080102030405060708 74080909090909090909 9000";
+    let mut card = ReservedCard::new(ScriptedCard::new().expect(SELECT, SELECT_LOCKED));
+    let mut session = Session::open(&mut card).unwrap();
+    assert!(session.transport.is_held());
+    assert!(matches!(session.list(), Err(Error::PasswordRequired)));
+    assert!(!session.transport.is_held());
+}
+
+#[test]
+fn a_failed_unlock_lets_go_of_the_card() {
+    const SELECT_LOCKED: &str = "7903050403 71080102030405060708 74080909090909090909 9000";
+    let key = AccessKey::derive("hunter2", &[1, 2, 3, 4, 5, 6, 7, 8]);
+    let mut card = ReservedCard::new(
+        ScriptedCard::new()
+            .expect(SELECT, SELECT_LOCKED)
+            .respond(|_| hex("6A80")),
+    );
+    let mut session = Session::open(&mut card).unwrap();
+    assert!(session.unlock_with_key(&key).is_err());
+    assert!(!session.transport.is_held());
 }
 
 #[test]
@@ -159,7 +249,9 @@ fn unlocking_afresh_after_a_release_holds_select_validate_and_calculate_together
     session.release();
     assert!(!session.transport.is_held());
     session.unlock_afresh(&key).unwrap();
-    session.calculate(&totp("AWS:alice"), at(59)).unwrap();
+    session
+        .calculate(&totp_without_touch("AWS:alice"), at(59))
+        .unwrap();
     drop(session);
     assert_eq!(card.sent_in, [Some(1), Some(2), Some(2), Some(2)]);
     assert!(!card.is_held());

@@ -49,6 +49,9 @@ struct Record {
     calculations: HashMap<String, u32>,
     calculate_alls: u32,
     touches: u32,
+    /// Resets the reader asked for (another client's, or pcscd's after a
+    /// client died inside a transaction).
+    resets: u32,
     touch_response: TouchResponse,
     /// Armed faults: (INS, fault), each used once, in order.
     faults: Vec<(u8, CardFault)>,
@@ -120,6 +123,16 @@ impl CardHandle {
     /// Number of touches the card asked for (touched or timed out).
     pub fn touches(&self) -> u32 {
         self.record().touches
+    }
+
+    /// Number of times the card was reset by the reader (vpcd's reset
+    /// control message): what every other program on the key would feel.
+    pub fn resets(&self) -> u32 {
+        self.record().resets
+    }
+
+    pub(crate) fn note_reset(&self) {
+        self.record().resets += 1;
     }
 
     /// Changes how the next touch requests are answered.

@@ -259,6 +259,7 @@ impl VirtualYubiKey {
     }
 
     pub fn reset(&mut self) {
+        self.handle.note_reset();
         self.forget_session();
     }
 
