@@ -1,5 +1,6 @@
-//! SIGINT and SIGTERM, caught from the start so that either one stops the
-//! server cleanly: the token file removed, a child told, all within a second.
+//! SIGINT, SIGTERM and SIGHUP (the terminal closed), caught from the start
+//! so that any of them stops the server cleanly: the token file removed, a
+//! child told, all within a second.
 
 use std::pin::pin;
 
@@ -11,6 +12,7 @@ use crate::error::ServeError;
 pub struct Signals {
     interrupt: Signal,
     terminate: Signal,
+    hangup: Signal,
 }
 
 impl Signals {
@@ -20,14 +22,17 @@ impl Signals {
         Ok(Signals {
             interrupt: catch(SignalKind::interrupt())?,
             terminate: catch(SignalKind::terminate())?,
+            hangup: catch(SignalKind::hangup())?,
         })
     }
 
     /// The next of them to arrive, as its number.
     pub async fn next(&mut self) -> libc::c_int {
-        match select(pin!(self.interrupt.recv()), pin!(self.terminate.recv())).await {
+        let (terminate, hangup) = (pin!(self.terminate.recv()), pin!(self.hangup.recv()));
+        match select(pin!(self.interrupt.recv()), select(terminate, hangup)).await {
             Either::Left(_) => libc::SIGINT,
-            Either::Right(_) => libc::SIGTERM,
+            Either::Right((Either::Left(_), _)) => libc::SIGTERM,
+            Either::Right((Either::Right(_), _)) => libc::SIGHUP,
         }
     }
 }
