@@ -91,10 +91,7 @@ fn run(cli: &ServerCli) -> Result<ExitCode, ServeError> {
         .map_err(|e| ServeError::Runtime(e.to_string()))?;
     // The signals are caught before the token file exists, so that none
     // of them can end the process and leave the file behind.
-    let mut signals = {
-        let _entered = runtime.enter();
-        Signals::install()?
-    };
+    let mut signals = Signals::install()?;
     let listener = server::bind(args.listen)?;
     let bound = listener.local_addr().map_err(|e| ServeError::Listen {
         address: args.listen.unwrap_or_else(|| ([127, 0, 0, 1], 0).into()),
@@ -122,7 +119,7 @@ fn run(cli: &ServerCli) -> Result<ExitCode, ServeError> {
     );
     let outcome = runtime.block_on(async {
         if let Some(signal) = first_credentials(&fetch, &shared.issuer, &mut signals).await? {
-            return Ok(ExitCode::from(128 + signal as u8));
+            return Ok(ExitCode::from(128 + (signal.number & 0x7f) as u8));
         }
         serve_until_done(
             listener,
@@ -146,7 +143,7 @@ async fn first_credentials(
     fetch: &Arc<FlowFetch>,
     issuer: &Issuer,
     signals: &mut Signals,
-) -> Result<Option<libc::c_int>, ServeError> {
+) -> Result<Option<signals::Caught>, ServeError> {
     use futures_util::future::{select, Either};
     use std::pin::pin;
     let fetch = fetch.clone();
