@@ -413,10 +413,21 @@ fn bad_requests_get_no_credentials_and_the_server_keeps_answering_good_ones() {
 fn a_failure_at_start_is_one_error_with_serves_hint_and_nothing_is_printed() {
     let world = World::new();
     world.sts.push_fault(Fault::AccessDenied);
-    let out = world
+    let mut child = world
         .vegas(&["serve", "--profile", "admin"])
-        .output()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .unwrap();
+    let started = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > Duration::from_secs(30) {
+            let _ = child.kill();
+            panic!("vegas serve went on serving after its first fetch failed");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().unwrap();
     let err = assert_clean_failure(&out);
     assert!(err.contains("denied"), "{err}");
     assert!(!err.contains("--token-code"), "{err}");
