@@ -915,3 +915,35 @@ fn a_listen_address_beyond_loopback_is_warned_about_and_clients_here_use_loopbac
     quiet.credentials();
     assert!(!quiet.stderr().contains("warning"), "{}", quiet.stderr());
 }
+
+#[test]
+fn a_server_in_the_background_of_a_terminal_fails_with_a_hint_rather_than_stop_asking_a_password() {
+    let world = World::with(
+        CardSetup {
+            password: Some("sesame".into()),
+            ..CardSetup::default()
+        },
+        sts_config(),
+    );
+    // `set -m`: the job gets a process group of its own, not the terminal's.
+    let script = format!(
+        "set -m; '{}' serve --profile admin >/dev/null & wait $!",
+        vegas_bin().display()
+    );
+    let run = world.in_terminal(Path::new("bash"), &["-c", &script]);
+    let outcome = run.wait(Duration::from_secs(20));
+    // (Here the read would fail with EIO; on a desktop it stops vegas.)
+    assert_ne!(outcome.code, 0, "{outcome:?}");
+    assert!(
+        !outcome.screen.contains("OATH password for"),
+        "asked on a terminal it could not read: {outcome:?}"
+    );
+    assert!(
+        outcome.stderr.contains("has an OATH password")
+            && outcome
+                .stderr
+                .contains("hint: run `vegas assume --profile admin` once"),
+        "{outcome:?}"
+    );
+    assert_eq!(world.sts.count(&Action::AssumeRole), 0);
+}

@@ -74,8 +74,8 @@ pub fn hint(err: &vegas::Error) -> Cow<'_, str> {
     match err {
         vegas::Error::Totp(Totp::PromptFailed(_) | Totp::NoWay { .. } | Totp::MalformedCode) => {
             Cow::Borrowed(
-                "plug in the YubiKey (and start pcscd) or allow the dialog (no --no-gui); \
-                 vegas serve asks no code on a terminal it shares with COMMAND",
+                "plug in the YubiKey (and start pcscd), or allow the dialog (no --no-gui); \
+                 beside `-- COMMAND` vegas serve reads no code from the terminal",
             )
         }
         vegas::Error::Totp(Totp::PromptClosed | Totp::TimedOut { .. }) => {
