@@ -74,10 +74,13 @@ pub enum Command {
     /// Serve a profile's credentials to containers and dev containers.
     ///
     /// An HTTP endpoint on 127.0.0.1 for the AWS SDKs' container credential
-    /// provider, answered from the cache or with a touch, as `assume` does.
-    /// Prints the `export` lines that point a tool at it; given a command
-    /// after `--`, runs it with them set, stops when it ends and exits with
-    /// its status. Ctrl-C (SIGINT) or SIGTERM stops it.
+    /// provider. The credentials are got as `assume` gets them, once at
+    /// start (the touch happens then, before anything is printed) and again
+    /// in the background 15 minutes before they expire; requests are
+    /// answered at once meanwhile. Prints the `export` lines that point a
+    /// tool at it; given a command after `--`, runs it with them set, stops
+    /// when it ends and exits with its status. Ctrl-C (SIGINT), SIGTERM or
+    /// SIGHUP stops it.
     Serve(ServeArgs),
     /// Print a shell completion script (e.g. `vegas completions bash >
     /// /etc/bash_completion.d/vegas`).
@@ -162,8 +165,8 @@ pub struct ServeArgs {
     /// The file is removed when vegas serve ends.
     #[arg(long, value_name = "FILE")]
     pub token_file: Option<std::path::PathBuf>,
-    /// Serve cached credentials until they really expire, instead of
-    /// refreshing them in their last 10 minutes.
+    /// Serve credentials until they really expire, and refresh them only
+    /// then, instead of 15 minutes ahead.
     #[arg(long)]
     pub disable_mandatory_refresh: bool,
     /// Run this command with the variables set, stop serving when it ends,

@@ -13,6 +13,7 @@ use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::{Arc, Barrier, Mutex};
 use std::time::{Duration, Instant};
 
+use support::card::TouchResponse;
 use support::consumers::{example, node, node_consumer};
 use support::sts::{Action, Fault};
 use support::venv::venv_bin;
@@ -391,7 +392,8 @@ fn bad_requests_get_no_credentials_and_the_server_keeps_answering_good_ones() {
     let mut idle = TcpStream::connect(&address).unwrap();
     idle.set_read_timeout(Some(Duration::from_secs(60)))
         .unwrap();
-    let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\nAuthorization: {token}\r\n\r\n");
+    let request =
+        format!("GET {path} HTTP/1.1\r\nHost: {address}\r\nAuthorization: {token}\r\n\r\n");
     idle.write_all(request.as_bytes()).unwrap();
     let started = Instant::now();
     let mut answer = Vec::new();
@@ -408,27 +410,81 @@ fn bad_requests_get_no_credentials_and_the_server_keeps_answering_good_ones() {
 }
 
 #[test]
-fn an_sts_failure_is_a_5xx_json_error_and_the_next_request_succeeds() {
+fn a_failure_at_start_is_one_error_with_serves_hint_and_nothing_is_printed() {
     let world = World::new();
-    let served = Served::start(&world, &[]);
     world.sts.push_fault(Fault::AccessDenied);
-    let (status, body) = served.get(Some(&served.token));
-    assert!((500..600).contains(&status), "{status} {body}");
-    let json: serde_json::Value = serde_json::from_str(&body).expect("JSON error");
-    assert_eq!(json["code"], "StsError", "{json}");
-    assert!(
-        json["message"].as_str().unwrap().contains("denied"),
-        "{json}"
+    let mut child = world
+        .vegas(&["serve", "--profile", "admin"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > Duration::from_secs(30) {
+            let _ = child.kill();
+            panic!("vegas serve went on serving after its first fetch failed");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().unwrap();
+    let err = assert_clean_failure(&out);
+    assert!(err.contains("denied"), "{err}");
+    assert!(!err.contains("--token-code"), "{err}");
+    assert_eq!(
+        stdout(&out),
+        "",
+        "no variables for a server that is not there"
     );
-    assert!(!body.contains("SecretAccessKey"));
-    // The code of that step was spent: the next request waits for the next
-    // step, then gets credentials from the same server.
-    assert_eq!(served.credentials()["RoleArn"], ROLE_ARN);
-    assert!(served.stderr().contains("hint: "), "{}", served.stderr());
+    assert_eq!(world.sts.count(&Action::AssumeRole), 1);
 }
 
 #[test]
-fn served_credentials_near_expiry_are_refreshed_and_boto3_signs_with_the_new_keys() {
+fn ten_requests_on_expired_credentials_share_one_failed_assume_role_and_the_next_succeeds() {
+    // Credentials of 10 s, kept until they expire: then requests need a
+    // fetch, which STS refuses.
+    let world = World::with(
+        CardSetup::default(),
+        sts_config().credential_lifetime(Duration::from_secs(10)),
+    );
+    let served = Arc::new(Served::start(&world, &["--disable-mandatory-refresh"]));
+    let expires = served.credentials()["Expiration"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    world.sts.fail_all(Some(Fault::AccessDenied));
+    let failed = || world.sts.count(&Action::AssumeRole) - world.sts.successes(&Action::AssumeRole);
+    std::thread::sleep(Duration::from_secs(11));
+    let before = failed();
+    let start = Arc::new(Barrier::new(10));
+    let requests: Vec<_> = (0..10)
+        .map(|_| {
+            let (served, start) = (served.clone(), start.clone());
+            std::thread::spawn(move || {
+                start.wait();
+                served.get(Some(&served.token))
+            })
+        })
+        .collect();
+    let answers: Vec<(u16, String)> = requests.into_iter().map(|r| r.join().unwrap()).collect();
+    assert_eq!(failed() - before, 1, "one AssumeRole for all ten");
+    for (status, body) in &answers {
+        assert_eq!(*status, 502, "{body}");
+        assert_eq!(body, &answers[0].1, "identical answers");
+        let json: serde_json::Value = serde_json::from_str(body).expect("JSON error");
+        assert_eq!(json["code"], "StsError", "{json}");
+        assert!(!body.contains("SecretAccessKey"));
+        assert!(!body.contains("--token-code"), "serve's own hint: {body}");
+    }
+    assert!(served.stderr().contains("hint: "), "{}", served.stderr());
+    world.sts.fail_all(None);
+    let again = served.credentials();
+    assert_eq!(again["RoleArn"], ROLE_ARN);
+    assert_ne!(again["Expiration"].as_str().unwrap(), expires, "fresh ones");
+}
+
+#[test]
+fn served_credentials_near_expiry_are_refreshed_in_the_background_and_boto3_signs_with_them() {
     // 15 s of life beyond the mandatory 10-minute window.
     let world = World::with(
         CardSetup::default(),
@@ -440,10 +496,10 @@ fn served_credentials_near_expiry_are_refreshed_and_boto3_signs_with_the_new_key
         .as_str()
         .unwrap()
         .to_string();
-    // boto3 signs once now, and once when the keys are inside the window
-    // and a new TOTP step has begun (so the refresh needs no wait).
+    // boto3 signs once now, and once when the keys are inside the window,
+    // a new TOTP step has begun and the background refresh had time to run.
     let next_step = (issued_at / 30 + 1) * 30 + 1;
-    let wake = next_step.max(issued_at + 16);
+    let wake = next_step.max(issued_at + 16) + 2;
     let pause = wake.saturating_sub(unix_now()).to_string();
     let home = tempfile::tempdir().unwrap();
     let boto3 = consumer(&venv_bin("python"), &served, home.path())
@@ -458,6 +514,175 @@ fn served_credentials_near_expiry_are_refreshed_and_boto3_signs_with_the_new_key
     assert_ne!(first, second, "refreshed");
     assert_eq!(caller_identity_signers(&world), vec![first, second]);
     assert_eq!(world.sts.count(&Action::AssumeRole), 2);
+}
+
+#[test]
+fn a_request_during_the_background_refresh_gets_the_old_valid_keys_at_once() {
+    // The refresh is due 15 s after the first keys; its touch takes 3 s.
+    let world = World::with(
+        CardSetup {
+            touch: Some(TouchResponse::TouchedAfter(Duration::from_secs(3))),
+            ..CardSetup::default()
+        },
+        sts_config().credential_lifetime(Duration::from_secs(600 + 15)),
+    );
+    let served = Served::start(&world, &[]);
+    let key = |json: serde_json::Value| json["AccessKeyId"].as_str().unwrap().to_string();
+    let first = key(served.credentials());
+    std::thread::sleep(Duration::from_secs(15));
+    let (mut old_during_refresh, started) = (0, Instant::now());
+    let second = loop {
+        let asked = Instant::now();
+        let now = key(served.credentials());
+        assert!(
+            asked.elapsed() < Duration::from_millis(500),
+            "a request waited {:?} for a refresh",
+            asked.elapsed()
+        );
+        if now != first {
+            break now;
+        }
+        old_during_refresh += 1;
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "never refreshed"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    // The touch alone takes 3 s: requests were answered all along it.
+    assert!(old_during_refresh >= 10, "{old_during_refresh}");
+    assert_ne!(first, second);
+    assert_eq!(world.sts.count(&Action::AssumeRole), 2);
+    assert_eq!(world.card_handle().calculations(OATH_LABEL), 2);
+}
+
+#[test]
+fn sixty_four_refused_keep_alive_clients_do_not_starve_a_good_request() {
+    let world = World::new();
+    let served = Served::start(&world, &[]);
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let attackers: Vec<_> = (0..64)
+        .map(|_| {
+            let (address, path, stop) = (served.address(), served.path(), stop.clone());
+            std::thread::spawn(move || {
+                let request = format!("GET {path} HTTP/1.1\r\nHost: {address}\r\n\r\n");
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let Ok(mut stream) = TcpStream::connect(&address) else {
+                        continue;
+                    };
+                    let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
+                    // The same connection again and again, while it lasts.
+                    let mut buf = [0u8; 4096];
+                    while stream.write_all(request.as_bytes()).is_ok() {
+                        match stream.read(&mut buf) {
+                            Ok(n) if n > 0 => {}
+                            _ => break,
+                        }
+                        if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                            return;
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_secs(1));
+    let started = Instant::now();
+    let (status, body) = served.get(Some(&served.token));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    for attacker in attackers {
+        attacker.join().unwrap();
+    }
+}
+
+#[test]
+fn a_foreign_host_header_gets_no_credentials_even_with_the_token() {
+    let world = World::new();
+    let served = Served::start(&world, &[]);
+    let port = served.address().rsplit_once(':').unwrap().1.to_string();
+    let ask = |host: &str| {
+        let request = format!(
+            "GET {} HTTP/1.1\r\nHost: {host}\r\nAuthorization: {}\r\nConnection: close\r\n\r\n",
+            served.path(),
+            served.token
+        );
+        exchange(&served.address(), request.as_bytes())
+    };
+    let (status, body) = ask(&format!("rebound.example:{port}"));
+    assert_eq!(status, 403, "{body}");
+    assert!(!body.contains("SecretAccessKey"), "{body}");
+    assert_eq!(ask(&format!("localhost:{port}")).0, 200);
+    assert_eq!(ask(&format!("127.0.0.1:{port}")).0, 200);
+}
+
+#[test]
+fn vegas_assume_after_vegas_serve_filled_the_cache_is_a_hit() {
+    let world = World::new();
+    let served = Served::start(&world, &[]);
+    let key = served.credentials()["AccessKeyId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let out = world
+        .vegas(&["assume", "--profile", "admin"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let json: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(json["AccessKeyId"].as_str(), Some(key.as_str()));
+    assert_eq!(world.sts.count(&Action::AssumeRole), 1, "no new AssumeRole");
+    assert_eq!(world.card_handle().calculations(OATH_LABEL), 1);
+}
+
+#[test]
+fn sighup_stops_the_server_and_removes_the_token_file() {
+    let world = World::new();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("token");
+    let mut served = Served::start(&world, &["--token-file", file.to_str().unwrap()]);
+    let (status, took) = served.stop(libc::SIGHUP);
+    assert_eq!(status.code(), Some(0), "{}", served.stderr());
+    assert!(took < Duration::from_secs(1), "{took:?}");
+    assert!(!file.exists(), "token file left behind");
+}
+
+#[test]
+fn kill_int_from_another_shell_reaches_the_command_when_vegas_is_in_the_foreground() {
+    let world = World::new();
+    let dir = tempfile::tempdir().unwrap();
+    let pid_file = dir.path().join("pid");
+    // $PPID of the command is vegas (vegas serve execs vegas-serve).
+    let script = format!(
+        "trap 'exit 5' INT; echo $PPID > '{}.part' && mv '{0}.part' '{0}'; sleep 30 & wait",
+        pid_file.display()
+    );
+    let run = world.vegas_in_terminal(
+        &["serve", "--profile", "admin", "--", "sh", "-c", &script],
+        &[],
+    );
+    let started = Instant::now();
+    while !pid_file.exists() {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the command did not start; screen:\n{}",
+            run.screen()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let vegas: i32 = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    unsafe { libc::kill(vegas, libc::SIGINT) };
+    let outcome = run.wait(Duration::from_secs(5));
+    assert_eq!(outcome.code, 5, "{outcome:?}");
 }
 
 #[test]
@@ -689,4 +914,36 @@ fn a_listen_address_beyond_loopback_is_warned_about_and_clients_here_use_loopbac
     let quiet = Served::start(&world, &["--listen", "127.0.0.1:0"]);
     quiet.credentials();
     assert!(!quiet.stderr().contains("warning"), "{}", quiet.stderr());
+}
+
+#[test]
+fn a_server_in_the_background_of_a_terminal_fails_with_a_hint_rather_than_stop_asking_a_password() {
+    let world = World::with(
+        CardSetup {
+            password: Some("sesame".into()),
+            ..CardSetup::default()
+        },
+        sts_config(),
+    );
+    // `set -m`: the job gets a process group of its own, not the terminal's.
+    let script = format!(
+        "set -m; '{}' serve --profile admin >/dev/null & wait $!",
+        vegas_bin().display()
+    );
+    let run = world.in_terminal(Path::new("bash"), &["-c", &script]);
+    let outcome = run.wait(Duration::from_secs(20));
+    // (Here the read would fail with EIO; on a desktop it stops vegas.)
+    assert_ne!(outcome.code, 0, "{outcome:?}");
+    assert!(
+        !outcome.screen.contains("OATH password for"),
+        "asked on a terminal it could not read: {outcome:?}"
+    );
+    assert!(
+        outcome.stderr.contains("has an OATH password")
+            && outcome
+                .stderr
+                .contains("hint: run `vegas assume --profile admin` once"),
+        "{outcome:?}"
+    );
+    assert_eq!(world.sts.count(&Action::AssumeRole), 0);
 }

@@ -18,6 +18,7 @@ pub fn run(args: &AssumeArgs, no_gui: bool, ui: &dyn Ui, out: &mut dyn Write) ->
         profile: &args.profile,
         token_code: args.token_code.as_deref(),
         disable_mandatory_refresh: args.disable_mandatory_refresh,
+        refresh_ahead: None,
         no_gui,
     };
     let (_, creds) = credentials(request, ui)?;
@@ -34,6 +35,9 @@ pub struct Request<'a> {
     /// once the profile resolved, so a typo fails without waiting for it).
     pub token_code: Option<&'a str>,
     pub disable_mandatory_refresh: bool,
+    /// Refresh cached credentials with less than this left (`vegas serve`,
+    /// ahead of its clients); `None`: the mandatory window.
+    pub refresh_ahead: Option<std::time::Duration>,
     pub no_gui: bool,
 }
 
@@ -52,6 +56,7 @@ pub fn credentials(request: Request<'_>, ui: &dyn Ui) -> Result<(Profile, Creden
     let options = Options {
         token_code: token_code(request.token_code, &mut *unbuffered_stdin())?,
         disable_mandatory_refresh: request.disable_mandatory_refresh,
+        refresh_ahead: request.refresh_ahead,
         cache_dir,
         prompt: PromptWays {
             terminal: true,

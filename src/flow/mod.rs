@@ -67,6 +67,9 @@ pub struct Options {
     pub token_code: Option<Zeroizing<String>>,
     /// Serve cached credentials until they really expire.
     pub disable_mandatory_refresh: bool,
+    /// A refresh window wider than the mandatory one (never narrower):
+    /// `vegas serve` refreshes ahead of its clients' own windows.
+    pub refresh_ahead: Option<Duration>,
     /// Where the cache lives; `None` runs without one.
     pub cache_dir: Option<PathBuf>,
     /// How a person may be asked for the code (none by default).
@@ -112,7 +115,8 @@ pub fn run(ctx: &Context<'_>, profile: &Profile, options: &Options) -> Result<Cr
     let window = if options.disable_mandatory_refresh {
         0
     } else {
-        MANDATORY_REFRESH.as_secs() as i64
+        let ahead = options.refresh_ahead.unwrap_or(MANDATORY_REFRESH);
+        ahead.max(MANDATORY_REFRESH).as_secs() as i64
     };
     let top = cached(ctx, profile, window, chain(ctx, &codes, profile, window));
     let top: Box<dyn Provider + '_> = match (&options.cache_dir, ctx.cache) {

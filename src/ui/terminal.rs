@@ -74,8 +74,14 @@ impl Ui for Terminal {
         let _ = writeln!(std::io::stderr(), "vegas: warning: {message}");
     }
 
+    /// `None` without a terminal, and also when vegas is not in its
+    /// foreground (a `vegas serve &`): reading it would stop the process
+    /// with SIGTTIN, silently, until someone typed `fg`.
     fn ask_secret(&self, prompt: &str) -> Option<std::io::Result<SecretInput>> {
-        Self::tty()?;
+        let tty = Self::tty()?;
+        if !crate::platform::in_foreground(&tty) {
+            return None;
+        }
         Some(rpassword::prompt_password(prompt).map(SecretInput::new))
     }
 

@@ -208,6 +208,12 @@ impl World {
         TerminalRun::start(&vegas_bin(), args, &env)
     }
 
+    /// `program ARGS` on a terminal of its own, with this world's
+    /// environment (a shell that runs vegas in the background, say).
+    pub fn in_terminal(&self, program: &Path, args: &[&str]) -> TerminalRun {
+        TerminalRun::start(program, args, &self.env())
+    }
+
     pub fn card_handle(&self) -> &CardHandle {
         self.card_handle.as_ref().expect("the world has a card")
     }

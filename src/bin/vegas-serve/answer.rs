@@ -60,8 +60,9 @@ impl Answer {
 
     /// Why the flow could not give credentials, as the status and code a
     /// client can tell apart: STS's answer is a bad gateway, everything else
-    /// (configuration, the YubiKey, the cache) an internal error.
-    pub fn flow_failed(err: &vegas::Error) -> Answer {
+    /// (configuration, the YubiKey, the cache) an internal error. The
+    /// message ends with `hint`, serve's own (fetch.rs).
+    pub fn flow_failed(err: &vegas::Error, hint: &str) -> Answer {
         let (status, code) = match err {
             vegas::Error::Sts(_) => (StatusCode::BAD_GATEWAY, "StsError"),
             vegas::Error::Config(_) => (StatusCode::INTERNAL_SERVER_ERROR, "ConfigError"),
@@ -70,7 +71,7 @@ impl Answer {
             }
             _ => (StatusCode::INTERNAL_SERVER_ERROR, "VegasError"),
         };
-        Answer::error(status, code, &err.to_string())
+        Answer::error(status, code, &format!("{err} (hint: {hint})"))
     }
 }
 
@@ -99,10 +100,10 @@ mod tests {
     #[test]
     fn an_sts_failure_is_a_bad_gateway_with_code_and_message() {
         let err = vegas::Error::Sts(vegas::sts::Error::Throttled { attempts: 3 });
-        let answer = Answer::flow_failed(&err);
+        let answer = Answer::flow_failed(&err, "wait");
         assert_eq!(answer.status, StatusCode::BAD_GATEWAY);
         let json: serde_json::Value = serde_json::from_str(&answer.body).unwrap();
         assert_eq!(json["code"], "StsError");
-        assert_eq!(json["message"], err.to_string());
+        assert_eq!(json["message"], format!("{err} (hint: wait)"));
     }
 }

@@ -2,10 +2,11 @@
 //! point at the server, and its end is the server's end.
 //!
 //! Its exit status becomes ours (a signal n as 128+n, as a shell reports
-//! it). SIGINT or SIGTERM to vegas is passed on to COMMAND, and vegas ends
-//! when COMMAND does: `docker compose up` stops its containers on the first
-//! Ctrl-C and only kills them on the second, so vegas neither kills it nor
-//! sends a Ctrl-C twice (one typed on the terminal reaches COMMAND itself).
+//! it). SIGINT, SIGTERM or SIGHUP sent to vegas is passed on to COMMAND,
+//! and vegas ends when COMMAND does: `docker compose up` stops its
+//! containers on the first Ctrl-C and only kills them on the second, so
+//! vegas neither kills it nor sends a Ctrl-C twice (one typed on the
+//! terminal, sent by the kernel, reaches COMMAND itself).
 
 use std::ffi::OsString;
 use std::pin::pin;
@@ -14,7 +15,7 @@ use std::process::{ExitCode, ExitStatus};
 use futures_util::future::{select, Either};
 
 use crate::error::ServeError;
-use crate::signals::Signals;
+use crate::signals::{Caught, Signals};
 use crate::variables::Variables;
 
 /// Run `command` with `variables` set and wait for it, or for a signal.
@@ -47,14 +48,12 @@ pub async fn run(
     Ok(ExitCode::from(exit_byte(status)))
 }
 
-/// Pass `signal` on to COMMAND, unless it is a Ctrl-C typed on the
-/// terminal whose foreground we share: the terminal sent it to COMMAND too.
-fn pass_on(signal: libc::c_int, pid: Option<libc::pid_t>) {
-    let typed = signal == libc::SIGINT
-        && vegas::platform::open_tty().is_ok_and(|tty| vegas::platform::in_foreground(&tty));
-    if let (false, Some(pid)) = (typed, pid) {
+/// Pass `signal` on to COMMAND, unless the kernel sent it (a Ctrl-C typed
+/// on the terminal, a hang-up): the kernel sent it to COMMAND too.
+fn pass_on(signal: Caught, pid: Option<libc::pid_t>) {
+    if let (false, Some(pid)) = (signal.from_kernel, pid) {
         // SAFETY: kill(2) on the pid of our own child, not yet reaped.
-        unsafe { libc::kill(pid, signal) };
+        unsafe { libc::kill(pid, signal.number) };
     }
 }
 

@@ -39,7 +39,7 @@ pub enum ServeError {
 impl Hint for ServeError {
     fn hint(&self) -> Cow<'_, str> {
         match self {
-            ServeError::Vegas(e) => e.hint(),
+            ServeError::Vegas(e) => crate::fetch::hint(e),
             ServeError::AddressInUse { .. } => {
                 Cow::Borrowed("stop the other server, or leave out --listen to take a free port")
             }

@@ -1,69 +1,336 @@
-//! Where a request's credentials come from: the same call `vegas assume`
-//! makes (cache, mandatory refresh window, device lock and second look,
-//! touch notice on this terminal), one request at a time.
+//! Where a request's credentials come from, and when they are fetched.
 //!
-//! The one mutex is the in-process single flight: a hundred requests on an
-//! empty cache wait here while the first touches the key and calls STS; the
-//! others then find the fresh row in the cache. (The flow's own device lock
-//! does the same across processes, e.g. with a `vegas assume` beside us.)
+//! The AWS SDKs give a credential endpoint a second or two, so a touch must
+//! not happen inside a request when it can be helped: the first credentials
+//! are fetched at start (where the person is looking), and later ones by
+//! [`Issuer::refresh_ahead`] in the background, ahead of the clients' own
+//! refresh windows. Meanwhile every request is answered at once with the
+//! credentials held, as long as they are valid.
+//!
+//! A fetch is a single flight in this process: a request that finds no valid
+//! credentials starts one, or joins the one under way, and every waiter gets
+//! that one outcome, a failure included (a hundred requests during a touch
+//! that times out cost one touch, not a hundred). A client that has gone is
+//! no longer waited for, and starts nothing. Across processes (a `vegas
+//! assume` beside us) the flow's own device lock does the same.
 
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
-use vegas::commands::assume::{credentials, Request};
-use vegas::ui::Terminal;
+use hyper::StatusCode;
+use tokio::sync::watch;
 
 use crate::answer::Answer;
 
+/// Fetched credentials with less than this left are refreshed: more than
+/// the SDKs' own advisory windows (botocore 15 min, the JS SDK 5 min), so
+/// they never see credentials they would want to refresh.
+pub const REFRESH_AHEAD: Duration = Duration::from_secs(15 * 60);
+/// After a failed background refresh, the next try waits this long.
+pub const RETRY_AFTER: Duration = Duration::from_secs(30);
+/// Never refresh sooner than this after the last fetch (no busy loop with
+/// short-lived credentials).
+const MIN_GAP: i64 = 5;
+
+/// Fetching credentials, once: blocking (it may wait for a touch).
+pub trait Fetch: Send + Sync + 'static {
+    fn fetch(&self) -> Outcome;
+}
+
+/// The outcome of one fetch, shared by everyone who waited for it.
+#[derive(Clone)]
+pub struct Outcome {
+    pub answer: Arc<Answer>,
+    /// When the credentials expire; `None` for a failure.
+    pub expires_at: Option<i64>,
+}
+
+impl Outcome {
+    pub fn failed(answer: Answer) -> Outcome {
+        Outcome {
+            answer: Arc::new(answer),
+            expires_at: None,
+        }
+    }
+}
+
+/// Credentials held, and when they were fetched.
+struct Held {
+    answer: Arc<Answer>,
+    fetched_at: i64,
+    expires_at: i64,
+}
+
+#[derive(Default)]
+struct State {
+    held: Option<Held>,
+    /// The fetch under way: its outcome is sent here once.
+    flight: Option<watch::Receiver<Option<Outcome>>>,
+}
+
 /// Issues credentials for one profile.
 pub struct Issuer {
-    profile: String,
-    disable_mandatory_refresh: bool,
-    no_gui: bool,
-    one_at_a_time: Mutex<()>,
+    source: Arc<dyn Fetch>,
+    /// `--disable-mandatory-refresh`: refresh only at expiry.
+    at_expiry: bool,
+    state: Mutex<State>,
 }
 
 impl Issuer {
-    pub fn new(profile: String, disable_mandatory_refresh: bool, no_gui: bool) -> Issuer {
-        Issuer {
-            profile,
-            disable_mandatory_refresh,
-            no_gui,
-            one_at_a_time: Mutex::new(()),
-        }
+    pub fn new(source: Arc<dyn Fetch>, at_expiry: bool) -> Arc<Issuer> {
+        Arc::new(Issuer {
+            source,
+            at_expiry,
+            state: Mutex::new(State::default()),
+        })
     }
 
-    /// Resolve the profile now, so a typo fails at start rather than at
-    /// the first request.
-    pub fn check(&self) -> Result<(), vegas::Error> {
-        let files = vegas::config::Files::load()?;
-        files.resolve(&self.profile)?;
-        Ok(())
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The answer to one authorised request. Blocking: run it off the
-    /// runtime's threads. The configuration is read again each time, so an
-    /// edit to ~/.aws/config is seen as by `vegas assume`.
-    pub fn answer(&self) -> Answer {
-        let _turn = self
-            .one_at_a_time
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        let request = Request {
-            profile: &self.profile,
-            token_code: None,
-            disable_mandatory_refresh: self.disable_mandatory_refresh,
-            no_gui: self.no_gui,
+    /// Hold `answer`, credentials that expire at `expires_at` (the first,
+    /// fetched at start).
+    pub fn hold(&self, answer: Answer, expires_at: i64) {
+        self.state().held = Some(Held {
+            answer: Arc::new(answer),
+            fetched_at: vegas::platform::unix_now(),
+            expires_at,
+        });
+    }
+
+    /// The answer to one authorised request: the credentials held while
+    /// they are valid, else the outcome of a fetch (started or joined).
+    pub async fn answer(self: &Arc<Self>) -> Arc<Answer> {
+        let now = vegas::platform::unix_now();
+        let flight = {
+            let mut state = self.state();
+            if let Some(held) = state.held.as_ref().filter(|h| h.expires_at > now) {
+                return held.answer.clone();
+            }
+            self.join_or_start(&mut state)
         };
-        match credentials(request, &Terminal) {
-            Ok((profile, creds)) => Answer::credentials(&creds, &profile.role_arn.value),
-            Err(err) => {
-                use vegas::Hint;
-                // The person running `vegas serve` sees why, with the hint;
-                // the client gets the one line.
-                eprintln!("vegas: {err}");
-                eprintln!("hint: {}", err.hint());
-                Answer::flow_failed(&err)
+        wait(flight).await.answer
+    }
+
+    /// Fetch now (joining a fetch under way), whatever is held.
+    pub async fn fetch_now(self: &Arc<Self>) -> Outcome {
+        let flight = self.join_or_start(&mut self.state());
+        wait(flight).await
+    }
+
+    fn join_or_start(self: &Arc<Self>, state: &mut State) -> watch::Receiver<Option<Outcome>> {
+        if let Some(flight) = &state.flight {
+            return flight.clone();
+        }
+        let (done, flight) = watch::channel(None);
+        state.flight = Some(flight.clone());
+        let issuer = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let outcome = issuer.source.fetch();
+            let mut state = issuer.state();
+            if let Some(expires_at) = outcome.expires_at {
+                state.held = Some(Held {
+                    answer: outcome.answer.clone(),
+                    fetched_at: vegas::platform::unix_now(),
+                    expires_at,
+                });
+            }
+            state.flight = None;
+            drop(state);
+            let _ = done.send(Some(outcome));
+        });
+        flight
+    }
+
+    /// When the credentials held are due for their refresh: 15 minutes
+    /// before they expire (at expiry with `--disable-mandatory-refresh`),
+    /// but no later than the mandatory window and not at once after a fetch.
+    fn due(&self) -> Option<i64> {
+        let state = self.state();
+        let held = state.held.as_ref()?;
+        Some(due(held.fetched_at, held.expires_at, self.at_expiry))
+    }
+
+    /// Refresh the credentials held in the background, ahead of their
+    /// expiry, for as long as the server runs.
+    pub async fn refresh_ahead(self: Arc<Self>) {
+        loop {
+            let now = vegas::platform::unix_now();
+            let wait_s = self
+                .due()
+                .map_or(RETRY_AFTER.as_secs() as i64, |due| due - now);
+            if wait_s > 0 {
+                tokio::time::sleep(Duration::from_secs(wait_s.unsigned_abs())).await;
+                continue;
+            }
+            tracing::debug!("refreshing the credentials served, ahead of their expiry");
+            if self.fetch_now().await.expires_at.is_none() {
+                tokio::time::sleep(RETRY_AFTER).await;
             }
         }
+    }
+}
+
+/// See [`Issuer::due`].
+fn due(fetched_at: i64, expires_at: i64, at_expiry: bool) -> i64 {
+    let due = if at_expiry {
+        expires_at
+    } else {
+        let ahead = expires_at - REFRESH_AHEAD.as_secs() as i64;
+        let mandatory = expires_at - vegas::flow::MANDATORY_REFRESH.as_secs() as i64;
+        let halfway = fetched_at + (expires_at - fetched_at) / 2;
+        ahead.max(halfway.min(mandatory))
+    };
+    due.max(fetched_at + MIN_GAP)
+}
+
+/// The outcome `flight` sends; a fetch that panicked is an internal error.
+async fn wait(mut flight: watch::Receiver<Option<Outcome>>) -> Outcome {
+    match flight.wait_for(Option::is_some).await {
+        Ok(outcome) => outcome.clone().unwrap_or_else(lost),
+        Err(_) => lost(),
+    }
+}
+
+fn lost() -> Outcome {
+    Outcome::failed(Answer::error(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "VegasError",
+        "fetching the credentials failed unexpectedly; the next request tries again",
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// Counts its fetches; each takes `takes` and fails, or succeeds with
+    /// credentials that expire `lasts` seconds on.
+    struct Counted {
+        fetches: AtomicUsize,
+        takes: Duration,
+        lasts: Option<i64>,
+    }
+
+    impl Fetch for Counted {
+        fn fetch(&self) -> Outcome {
+            let n = self.fetches.fetch_add(1, Ordering::SeqCst);
+            std::thread::sleep(self.takes);
+            match self.lasts {
+                Some(lasts) => Outcome {
+                    answer: Arc::new(Answer::error(StatusCode::OK, "Keys", &n.to_string())),
+                    expires_at: Some(vegas::platform::unix_now() + lasts),
+                },
+                None => Outcome::failed(Answer::error(
+                    StatusCode::BAD_GATEWAY,
+                    "StsError",
+                    &format!("access denied ({n})"),
+                )),
+            }
+        }
+    }
+
+    fn counted(takes_ms: u64, lasts: Option<i64>) -> Arc<Counted> {
+        Arc::new(Counted {
+            fetches: AtomicUsize::new(0),
+            takes: Duration::from_millis(takes_ms),
+            lasts,
+        })
+    }
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn ten_concurrent_requests_during_a_failing_fetch_share_its_one_failure() {
+        let source = counted(300, None);
+        let issuer = Issuer::new(source.clone(), false);
+        let answers = runtime().block_on(async {
+            let requests = (0..10).map(|_| {
+                let issuer = issuer.clone();
+                tokio::spawn(async move { issuer.answer().await })
+            });
+            let mut answers = Vec::new();
+            for request in requests.collect::<Vec<_>>() {
+                answers.push(request.await.unwrap());
+            }
+            answers
+        });
+        assert_eq!(source.fetches.load(Ordering::SeqCst), 1);
+        for answer in &answers {
+            assert_eq!(answer.status, StatusCode::BAD_GATEWAY);
+            assert_eq!(answer.body.as_str(), answers[0].body.as_str());
+        }
+    }
+
+    #[test]
+    fn clients_that_leave_during_a_fetch_start_no_other_and_the_next_request_tries_again() {
+        let source = counted(1500, None);
+        let issuer = Issuer::new(source.clone(), false);
+        let rt = runtime();
+        rt.block_on(async {
+            let leaving: Vec<_> = (0..5)
+                .map(|_| {
+                    let issuer = issuer.clone();
+                    tokio::spawn(async move { issuer.answer().await })
+                })
+                .collect();
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            for request in &leaving {
+                request.abort();
+            }
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+        });
+        assert_eq!(source.fetches.load(Ordering::SeqCst), 1);
+        let again = rt.block_on(issuer.answer());
+        assert_eq!(again.status, StatusCode::BAD_GATEWAY);
+        assert_eq!(
+            source.fetches.load(Ordering::SeqCst),
+            2,
+            "a failure is not kept"
+        );
+    }
+
+    #[test]
+    fn valid_credentials_are_answered_at_once_while_a_refresh_is_under_way() {
+        let source = counted(1000, Some(3600));
+        let issuer = Issuer::new(source.clone(), false);
+        let rt = runtime();
+        let first = rt.block_on(issuer.fetch_now());
+        rt.block_on(async {
+            let refresh = {
+                let issuer = issuer.clone();
+                tokio::spawn(async move { issuer.fetch_now().await })
+            };
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let started = std::time::Instant::now();
+            let during = issuer.answer().await;
+            assert!(started.elapsed() < Duration::from_millis(100));
+            assert_eq!(during.body.as_str(), first.answer.body.as_str());
+            let refreshed = refresh.await.unwrap();
+            assert_ne!(refreshed.answer.body.as_str(), first.answer.body.as_str());
+            let after = issuer.answer().await;
+            assert_eq!(after.body.as_str(), refreshed.answer.body.as_str());
+        });
+        assert_eq!(source.fetches.load(Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn the_refresh_is_due_ahead_of_the_clients_windows_or_at_expiry_when_asked() {
+        // An hour's credentials: 15 minutes before they expire.
+        assert_eq!(due(0, 3600, false), 2700);
+        // Short-lived ones: halfway, but never inside the mandatory window.
+        assert_eq!(due(0, 1200, false), 600);
+        assert_eq!(due(0, 615, false), 15);
+        // Never at once after a fetch.
+        assert_eq!(due(0, 300, false), MIN_GAP);
+        // --disable-mandatory-refresh: at expiry.
+        assert_eq!(due(0, 3600, true), 3600);
     }
 }

@@ -3,9 +3,10 @@
 //! `vegas serve` execs it; it is not meant to be run by hand.
 //!
 //! A binary of its own so that hyper and the tokio runtime are never loaded
-//! by `vegas assume`. Each request is answered as `vegas assume` answers
-//! (`vegas::commands::assume::credentials`), one at a time (issuer.rs),
-//! after the checks in http.rs and within the limits in server.rs.
+//! by `vegas assume`. Credentials come as `vegas assume` gets them
+//! (fetch.rs): once at start, then refreshed ahead of expiry in a single
+//! flight (issuer.rs); requests are answered after the checks in http.rs
+//! and within the limits in server.rs.
 
 #![cfg_attr(
     not(test),
@@ -15,6 +16,7 @@
 mod answer;
 mod child;
 mod error;
+mod fetch;
 mod http;
 mod issuer;
 mod server;
@@ -33,6 +35,7 @@ use vegas::commands::serve::ServerCli;
 use vegas::Hint;
 
 use error::ServeError;
+use fetch::FlowFetch;
 use http::Shared;
 use issuer::Issuer;
 use signals::Signals;
@@ -75,12 +78,20 @@ fn diagnostics(no_color: bool) {
 
 fn run(cli: &ServerCli) -> Result<ExitCode, ServeError> {
     let args = &cli.serve;
-    let issuer = Issuer::new(
-        args.profile.clone(),
-        args.disable_mandatory_refresh,
-        cli.no_gui,
-    );
-    issuer.check()?;
+    let fetch = Arc::new(FlowFetch {
+        profile: args.profile.clone(),
+        disable_mandatory_refresh: args.disable_mandatory_refresh,
+        no_gui: cli.no_gui,
+        shares_terminal: !args.command.is_empty(),
+    });
+    fetch.check()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| ServeError::Runtime(e.to_string()))?;
+    // The signals are caught before the token file exists, so that none
+    // of them can end the process and leave the file behind.
+    let mut signals = Signals::install()?;
     let listener = server::bind(args.listen)?;
     let bound = listener.local_addr().map_err(|e| ServeError::Listen {
         address: args.listen.unwrap_or_else(|| ([127, 0, 0, 1], 0).into()),
@@ -94,7 +105,8 @@ fn run(cli: &ServerCli) -> Result<ExitCode, ServeError> {
     }
     let shared = Arc::new(Shared {
         token: Token::generate()?,
-        issuer,
+        issuer: Issuer::new(fetch.clone(), args.disable_mandatory_refresh),
+        hosts: http::hosts(bound),
     });
     let token_file = match &args.token_file {
         Some(path) => Some(TokenFile::create(&absolute(path), &shared.token)?),
@@ -105,20 +117,47 @@ fn run(cli: &ServerCli) -> Result<ExitCode, ServeError> {
         &shared.token,
         token_file.as_ref().map(TokenFile::path),
     );
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| ServeError::Runtime(e.to_string()))?;
-    let outcome = runtime.block_on(serve_until_done(
-        listener,
-        shared.clone(),
-        &variables,
-        &args.command,
-    ));
+    let outcome = runtime.block_on(async {
+        if let Some(signal) = first_credentials(&fetch, &shared.issuer, &mut signals).await? {
+            return Ok(ExitCode::from(128 + (signal.number & 0x7f) as u8));
+        }
+        serve_until_done(
+            listener,
+            shared.clone(),
+            &variables,
+            &args.command,
+            &mut signals,
+        )
+        .await
+    });
     // Requests still waiting for a touch are not waited for.
     runtime.shutdown_timeout(Duration::from_millis(100));
     drop(token_file);
     outcome
+}
+
+/// Fetch the first credentials before anything is printed or run, so that
+/// the touch happens now, where the person is looking, and a failure is
+/// the one error of `vegas assume`. `Some(signal)` if stopped by one.
+async fn first_credentials(
+    fetch: &Arc<FlowFetch>,
+    issuer: &Issuer,
+    signals: &mut Signals,
+) -> Result<Option<signals::Caught>, ServeError> {
+    use futures_util::future::{select, Either};
+    use std::pin::pin;
+    let fetch = fetch.clone();
+    let first = tokio::task::spawn_blocking(move || fetch.credentials());
+    match select(first, pin!(signals.next())).await {
+        Either::Left((Ok(Ok((profile, creds))), _)) => {
+            let answer = answer::Answer::credentials(&creds, &profile.role_arn.value);
+            issuer.hold(answer, creds.expires_at);
+            Ok(None)
+        }
+        Either::Left((Ok(Err(err)), _)) => Err(err.into()),
+        Either::Left((Err(e), _)) => Err(ServeError::Runtime(e.to_string())),
+        Either::Right((signal, _)) => Ok(Some(signal)),
+    }
 }
 
 /// Serve until a signal, or until `command` ends when there is one.
@@ -127,21 +166,23 @@ async fn serve_until_done(
     shared: Arc<Shared>,
     variables: &Variables<'_>,
     command: &[std::ffi::OsString],
+    signals: &mut Signals,
 ) -> Result<ExitCode, ServeError> {
     let listener = tokio::net::TcpListener::from_std(listener)
         .map_err(|e| ServeError::Runtime(e.to_string()))?;
-    let mut signals = Signals::install()?;
     let (stop, stopped) = tokio::sync::watch::channel(false);
+    let refresher = tokio::spawn(shared.issuer.clone().refresh_ahead());
     let server = tokio::spawn(server::serve(listener, shared, stopped));
     tracing::debug!(url = %variables.url, "serving");
     let outcome = if command.is_empty() {
         announce(variables).map(|()| ExitCode::SUCCESS)
     } else {
-        child::run(command, variables, &mut signals).await
+        child::run(command, variables, signals).await
     };
     if command.is_empty() && outcome.is_ok() {
         signals.next().await;
     }
+    refresher.abort();
     let _ = stop.send(true);
     let _ = tokio::time::timeout(DRAIN, server).await;
     outcome

@@ -21,7 +21,7 @@ use crate::http::{handle, Shared};
 
 /// Time to send a whole request head, from the connection's start or the
 /// previous answer: also how long a kept-alive connection may idle.
-pub const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(2);
 /// The longest a connection lives (a request may wait for a touch).
 pub const CONNECTION_MAX: Duration = Duration::from_secs(180);
 /// Connections open at once; more wait in the listen backlog.

@@ -1,33 +1,73 @@
-//! SIGINT and SIGTERM, caught from the start so that either one stops the
-//! server cleanly: the token file removed, a child told, all within a second.
+//! SIGINT, SIGTERM and SIGHUP (the terminal closed), caught from the start
+//! so that any of them stops the server cleanly: the token file removed, a
+//! child told, all within a second.
+//!
+//! Each comes with where it came from (the kernel's `siginfo`): a Ctrl-C
+//! typed on the terminal is sent by the kernel to the whole foreground
+//! process group, COMMAND included, while a `kill -INT` from another shell
+//! reaches vegas alone. child.rs passes on only the latter.
 
-use std::pin::pin;
-
-use futures_util::future::{select, Either};
-use tokio::signal::unix::{signal, Signal, SignalKind};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+use signal_hook::iterator::exfiltrator::WithOrigin;
+use signal_hook::iterator::{Handle, SignalsInfo};
+use signal_hook::low_level::siginfo::Cause;
+use tokio::sync::mpsc;
 
 use crate::error::ServeError;
 
+/// One signal caught.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Caught {
+    pub number: libc::c_int,
+    /// Sent by the kernel (a key typed on the terminal, a hang-up) rather
+    /// than by a process with kill(2).
+    pub from_kernel: bool,
+}
+
 pub struct Signals {
-    interrupt: Signal,
-    terminate: Signal,
+    arrived: mpsc::UnboundedReceiver<Caught>,
+    handle: Handle,
 }
 
 impl Signals {
-    /// Catch both from now on. Needs the runtime.
+    /// Catch them from now on, on a thread of their own.
     pub fn install() -> Result<Signals, ServeError> {
-        let catch = |kind| signal(kind).map_err(|e| ServeError::Runtime(e.to_string()));
-        Ok(Signals {
-            interrupt: catch(SignalKind::interrupt())?,
-            terminate: catch(SignalKind::terminate())?,
-        })
+        let mut caught = SignalsInfo::<WithOrigin>::new([SIGINT, SIGTERM, SIGHUP])
+            .map_err(|e| ServeError::Runtime(e.to_string()))?;
+        let handle = caught.handle();
+        let (tell, arrived) = mpsc::unbounded_channel();
+        std::thread::Builder::new()
+            .name("signals".into())
+            .spawn(move || {
+                for origin in caught.forever() {
+                    let signal = Caught {
+                        number: origin.signal,
+                        from_kernel: origin.cause == Cause::Kernel,
+                    };
+                    if tell.send(signal).is_err() {
+                        return;
+                    }
+                }
+            })
+            .map_err(|e| ServeError::Runtime(e.to_string()))?;
+        Ok(Signals { arrived, handle })
     }
 
-    /// The next of them to arrive, as its number.
-    pub async fn next(&mut self) -> libc::c_int {
-        match select(pin!(self.interrupt.recv()), pin!(self.terminate.recv())).await {
-            Either::Left(_) => libc::SIGINT,
-            Either::Right(_) => libc::SIGTERM,
+    /// The next to arrive.
+    pub async fn next(&mut self) -> Caught {
+        match self.arrived.recv().await {
+            Some(caught) => caught,
+            // The thread is gone (it never ends by itself): stop as if told.
+            None => Caught {
+                number: SIGTERM,
+                from_kernel: false,
+            },
         }
+    }
+}
+
+impl Drop for Signals {
+    fn drop(&mut self) {
+        self.handle.close();
     }
 }

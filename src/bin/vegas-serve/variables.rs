@@ -5,6 +5,8 @@ use std::ffi::OsString;
 use std::net::SocketAddr;
 use std::path::Path;
 
+use zeroize::Zeroizing;
+
 use crate::http::CREDENTIALS_PATH;
 use crate::token::Token;
 
@@ -42,11 +44,17 @@ impl<'a> Variables<'a> {
         }
     }
 
-    /// `export NAME=value` lines, quoted for a POSIX shell.
-    pub fn export_lines(&self) -> zeroize::Zeroizing<String> {
-        let mut out = zeroize::Zeroizing::new(String::new());
+    /// `export NAME=value` lines, quoted for a POSIX shell, built in one
+    /// buffer that is wiped on drop (no temporary holds the token).
+    pub fn export_lines(&self) -> Zeroizing<String> {
+        // Room for both lines from the start: growing would leave a copy.
+        let mut out = Zeroizing::new(String::with_capacity(512 + self.url.len()));
         let mut line = |name: &str, value: &str| {
-            out.push_str(&format!("export {name}={}\n", shell_quote(value)));
+            out.push_str("export ");
+            out.push_str(name);
+            out.push('=');
+            push_quoted(&mut out, value);
+            out.push('\n');
         };
         line(FULL_URI, &self.url);
         match self.token_file {
@@ -57,7 +65,8 @@ impl<'a> Variables<'a> {
     }
 
     /// Set the variables in `cmd`'s environment, without those that would
-    /// shadow them.
+    /// shadow them. The token is then copied into COMMAND's environment,
+    /// which vegas cannot wipe (docs/security.md says so).
     pub fn apply(&self, cmd: &mut tokio::process::Command) {
         for name in SHADOWING {
             cmd.env_remove(name);
@@ -70,23 +79,36 @@ impl<'a> Variables<'a> {
     }
 }
 
-/// `value` as one word for a POSIX shell: as is when it is plainly safe,
-/// else in single quotes.
-fn shell_quote(value: &str) -> String {
+/// `value` as one word for a POSIX shell, pushed onto `out`: as is when
+/// it is plainly safe, else in single quotes.
+fn push_quoted(out: &mut String, value: &str) {
     let plain = !value.is_empty()
         && value
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"/:._-[]@%+=,".contains(&b));
     if plain {
-        value.to_string()
-    } else {
-        format!("'{}'", value.replace('\'', r"'\''"))
+        out.push_str(value);
+        return;
     }
+    out.push('\'');
+    for c in value.chars() {
+        match c {
+            '\'' => out.push_str(r"'\''"),
+            c => out.push(c),
+        }
+    }
+    out.push('\'');
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn shell_quote(value: &str) -> String {
+        let mut out = String::new();
+        push_quoted(&mut out, value);
+        out
+    }
 
     #[test]
     fn a_path_with_spaces_or_quotes_is_quoted_for_the_shell() {
