@@ -591,6 +591,16 @@ fn a_refused_deactivation_keeps_the_account_on_the_key_and_says_what_is_left() {
         err.contains("hint: to finish by hand:") && err.contains("deactivate-mfa-device"),
         "{err}"
     );
+    // The remedy names a way to an MFA session that still exists: the
+    // config that setup wrote is already put back, so no vegas profile.
+    let hint = err
+        .lines()
+        .find(|l| l.starts_with("hint:"))
+        .unwrap_or_default();
+    assert!(
+        hint.contains("aws sts get-session-token") && !hint.contains("vegas assume"),
+        "{err}"
+    );
     assert!(
         !err.contains("everything setup had made was removed"),
         "{err}"

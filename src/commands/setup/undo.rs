@@ -146,10 +146,12 @@ impl Leftover {
             } => format!("mv {backup} {path}"),
             Leftover::Config { path, backup: None } => format!("rm {path}"),
             Leftover::DeviceEnabled { serial, user } => format!(
-                "with credentials of an MFA session (e.g. `vegas assume` of a profile using \
-                 this device, or `aws sts get-session-token`), run `aws iam \
-                 deactivate-mfa-device --user-name {user} --serial-number {serial}`, then \
-                 `aws iam delete-virtual-mfa-device --serial-number {serial}`"
+                "with credentials of an MFA session — `aws sts get-session-token \
+                 --serial-number {serial} --token-code CODE`, CODE from `ykman oath \
+                 accounts code` for the account kept on the YubiKey (the config setup \
+                 wrote is already put back) — run `aws iam deactivate-mfa-device \
+                 --user-name {user} --serial-number {serial}`, then `aws iam \
+                 delete-virtual-mfa-device --serial-number {serial}`"
             ),
             Leftover::Device { serial } => {
                 format!("aws iam delete-virtual-mfa-device --serial-number {serial}")
