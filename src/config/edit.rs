@@ -82,10 +82,12 @@ pub fn has_profile_section(text: &str, profile: &str) -> bool {
 }
 
 /// Keys whose values are credentials: a diff shows them as [`MASK`].
-const SECRET_KEYS: [&str; 3] = [
+const SECRET_KEYS: [&str; 4] = [
     "aws_access_key_id",
     "aws_secret_access_key",
     "aws_session_token",
+    // botocore's older name for the session token
+    "aws_security_token",
 ];
 /// What a diff shows in place of a credential's value.
 pub const MASK: &str = "****";
@@ -420,13 +422,19 @@ credential_process = something
     fn the_diff_masks_credentials_kept_in_the_config_file() {
         let text = "[profile src]\r\naws_access_key_id = AKIAEXAMPLEKEY\r\n\
                     aws_secret_access_key=wJalrSECRETvalue\r\n\
-                    AWS_SESSION_TOKEN = tokenSECRET\r\n";
+                    AWS_SESSION_TOKEN = tokenSECRET\r\n\
+                    aws_security_token = legacySECRET\r\n";
         let after = set_in_profile(text, "src", &[("mfa_serial", "m")]);
         let diff = diff(Path::new("config"), text, &after);
-        for secret in ["AKIAEXAMPLEKEY", "wJalrSECRETvalue", "tokenSECRET"] {
+        for secret in [
+            "AKIAEXAMPLEKEY",
+            "wJalrSECRETvalue",
+            "tokenSECRET",
+            "legacySECRET",
+        ] {
             assert!(!diff.contains(secret), "{diff}");
         }
-        assert!(diff.contains(" aws_secret_access_key= ****\r\n"), "{diff}");
+        assert!(diff.contains(" aws_security_token = ****\r\n"), "{diff}");
         assert!(diff.contains(" AWS_SESSION_TOKEN = ****\r\n"), "{diff}");
         assert!(diff.contains("+mfa_serial = m"), "{diff}");
     }
