@@ -351,6 +351,16 @@ fn a_failure_at_enable_mfa_device_leaves_nothing_behind() {
 
 #[test]
 fn an_interrupt_between_the_two_codes_undoes_everything() {
+    signal_between_the_two_codes_undoes_everything(libc::SIGINT);
+}
+
+#[test]
+fn the_terminal_closing_between_the_two_codes_undoes_everything_too() {
+    signal_between_the_two_codes_undoes_everything(libc::SIGHUP);
+}
+
+/// `signal` while the second touch is awaited: the rollback runs, exit 130.
+fn signal_between_the_two_codes_undoes_everything(signal: libc::c_int) {
     let world = World::with(
         CardSetup {
             touch: Some(TouchResponse::TouchedAfter(Duration::from_secs(2))),
@@ -373,15 +383,19 @@ fn an_interrupt_between_the_two_codes_undoes_everything() {
             break;
         }
     }
-    // The second touch is awaited: Ctrl-C now.
+    // The second touch is awaited: the signal now.
     let pid = i32::try_from(child.id()).expect("pid");
     // SAFETY: a plain kill(2) of our own child.
-    assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
+    assert_eq!(unsafe { libc::kill(pid, signal) }, 0);
     let mut rest = String::new();
     std::io::Read::read_to_string(&mut stderr_lines, &mut rest).expect("stderr");
     let status = child.wait().expect("setup ends");
     seen.push_str(&rest);
-    assert_eq!(status.code(), Some(130), "exit 130 after Ctrl-C:\n{seen}");
+    assert_eq!(
+        status.code(),
+        Some(130),
+        "exit 130 after signal {signal}:\n{seen}"
+    );
     assert!(seen.contains("vegas: interrupted"), "{seen}");
     assert!(seen.contains("hint: "), "{seen}");
     assert_eq!(world.sts.count(&Action::EnableMfaDevice), 0);

@@ -1,7 +1,8 @@
 //! Nothing half-made: what `vegas setup` has made so far, undone in reverse
 //! when a later step fails or the person presses Ctrl-C.
 //!
-//! Ctrl-C is caught only while something exists to undo ([`Interrupt`]): it
+//! Ctrl-C (and SIGTERM, or SIGHUP when the terminal closes) is caught only
+//! while something exists to undo ([`Interrupt`]): it
 //! sets a flag, the step under way finishes (a card waiting for a touch
 //! cannot be stopped halfway), the flag is seen before the next step, and
 //! the rollback runs as for any failure. Before the first thing is made,
@@ -21,7 +22,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use signal_hook::consts::SIGINT;
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::SigId;
 use zeroize::Zeroizing;
 
@@ -33,20 +34,35 @@ use crate::oath::{manage, Account, AccountId, OathType, PcscTransport, Session, 
 use crate::sts::iam::Operation;
 use crate::ui::Ui;
 
-/// Ctrl-C turned into a flag, for as long as this lives.
+/// The signals that would end setup halfway: Ctrl-C, a `kill`, and the
+/// terminal closing.
+const CAUGHT: [i32; 3] = [SIGINT, SIGTERM, SIGHUP];
+
+/// Ctrl-C (SIGINT, SIGTERM, SIGHUP) turned into a flag, for as long as
+/// this lives.
 pub struct Interrupt {
     flag: Arc<AtomicBool>,
-    id: SigId,
+    ids: Vec<SigId>,
 }
 
 impl Interrupt {
     pub fn catch() -> Result<Interrupt, Error> {
         let flag = Arc::new(AtomicBool::new(false));
-        let id =
-            signal_hook::flag::register(SIGINT, Arc::clone(&flag)).map_err(|e| Error::Signal {
-                message: e.to_string(),
-            })?;
-        Ok(Interrupt { flag, id })
+        let mut interrupt = Interrupt {
+            flag,
+            ids: Vec::with_capacity(CAUGHT.len()),
+        };
+        for signal in CAUGHT {
+            // On an error, dropping `interrupt` restores what was caught.
+            let id =
+                signal_hook::flag::register(signal, Arc::clone(&interrupt.flag)).map_err(|e| {
+                    Error::Signal {
+                        message: e.to_string(),
+                    }
+                })?;
+            interrupt.ids.push(id);
+        }
+        Ok(interrupt)
     }
 
     /// [`Error::Interrupted`] once Ctrl-C was pressed.
@@ -63,13 +79,17 @@ impl Interrupt {
 
 impl Drop for Interrupt {
     fn drop(&mut self) {
-        signal_hook::low_level::unregister(self.id);
-        // signal-hook leaves its handler installed with no action (SIGINT
-        // ignored from then on): Ctrl-C must end vegas again.
-        // SAFETY: signal(2) with SIG_DFL installs no code of ours; setup
-        // registers SIGINT once per process, so nothing else relies on
-        // signal-hook's handler for it.
-        unsafe { libc::signal(SIGINT, libc::SIG_DFL) };
+        for id in self.ids.drain(..) {
+            signal_hook::low_level::unregister(id);
+        }
+        // signal-hook leaves its handler installed with no action (the
+        // signal ignored from then on): Ctrl-C must end vegas again.
+        for signal in CAUGHT {
+            // SAFETY: signal(2) with SIG_DFL installs no code of ours; setup
+            // registers these signals once per process, so nothing else
+            // relies on signal-hook's handler for them.
+            unsafe { libc::signal(signal, libc::SIG_DFL) };
+        }
     }
 }
 
@@ -365,19 +385,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn ctrl_c_ends_vegas_again_once_the_interrupt_guard_is_dropped() {
-        let disposition = || {
+    fn ctrl_c_kill_and_hangup_are_caught_then_end_vegas_again_once_the_guard_is_dropped() {
+        let disposition = |signal| {
             // SAFETY: sigaction(2) only reads the current action here.
             unsafe {
                 let mut old: libc::sigaction = std::mem::zeroed();
-                assert_eq!(libc::sigaction(SIGINT, std::ptr::null(), &mut old), 0);
+                assert_eq!(libc::sigaction(signal, std::ptr::null(), &mut old), 0);
                 old.sa_sigaction
             }
         };
         let interrupt = Interrupt::catch().unwrap();
-        assert_ne!(disposition(), libc::SIG_DFL);
+        for signal in [SIGINT, SIGTERM, SIGHUP] {
+            assert_ne!(disposition(signal), libc::SIG_DFL, "signal {signal}");
+        }
         drop(interrupt);
-        assert_eq!(disposition(), libc::SIG_DFL);
+        for signal in [SIGINT, SIGTERM, SIGHUP] {
+            assert_eq!(disposition(signal), libc::SIG_DFL, "signal {signal}");
+        }
     }
 
     #[test]
