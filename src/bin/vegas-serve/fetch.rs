@@ -75,7 +75,7 @@ impl Fetch for FlowFetch {
 
 /// Whether `err` is a touch or a dialog nobody answered (not asked again
 /// in the background: nobody may be there).
-fn unanswered(err: &vegas::Error) -> bool {
+pub fn unanswered(err: &vegas::Error) -> bool {
     use vegas::totp::Error as Totp;
     matches!(
         err,
