@@ -275,7 +275,9 @@ fn backoff(failures: u32) -> Duration {
         .min(RETRY_AFTER_MAX)
 }
 
-/// See [`Issuer::due`].
+/// When credentials fetched at `fetched_at` are due for their refresh: 15
+/// minutes before they expire (at expiry with `--disable-mandatory-refresh`),
+/// but no later than the mandatory window and not at once after a fetch.
 fn due(fetched_at: i64, expires_at: i64, at_expiry: bool) -> i64 {
     let due = if at_expiry {
         expires_at
