@@ -39,6 +39,10 @@ pub enum ServeError {
 impl Hint for ServeError {
     fn hint(&self) -> Cow<'_, str> {
         match self {
+            // At start there is no next request: serve has stopped.
+            ServeError::Vegas(e) if crate::fetch::unanswered(e) => Cow::Borrowed(
+                "touch the YubiKey when vegas serve asks, then start vegas serve again",
+            ),
             ServeError::Vegas(e) => crate::fetch::hint(e),
             ServeError::AddressInUse { .. } => {
                 Cow::Borrowed("stop the other server, or leave out --listen to take a free port")
@@ -62,5 +66,19 @@ impl Hint for ServeError {
                 Cow::Borrowed("check that the reading end of the pipe is still open")
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_touch_timed_out_at_start_says_to_start_again_not_to_wait_for_a_request() {
+        let err = vegas::Error::Totp(vegas::totp::Error::TimedOut { seconds: 30 });
+        assert!(crate::fetch::hint(&err).contains("the next request"));
+        let at_start = ServeError::Vegas(err).hint().into_owned();
+        assert!(!at_start.contains("next request"), "{at_start}");
+        assert!(at_start.contains("start vegas serve again"), "{at_start}");
     }
 }

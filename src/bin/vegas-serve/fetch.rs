@@ -54,6 +54,7 @@ impl Fetch for FlowFetch {
             Ok((profile, creds)) => Outcome {
                 answer: Arc::new(Answer::credentials(&creds, &profile.role_arn.value)),
                 expires_at: Some(creds.expires_at),
+                unanswered: false,
             },
             Err(err) => {
                 // The person running `vegas serve` sees why, with the hint;
@@ -61,10 +62,25 @@ impl Fetch for FlowFetch {
                 let hint = hint(&err);
                 eprintln!("vegas: {err}");
                 eprintln!("hint: {hint}");
-                Outcome::failed(Answer::flow_failed(&err, &hint))
+                let answer = Answer::flow_failed(&err, &hint);
+                if unanswered(&err) {
+                    Outcome::unanswered(answer)
+                } else {
+                    Outcome::failed(answer)
+                }
             }
         }
     }
+}
+
+/// Whether `err` is a touch or a dialog nobody answered (not asked again
+/// in the background: nobody may be there).
+pub fn unanswered(err: &vegas::Error) -> bool {
+    use vegas::totp::Error as Totp;
+    matches!(
+        err,
+        vegas::Error::Totp(Totp::PromptClosed | Totp::TimedOut { .. })
+    )
 }
 
 /// What to do about `err` when it happened in `vegas serve`: `vegas

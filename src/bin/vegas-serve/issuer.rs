@@ -7,6 +7,13 @@
 //! refresh windows. Meanwhile every request is answered at once with the
 //! credentials held, as long as they are valid.
 //!
+//! The background refresh runs only for clients that are there: it fetches
+//! only if a request was answered since the last fetch, so credentials nobody
+//! asks for cost no touch and no TOTP step. After a failed try it backs off
+//! (30 s, 60 s, … up to 15 minutes); a touch nobody gave is not asked again
+//! in the background; and once the credentials held have expired it stops,
+//! leaving the fetch to the next request.
+//!
 //! A fetch is a single flight in this process: a request that finds no valid
 //! credentials starts one, or joins the one under way, and every waiter gets
 //! that one outcome, a failure included (a hundred requests during a touch
@@ -18,7 +25,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use hyper::StatusCode;
-use tokio::sync::watch;
+use tokio::sync::{watch, Notify};
 
 use crate::answer::Answer;
 
@@ -26,8 +33,10 @@ use crate::answer::Answer;
 /// the SDKs' own advisory windows (botocore 15 min, the JS SDK 5 min), so
 /// they never see credentials they would want to refresh.
 pub const REFRESH_AHEAD: Duration = Duration::from_secs(15 * 60);
-/// After a failed background refresh, the next try waits this long.
+/// After a failed background refresh, the next try waits this long,
+/// doubled after each further failure up to [`RETRY_AFTER_MAX`].
 pub const RETRY_AFTER: Duration = Duration::from_secs(30);
+pub const RETRY_AFTER_MAX: Duration = Duration::from_secs(15 * 60);
 /// Never refresh sooner than this after the last fetch (no busy loop with
 /// short-lived credentials).
 const MIN_GAP: i64 = 5;
@@ -43,6 +52,9 @@ pub struct Outcome {
     pub answer: Arc<Answer>,
     /// When the credentials expire; `None` for a failure.
     pub expires_at: Option<i64>,
+    /// The failure was a touch (or dialog) nobody answered: not asked
+    /// again in the background.
+    pub unanswered: bool,
 }
 
 impl Outcome {
@@ -50,6 +62,15 @@ impl Outcome {
         Outcome {
             answer: Arc::new(answer),
             expires_at: None,
+            unanswered: false,
+        }
+    }
+
+    /// A failure because nobody touched the key or answered the dialog.
+    pub fn unanswered(answer: Answer) -> Outcome {
+        Outcome {
+            unanswered: true,
+            ..Outcome::failed(answer)
         }
     }
 }
@@ -61,9 +82,31 @@ struct Held {
     expires_at: i64,
 }
 
+/// What the background refresh goes by, besides the credentials held.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct Demand {
+    /// A request was answered since the last fetch.
+    asked: bool,
+    /// Background refreshes failed in a row.
+    failures: u32,
+    /// No background try before this (after a failure).
+    not_before: Option<i64>,
+}
+
+/// The background refresh's next step.
+#[derive(Debug, PartialEq, Eq)]
+enum Step {
+    Fetch,
+    /// Plan again in this many seconds.
+    Sleep(i64),
+    /// Plan again when a request has been answered.
+    AwaitRequest,
+}
+
 #[derive(Default)]
 struct State {
     held: Option<Held>,
+    demand: Demand,
     /// The fetch under way: its outcome is sent here once.
     flight: Option<watch::Receiver<Option<Outcome>>>,
 }
@@ -74,6 +117,8 @@ pub struct Issuer {
     /// `--disable-mandatory-refresh`: refresh only at expiry.
     at_expiry: bool,
     state: Mutex<State>,
+    /// Told on each request answered (wakes [`Step::AwaitRequest`]).
+    requested: Notify,
 }
 
 impl Issuer {
@@ -82,6 +127,7 @@ impl Issuer {
             source,
             at_expiry,
             state: Mutex::new(State::default()),
+            requested: Notify::new(),
         })
     }
 
@@ -105,6 +151,8 @@ impl Issuer {
         let now = vegas::platform::unix_now();
         let flight = {
             let mut state = self.state();
+            state.demand.asked = true;
+            self.requested.notify_one();
             if let Some(held) = state.held.as_ref().filter(|h| h.expires_at > now) {
                 return held.answer.clone();
             }
@@ -135,6 +183,7 @@ impl Issuer {
                     fetched_at: vegas::platform::unix_now(),
                     expires_at,
                 });
+                state.demand = Demand::default();
             }
             state.flight = None;
             drop(state);
@@ -143,36 +192,92 @@ impl Issuer {
         flight
     }
 
-    /// When the credentials held are due for their refresh: 15 minutes
-    /// before they expire (at expiry with `--disable-mandatory-refresh`),
-    /// but no later than the mandatory window and not at once after a fetch.
-    fn due(&self) -> Option<i64> {
-        let state = self.state();
-        let held = state.held.as_ref()?;
-        Some(due(held.fetched_at, held.expires_at, self.at_expiry))
-    }
-
     /// Refresh the credentials held in the background, ahead of their
-    /// expiry, for as long as the server runs.
+    /// expiry, while clients ask for them, for as long as the server runs.
     pub async fn refresh_ahead(self: Arc<Self>) {
         loop {
-            let now = vegas::platform::unix_now();
-            let wait_s = self
-                .due()
-                .map_or(RETRY_AFTER.as_secs() as i64, |due| due - now);
-            if wait_s > 0 {
-                tokio::time::sleep(Duration::from_secs(wait_s.unsigned_abs())).await;
-                continue;
-            }
-            tracing::debug!("refreshing the credentials served, ahead of their expiry");
-            if self.fetch_now().await.expires_at.is_none() {
-                tokio::time::sleep(RETRY_AFTER).await;
+            let step = {
+                let mut state = self.state();
+                let step = self.plan(&state, vegas::platform::unix_now());
+                if step == Step::Fetch {
+                    state.demand.asked = false;
+                }
+                step
+            };
+            match step {
+                Step::Sleep(s) => tokio::time::sleep(Duration::from_secs(s.unsigned_abs())).await,
+                Step::AwaitRequest => self.requested.notified().await,
+                Step::Fetch => {
+                    tracing::debug!("refreshing the credentials served, ahead of their expiry");
+                    let outcome = self.fetch_now().await;
+                    let mut state = self.state();
+                    let expires_at = state.held.as_ref().map_or(0, |h| h.expires_at);
+                    state.demand = failed(
+                        state.demand,
+                        &outcome,
+                        expires_at,
+                        vegas::platform::unix_now(),
+                    );
+                }
             }
         }
     }
+
+    fn plan(&self, state: &State, now: i64) -> Step {
+        let held = state.held.as_ref().map(|h| (h.fetched_at, h.expires_at));
+        plan(held, state.demand, self.at_expiry, now)
+    }
 }
 
-/// See [`Issuer::due`].
+/// The background refresh's next step at `now`, given the credentials held
+/// (when fetched, when they expire) and the clients' demand.
+fn plan(held: Option<(i64, i64)>, demand: Demand, at_expiry: bool, now: i64) -> Step {
+    let Some((fetched_at, expires_at)) = held.filter(|&(_, expires_at)| expires_at > now) else {
+        // Nothing valid to refresh: the next request fetches.
+        return Step::AwaitRequest;
+    };
+    let not_before = due(fetched_at, expires_at, at_expiry).max(demand.not_before.unwrap_or(0));
+    if not_before > now {
+        Step::Sleep(not_before - now)
+    } else if !demand.asked {
+        Step::AwaitRequest
+    } else {
+        Step::Fetch
+    }
+}
+
+/// `demand` after a background fetch with `outcome` at `now`: a success
+/// has already reset it; a failure backs off, and an unanswered touch is
+/// not asked again before the credentials held expire at `expires_at`.
+fn failed(demand: Demand, outcome: &Outcome, expires_at: i64, now: i64) -> Demand {
+    if outcome.expires_at.is_some() {
+        return demand;
+    }
+    let failures = demand.failures.saturating_add(1);
+    let not_before = if outcome.unanswered {
+        expires_at
+    } else {
+        now.saturating_add(backoff(failures).as_secs() as i64)
+    };
+    Demand {
+        failures,
+        not_before: Some(not_before),
+        ..demand
+    }
+}
+
+/// The wait after `failures` background failures in a row: 30 s, 60 s, …,
+/// at most 15 minutes.
+fn backoff(failures: u32) -> Duration {
+    let doublings = failures.saturating_sub(1).min(16);
+    RETRY_AFTER
+        .saturating_mul(1 << doublings)
+        .min(RETRY_AFTER_MAX)
+}
+
+/// When credentials fetched at `fetched_at` are due for their refresh: 15
+/// minutes before they expire (at expiry with `--disable-mandatory-refresh`),
+/// but no later than the mandatory window and not at once after a fetch.
 fn due(fetched_at: i64, expires_at: i64, at_expiry: bool) -> i64 {
     let due = if at_expiry {
         expires_at
@@ -222,6 +327,7 @@ mod tests {
                 Some(lasts) => Outcome {
                     answer: Arc::new(Answer::error(StatusCode::OK, "Keys", &n.to_string())),
                     expires_at: Some(vegas::platform::unix_now() + lasts),
+                    unanswered: false,
                 },
                 None => Outcome::failed(Answer::error(
                     StatusCode::BAD_GATEWAY,
@@ -332,5 +438,95 @@ mod tests {
         assert_eq!(due(0, 300, false), MIN_GAP);
         // --disable-mandatory-refresh: at expiry.
         assert_eq!(due(0, 3600, true), 3600);
+    }
+
+    /// Drives [`plan`] and [`failed`] with a manual clock from `start` to
+    /// `end` seconds, with credentials fetched at 0 that expire at
+    /// `expires_at`, a request answered at each second in `requests`, and
+    /// every background fetch failing (`unanswered`: a touch nobody gave).
+    /// The times of the background fetches.
+    fn simulate(expires_at: i64, requests: &[i64], unanswered: bool, end: i64) -> Vec<i64> {
+        let failure = Answer::error(StatusCode::BAD_GATEWAY, "StsError", "down");
+        let outcome = if unanswered {
+            Outcome::unanswered(failure)
+        } else {
+            Outcome::failed(failure)
+        };
+        let mut demand = Demand::default();
+        let mut fetches = Vec::new();
+        for now in 0..end {
+            if requests.contains(&now) {
+                demand.asked = true;
+            }
+            if plan(Some((0, expires_at)), demand, false, now) == Step::Fetch {
+                fetches.push(now);
+                demand.asked = false;
+                demand = failed(demand, &outcome, expires_at, now);
+            }
+        }
+        fetches
+    }
+
+    #[test]
+    fn without_requests_after_the_first_fetch_a_failing_refresh_is_never_tried() {
+        // An hour's credentials, due at 45 min; STS down, nobody asking.
+        assert_eq!(simulate(3600, &[], false, 7200), Vec::<i64>::new());
+    }
+
+    #[test]
+    fn with_requests_failed_refreshes_back_off_and_stop_at_expiry() {
+        let every_second: Vec<i64> = (0..7200).collect();
+        assert_eq!(
+            simulate(3600, &every_second, false, 7200),
+            // Due at 2700; then 30 s, 60 s, 120 s, 240 s, 480 s later;
+            // none once the credentials held have expired at 3600.
+            vec![2700, 2730, 2790, 2910, 3150],
+        );
+    }
+
+    #[test]
+    fn a_touch_nobody_gave_is_not_asked_again_in_the_background() {
+        let every_second: Vec<i64> = (0..7200).collect();
+        assert_eq!(simulate(3600, &every_second, true, 7200), vec![2700]);
+    }
+
+    #[test]
+    fn a_failed_refresh_is_tried_again_only_after_a_request_since() {
+        // Asked at 100: refreshed when due, at 2700, and failed; nobody asks
+        // until 3000, which is the next try.
+        assert_eq!(simulate(3600, &[100, 3000], false, 3600), vec![2700, 3000]);
+    }
+
+    #[test]
+    fn expired_credentials_are_left_to_the_next_request() {
+        let demand = Demand {
+            asked: true,
+            ..Demand::default()
+        };
+        assert_eq!(
+            plan(Some((0, 3600)), demand, false, 3600),
+            Step::AwaitRequest
+        );
+        assert_eq!(plan(None, demand, false, 0), Step::AwaitRequest);
+        assert_eq!(plan(Some((0, 3600)), demand, false, 2000), Step::Sleep(700));
+    }
+
+    #[test]
+    fn the_backoff_doubles_from_30_seconds_up_to_15_minutes() {
+        let waits: Vec<u64> = (1..=8).map(|n| backoff(n).as_secs()).collect();
+        assert_eq!(waits, vec![30, 60, 120, 240, 480, 900, 900, 900]);
+        assert_eq!(backoff(u32::MAX), RETRY_AFTER_MAX);
+    }
+
+    #[test]
+    fn a_request_answered_from_held_credentials_counts_as_demand() {
+        let source = counted(0, Some(3600));
+        let issuer = Issuer::new(source.clone(), false);
+        let rt = runtime();
+        rt.block_on(issuer.fetch_now());
+        assert!(!issuer.state().demand.asked, "a fetch resets the demand");
+        rt.block_on(issuer.answer());
+        assert!(issuer.state().demand.asked);
+        assert_eq!(source.fetches.load(Ordering::SeqCst), 1);
     }
 }

@@ -42,7 +42,7 @@ impl Signals {
                 for origin in caught.forever() {
                     let signal = Caught {
                         number: origin.signal,
-                        from_kernel: origin.cause == Cause::Kernel,
+                        from_kernel: from_kernel(origin.cause),
                     };
                     if tell.send(signal).is_err() {
                         return;
@@ -66,8 +66,32 @@ impl Signals {
     }
 }
 
+/// Whether a signal with `cause` came from the kernel rather than from a
+/// process. signal-hook maps only Linux's `SI_KERNEL` to [`Cause::Kernel`];
+/// Darwin has no such code (a typed Ctrl-C comes as `Unknown`), so anything
+/// not sent with kill(2), tkill or sigqueue (`SI_USER` is `Sent(User)` on
+/// both) counts as the kernel's.
+fn from_kernel(cause: Cause) -> bool {
+    !matches!(cause, Cause::Sent(_))
+}
+
 impl Drop for Signals {
     fn drop(&mut self) {
         self.handle.close();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use signal_hook::low_level::siginfo::Sent;
+
+    #[test]
+    fn only_a_signal_sent_by_a_process_is_not_from_the_kernel_on_linux_and_darwin_alike() {
+        assert!(from_kernel(Cause::Kernel), "Linux SI_KERNEL");
+        assert!(from_kernel(Cause::Unknown), "Darwin's typed Ctrl-C");
+        assert!(!from_kernel(Cause::Sent(Sent::User)), "kill(2)");
+        assert!(!from_kernel(Cause::Sent(Sent::Queue)), "sigqueue");
+        assert!(!from_kernel(Cause::Sent(Sent::TKill)), "tkill");
     }
 }
