@@ -76,8 +76,9 @@ pub enum Command {
     /// An HTTP endpoint on 127.0.0.1 for the AWS SDKs' container credential
     /// provider. The credentials are got as `assume` gets them, once at
     /// start (the touch happens then, before anything is printed) and again
-    /// in the background 15 minutes before they expire; requests are
-    /// answered at once meanwhile. Prints the `export` lines that point a
+    /// in the background 15 minutes before they expire, if a client asked
+    /// since (failures back off, an unanswered touch is not asked again);
+    /// requests are answered at once meanwhile. Prints the `export` lines that point a
     /// tool at it; given a command after `--`, runs it with them set, stops
     /// when it ends and exits with its status. Ctrl-C (SIGINT), SIGTERM or
     /// SIGHUP stops it.
