@@ -14,18 +14,36 @@
 //!                                              SELECT PIV again and again, as soon as
 //!                                              the card lets it, for SECONDS
 //! pcsc-neighbour --reader NAME reset           reset the card
+//! pcsc-neighbour --reader NAME as-vegas-outside-a-transaction
+//!                                              not a neighbour but vegas: connect as
+//!                                              vegas does (its PC/SC settings and
+//!                                              transport), say ready, then at a line on
+//!                                              stdin SELECT OATH outside a transaction,
+//!                                              as vegas sends a touch CALCULATE; print
+//!                                              the outcome and its hint
 //! ```
 //!
 //! Prints "ready" on stdout once it has done its part (for `hold` and
 //! `transaction`: once it holds the card), so a test knows when vegas meets it.
 
 use std::ffi::CString;
-use std::io::Write;
+use std::io::{BufRead, Write};
 use std::time::Duration;
 
+use vegas::hint::Hint;
+use vegas::oath::transport::Transport;
+
 const SELECT_PIV: [u8; 10] = [0x00, 0xA4, 0x04, 0x00, 0x05, 0xA0, 0x00, 0x00, 0x03, 0x08];
+const SELECT_OATH: [u8; 12] = [
+    0x00, 0xA4, 0x04, 0x00, 0x07, 0xA0, 0x00, 0x00, 0x05, 0x27, 0x21, 0x01,
+];
+const AS_VEGAS: &str = "as-vegas-outside-a-transaction";
 
 fn main() {
+    // As vegas's main does, before any PC/SC call.
+    if std::env::args().any(|arg| arg == AS_VEGAS) {
+        vegas::oath::pcsc::refuse_rather_than_wait();
+    }
     if let Err(e) = run() {
         eprintln!("pcsc-neighbour: {e}");
         std::process::exit(1);
@@ -42,10 +60,13 @@ fn run() -> Result<(), String> {
     let (reader, action) = match args.as_slice() {
         [flag, reader, action @ ..] if flag == "--reader" => (reader, action),
         _ => {
-            return Err("usage: pcsc-neighbour --reader NAME hold SECONDS|transaction SECONDS|select-piv|select-piv-for SECONDS|reset".into())
+            return Err("usage: pcsc-neighbour --reader NAME hold SECONDS|transaction SECONDS|select-piv|select-piv-for SECONDS|reset|as-vegas-outside-a-transaction".into())
         }
     };
     let reader = CString::new(reader.as_str()).map_err(|e| e.to_string())?;
+    if matches!(action, [verb] if verb == AS_VEGAS) {
+        return as_vegas(&reader);
+    }
     let context = pcsc::Context::establish(pcsc::Scope::User).map_err(|e| e.to_string())?;
     let connect = |mode| {
         context
@@ -115,7 +136,25 @@ fn run() -> Result<(), String> {
             Ok(())
         }
         _ => {
-            Err("unknown action: hold SECONDS, transaction SECONDS, select-piv, select-piv-for SECONDS or reset".into())
+            Err("unknown action: hold SECONDS, transaction SECONDS, select-piv, select-piv-for SECONDS, reset or as-vegas-outside-a-transaction".into())
         }
     }
+}
+
+/// Connect as vegas does, then at a line on stdin send SELECT OATH outside a
+/// transaction and print "answered" or the error and its hint.
+fn as_vegas(reader: &std::ffi::CStr) -> Result<(), String> {
+    let mut transport =
+        vegas::oath::pcsc::PcscTransport::connect(reader).map_err(|e| e.to_string())?;
+    ready();
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| e.to_string())?;
+    match transport.transmit(&SELECT_OATH) {
+        Ok(_) => println!("answered"),
+        Err(e) => println!("{e}: {}", e.hint()),
+    }
+    Ok(())
 }

@@ -13,6 +13,7 @@ use vegas::cli::Cli;
 use vegas::hint::Hint;
 
 fn main() -> ExitCode {
+    vegas::oath::pcsc::refuse_rather_than_wait();
     vegas::platform::harden_process();
     let cli = Cli::parse();
     if cli.verbose {

@@ -291,6 +291,45 @@ fn a_long_shared_transaction_is_a_busy_key_with_its_hint_within_ten_seconds() {
     assert_eq!(world.card_handle().total_calculations(), 0);
 }
 
+/// The touch CALCULATE goes outside any transaction (docs/protocol.md,
+/// "Transactions and the touch"). pcsc-lite's client library retries such a
+/// transmit for as long as another program's transaction lasts unless vegas
+/// has it refuse at once (`pcsc::refuse_rather_than_wait`): then vegas's own
+/// patience bounds it. Sent from the neighbour binary acting as vegas, so
+/// the transaction is sure to begin before the send.
+#[test]
+fn a_send_outside_a_transaction_beside_a_long_transaction_is_a_busy_key_with_its_hint_within_ten_seconds(
+) {
+    use std::io::{BufRead, Write};
+    let world = World::new();
+    let mut vegas = std::process::Command::new(neighbour_bin())
+        .arg("--reader")
+        .arg(world.pcscd.reader_name(0))
+        .arg("as-vegas-outside-a-transaction")
+        .env_clear()
+        .envs(world.env())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("vegas's transport starts");
+    let mut said = std::io::BufReader::new(vegas.stdout.take().expect("piped"));
+    let mut line = String::new();
+    said.read_line(&mut line).expect("it speaks");
+    assert_eq!(line.trim(), "ready", "it failed to connect");
+    let mut holder = neighbour(&world, &["transaction", "30"]);
+    let started = std::time::Instant::now();
+    writeln!(vegas.stdin.as_mut().expect("piped"), "send").expect("it listens");
+    line.clear();
+    said.read_line(&mut line).expect("it answers");
+    let elapsed = started.elapsed();
+    let _ = holder.kill();
+    let _ = holder.wait();
+    let _ = vegas.wait();
+    assert!(elapsed < 10 * SECOND, "{elapsed:?}: {line}");
+    assert!(line.contains("is in use by another program"), "{line}");
+    assert!(line.contains("gpgconf --kill scdaemon"), "{line}");
+}
+
 #[test]
 fn a_long_shared_transaction_under_auto_tries_ykman_which_gets_the_code_once_it_ends() {
     let world = World::new();
@@ -310,6 +349,36 @@ fn a_long_shared_transaction_under_auto_tries_ykman_which_gets_the_code_once_it_
     );
     // ykman's own CALCULATE ALL: one code, at STS.
     assert_eq!(accepted_codes(&world), 1, "{:?}", world.sts.calls());
+}
+
+/// vegas has pcsc-lite refuse rather than wait (`PCSCLITE_NO_BLOCKING`,
+/// set in its main); ykman is run with the environment vegas was given.
+#[test]
+fn ykman_runs_without_the_pcsc_setting_vegas_gives_itself() {
+    use std::os::unix::fs::PermissionsExt;
+    let world = World::new();
+    let bin = tempfile::tempdir().expect("a dir for a fake ykman");
+    let seen = bin.path().join("env");
+    let ykman = bin.path().join("ykman");
+    std::fs::write(
+        &ykman,
+        format!("#!/bin/sh\nenv >> '{}'\nexit 1\n", seen.display()),
+    )
+    .expect("the fake ykman is written");
+    std::fs::set_permissions(&ykman, std::fs::Permissions::from_mode(0o755))
+        .expect("the fake ykman runs");
+    let mut dirs = vec![bin.path().to_path_buf()];
+    dirs.extend(std::env::split_paths(
+        &std::env::var_os("PATH").unwrap_or_default(),
+    ));
+    let out = run(world
+        .vegas(&["assume", "--profile", "admin", "--no-gui"])
+        .env("PATH", std::env::join_paths(dirs).expect("a PATH"))
+        .env("VEGAS_YUBIKEY_BACKEND", "ykman"));
+    let _ = assert_clean_failure(&out);
+    let env = std::fs::read_to_string(&seen).expect("vegas ran the fake ykman");
+    assert!(env.contains("PATH="), "{env}");
+    assert!(!env.contains("PCSCLITE_NO_BLOCKING"), "{env}");
 }
 
 /// This process's PATH with the test virtualenv's ykman first.

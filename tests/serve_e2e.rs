@@ -694,6 +694,7 @@ fn a_command_after_the_double_dash_sees_the_variables_and_its_status_is_returned
         f = os.environ['AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE']\n\
         assert 'AWS_CONTAINER_AUTHORIZATION_TOKEN' not in os.environ\n\
         assert 'AWS_ACCESS_KEY_ID' not in os.environ\n\
+        assert 'PCSCLITE_NO_BLOCKING' not in os.environ\n\
         assert stat.S_IMODE(os.stat(f).st_mode) == 0o600\n\
         url = os.environ['AWS_CONTAINER_CREDENTIALS_FULL_URI']\n\
         req = urllib.request.Request(url, headers={'Authorization': open(f).read()})\n\

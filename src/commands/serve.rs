@@ -25,7 +25,8 @@ pub fn run(cli: &Cli, args: &ServeArgs) -> Result<(), Error> {
         message: e.message,
     };
     let server = crate::platform::locate_beside_current_exe(SERVER_NAME).map_err(missing)?;
-    let failed = std::process::Command::new(&server)
+    // vegas-serve decides PCSCLITE_NO_BLOCKING itself, from the user's environment.
+    let failed = crate::oath::pcsc::as_started(&mut std::process::Command::new(&server))
         .args(server_argv(cli, args))
         .exec();
     Err(Error::ServerMissing {

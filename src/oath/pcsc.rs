@@ -22,11 +22,17 @@
 //! A CALCULATE that may wait for a touch is sent outside any transaction
 //! (see docs/protocol.md, "Transactions"), and no handle is ever dropped
 //! with a reset ([`Card`]): vegas never resets the card under another
-//! program, even when killed.
+//! program, even when killed. Outside a transaction, pcsc-lite's client
+//! library would retry a transmit or a reconnect every 100 ms for as long
+//! as another program's transaction lasts; [`refuse_rather_than_wait`]
+//! makes it answer "sharing violation" at once, so that [`BUSY_PATIENCE`]
+//! bounds those too.
 
 use std::ffi::{CStr, CString};
 use std::mem::ManuallyDrop;
 use std::ops::{Deref, DerefMut};
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -34,6 +40,40 @@ use zeroize::Zeroizing;
 
 use super::transport::Transport;
 use super::Error;
+
+/// pcsc-lite's client library (`winscard_clnt.c`, `sharing_shall_block`)
+/// retries SCardTransmit, SCardReconnect and SCardStatus without limit while
+/// another handle holds a transaction, unless this variable is set when the
+/// library first makes a context. SCardBeginTransaction and SCardConnect
+/// still wait (in the library and in pcscd), on threads that give up after
+/// [`GIVE_UP_AFTER`].
+const NO_BLOCKING: &str = "PCSCLITE_NO_BLOCKING";
+
+/// Whether vegas set [`NO_BLOCKING`] itself (and so takes it away from the
+/// programs it starts).
+static NO_BLOCKING_IS_OURS: AtomicBool = AtomicBool::new(false);
+
+/// Make pcsc-lite answer a transmit or reconnect that another program's
+/// transaction keeps off the card with a sharing violation at once, rather
+/// than wait for the whole transaction: vegas waits for it itself, for at
+/// most [`BUSY_PATIENCE`]. Call first thing in `main`, while the process
+/// has one thread and before any PC/SC call (pcsc-lite reads it once).
+pub fn refuse_rather_than_wait() {
+    if std::env::var_os(NO_BLOCKING).is_none() {
+        std::env::set_var(NO_BLOCKING, "1");
+        NO_BLOCKING_IS_OURS.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Give `command` the environment vegas was started with, without the
+/// [`NO_BLOCKING`] that [`refuse_rather_than_wait`] added: ykman and other
+/// programs keep pcsc-lite's usual waiting.
+pub fn as_started(command: &mut Command) -> &mut Command {
+    if NO_BLOCKING_IS_OURS.load(Ordering::Relaxed) {
+        command.env_remove(NO_BLOCKING);
+    }
+    command
+}
 
 /// A connection to the card in one reader.
 pub struct PcscTransport {
@@ -160,7 +200,8 @@ impl Transport for PcscTransport {
         let reader = self.reader.clone();
         let card = self.card()?;
         // Outside a transaction (a CALCULATE waiting for a touch), another
-        // program's transaction refuses us for a moment: wait it out.
+        // program's transaction refuses us (see [`refuse_rather_than_wait`]):
+        // wait it out, for a while.
         patiently(&reader, || transmit_raw(card, apdu))
             .map_err(|e| pcsc_error(e, &reader, "talking to the card"))
     }
@@ -241,15 +282,21 @@ impl Transport for PcscTransport {
         let started = Instant::now();
         loop {
             let attempt = match self.card.as_mut() {
-                Some(card) => card.reconnect(
-                    pcsc::ShareMode::Shared,
-                    pcsc::Protocols::ANY,
-                    pcsc::Disposition::LeaveCard,
-                ),
+                // Another program's transaction is waited out, for a while.
+                Some(card) => patiently(&reader, || {
+                    card.reconnect(
+                        pcsc::ShareMode::Shared,
+                        pcsc::Protocols::ANY,
+                        pcsc::Disposition::LeaveCard,
+                    )
+                }),
                 None => Err(pcsc::Error::InvalidHandle),
             };
             let error = match attempt {
                 Ok(()) => return Ok(()),
+                Err(e @ pcsc::Error::SharingViolation) => {
+                    return Err(pcsc_error(e, &reader, "connecting again"));
+                }
                 Err(e) => e,
             };
             // The old handle may be gone with the card: a new one (the old

@@ -43,6 +43,7 @@ fn run_probe(program: &std::path::Path, args: &[OsString]) -> Result<std::proces
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     without_terminal(&mut command);
+    crate::oath::pcsc::as_started(&mut command);
     let mut child = command.spawn().map_err(Error::YkmanSpawn)?;
     let deadline = std::time::Instant::now() + PROBE_TIMEOUT;
     loop {
@@ -181,6 +182,7 @@ impl Ykman {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         without_terminal(&mut command);
+        crate::oath::pcsc::as_started(&mut command);
         Ok(command)
     }
 }

@@ -28,6 +28,7 @@ pub async fn run(
         return Ok(ExitCode::SUCCESS);
     };
     let mut cmd = tokio::process::Command::new(program);
+    vegas::oath::pcsc::as_started(cmd.as_std_mut());
     cmd.args(args);
     variables.apply(&mut cmd);
     let mut child = cmd.spawn().map_err(|e| ServeError::Command {

@@ -46,6 +46,7 @@ use variables::Variables;
 const DRAIN: Duration = Duration::from_millis(300);
 
 fn main() -> ExitCode {
+    vegas::oath::pcsc::refuse_rather_than_wait();
     vegas::platform::harden_process();
     let cli = ServerCli::parse();
     if cli.verbose {
