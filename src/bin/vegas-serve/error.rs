@@ -75,10 +75,18 @@ mod tests {
 
     #[test]
     fn a_touch_timed_out_at_start_says_to_start_again_not_to_wait_for_a_request() {
-        let err = vegas::Error::Totp(vegas::totp::Error::TimedOut { seconds: 30 });
-        assert!(crate::fetch::hint(&err).contains("the next request"));
-        let at_start = ServeError::Vegas(err).hint().into_owned();
-        assert!(!at_start.contains("next request"), "{at_start}");
-        assert!(at_start.contains("start vegas serve again"), "{at_start}");
+        use vegas::totp::Error as Totp;
+        // vegas's own wait, and the key's own ~15 s timeout (the usual case).
+        for unanswered in [
+            Totp::TimedOut { seconds: 30 },
+            Totp::YubiKey(vegas::oath::Error::TouchTimedOut),
+        ] {
+            let err = vegas::Error::Totp(unanswered);
+            assert!(crate::fetch::unanswered(&err), "{err}");
+            assert!(crate::fetch::hint(&err).contains("the next request"));
+            let at_start = ServeError::Vegas(err).hint().into_owned();
+            assert!(!at_start.contains("next request"), "{at_start}");
+            assert!(at_start.contains("start vegas serve again"), "{at_start}");
+        }
     }
 }

@@ -74,12 +74,19 @@ impl Fetch for FlowFetch {
 }
 
 /// Whether `err` is a touch or a dialog nobody answered (not asked again
-/// in the background: nobody may be there).
+/// in the background: nobody may be there). A key left untouched ends its
+/// CALCULATE itself after about 15 s (`oath::Error::TouchTimedOut`, over
+/// PC/SC or through ykman): that is the usual case, and the race passes it
+/// on as it is when nobody could type a code.
 pub fn unanswered(err: &vegas::Error) -> bool {
     use vegas::totp::Error as Totp;
     matches!(
         err,
-        vegas::Error::Totp(Totp::PromptClosed | Totp::TimedOut { .. })
+        vegas::Error::Totp(
+            Totp::PromptClosed
+                | Totp::TimedOut { .. }
+                | Totp::YubiKey(vegas::oath::Error::TouchTimedOut)
+        )
     )
 }
 
@@ -94,7 +101,7 @@ pub fn hint(err: &vegas::Error) -> Cow<'_, str> {
                  beside `-- COMMAND` vegas serve reads no code from the terminal",
             )
         }
-        vegas::Error::Totp(Totp::PromptClosed | Totp::TimedOut { .. }) => {
+        _ if unanswered(err) => {
             Cow::Borrowed("touch the YubiKey when vegas serve asks; the next request tries again")
         }
         _ => err.hint(),
